@@ -1,0 +1,3 @@
+module github.com/tracebloc/edge
+
+go 1.26.8

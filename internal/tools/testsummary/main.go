@@ -1,0 +1,95 @@
+// Command testsummary reads `go test -json` on stdin, prints the output of every failed
+// test and package, and ends with one line "N passed, N failed, N skipped". It exits 1
+// when anything failed (a test, or a package that did not build or whose TestMain failed).
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+type event struct {
+	Action  string
+	Package string
+	Test    string
+	Output  string
+	Elapsed float64
+}
+
+func main() {
+	os.Exit(run(os.Stdin, os.Stdout))
+}
+
+func run(in io.Reader, out io.Writer) int {
+	var passed, failed, skipped int
+	output := map[string]*strings.Builder{} // package or package/test -> output
+	var failures []string
+	badPackages := map[string]bool{}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1024*1024), 16*1024*1024)
+	for sc.Scan() {
+		line := sc.Bytes()
+		var ev event
+		if err := json.Unmarshal(line, &ev); err != nil || ev.Action == "" {
+			// Build errors and other non-JSON lines go straight through.
+			fmt.Fprintln(out, string(line))
+			continue
+		}
+		key := ev.Package
+		if ev.Test != "" {
+			key += "." + ev.Test
+		}
+		switch ev.Action {
+		case "output":
+			b := output[key]
+			if b == nil {
+				b = &strings.Builder{}
+				output[key] = b
+			}
+			b.WriteString(ev.Output)
+		case "pass":
+			if ev.Test != "" {
+				passed++
+				delete(output, key)
+			} else {
+				fmt.Fprintf(out, "ok   %s %.1fs\n", ev.Package, ev.Elapsed)
+			}
+		case "skip":
+			if ev.Test != "" {
+				skipped++
+				delete(output, key)
+			}
+		case "fail":
+			if ev.Test != "" {
+				failed++
+				failures = append(failures, key)
+			} else {
+				badPackages[ev.Package] = true
+				fmt.Fprintf(out, "FAIL %s %.1fs\n", ev.Package, ev.Elapsed)
+			}
+		}
+	}
+	for _, k := range failures {
+		fmt.Fprintf(out, "\n--- FAIL %s\n%s", k, output[k])
+	}
+	pkgs := make([]string, 0, len(badPackages))
+	for p := range badPackages {
+		pkgs = append(pkgs, p)
+	}
+	sort.Strings(pkgs)
+	for _, p := range pkgs {
+		if b := output[p]; b != nil {
+			fmt.Fprintf(out, "\n--- FAIL package %s\n%s", p, b)
+		}
+	}
+	fmt.Fprintf(out, "\n%d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	if failed > 0 || len(badPackages) > 0 {
+		return 1
+	}
+	return 0
+}

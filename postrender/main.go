@@ -1,0 +1,4 @@
+// Skeleton: replaced by its issue's implementation.
+package main
+
+func main() {}
