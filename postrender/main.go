@@ -1,4 +1,55 @@
-// Skeleton: replaced by its issue's implementation.
+// Command tracebloc-postrender is the tracebloc Helm post-renderer: it reads the rendered
+// manifests on stdin and writes them to stdout with the target namespace filled in, the
+// tracebloc.io/cluster-id label on every object and pod template, and images pinned by
+// digest; it refuses an install that would put a second tracebloc client on one cluster.
+//
+//	helm install edge tracebloc/edge -n edge --post-renderer tracebloc-postrender \
+//	  [--post-renderer-args --kube-context=prod]
+//
+// With Helm 4 the same binary runs as the postrenderer/v1 plugin of postrender/plugin
+// (`helm plugin install postrender/plugin`, then `--post-renderer tracebloc`).
+//
+// Flags, each also read from the environment (Helm 4 passes its environment to plugins;
+// a flag wins over its variable):
+//
+//	--namespace     TRACEBLOC_POSTRENDER_NAMESPACE     target namespace; default: the one the
+//	                                                   chart writes on its objects, then
+//	                                                   $HELM_NAMESPACE, then the context's
+//	--cluster-id    TRACEBLOC_POSTRENDER_CLUSTER_ID    cluster id label value; skips the lookup
+//	--kubeconfig    TRACEBLOC_POSTRENDER_KUBECONFIG    kubeconfig file (default $KUBECONFIG,
+//	                                                   then ~/.kube/config)
+//	--kube-context  TRACEBLOC_POSTRENDER_KUBE_CONTEXT  context (default $HELM_KUBECONTEXT,
+//	                                                   then the current one)
+//	--images        TRACEBLOC_POSTRENDER_IMAGES        digest pin list (default: images/images.yaml
+//	                                                   as built in)
+//	--offline       TRACEBLOC_POSTRENDER_OFFLINE       no cluster access: no guard, no label
+//	                                                   unless --cluster-id
+//	--log-file      TRACEBLOC_POSTRENDER_LOG_FILE      also append diagnostics here (Helm
+//	                                                   hides a post-renderer's stderr)
+//	--version                                          print the version and exit
+//
+// stdout carries only YAML, and only when the whole stream succeeded; diagnostics go to
+// stderr. Exit status: 0 done, 1 the render failed, 2 bad flags or settings.
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tracebloc-postrender:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}

@@ -21,6 +21,10 @@ var (
 	ErrConflict          = errors.New("conflict")           // 409, any code
 	ErrRateLimited       = errors.New("rate limited")       // 429
 	ErrInvalidCredential = errors.New("invalid credential") // 400 from /api-token-auth/
+
+	// ErrBadPagination: GET /edge-device/ answered a next page that is not followed (another
+	// host, a page already read, or more pages than the limit).
+	ErrBadPagination = errors.New("unusable pagination of the client list")
 )
 
 // APIError is a non-2xx answer of the backend.
@@ -65,6 +69,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == 409
 	case ErrRateLimited:
 		return e.Status == 429
+	case ErrInvalidCredential:
+		return e.Status == 400 && e.Endpoint == pathAPITokenAuth
 	}
 	return false
 }
@@ -77,6 +83,9 @@ type UpgradeRequiredError struct {
 }
 
 func (e *UpgradeRequiredError) Error() string {
+	if e.MinVersion == "" {
+		return fmt.Sprintf("%s: the backend requires a newer tracebloc edge", e.Endpoint)
+	}
 	return fmt.Sprintf("%s: the backend requires tracebloc edge %s or newer", e.Endpoint, e.MinVersion)
 }
 

@@ -1,0 +1,289 @@
+// Package bootstrapper provides one run of the bootstrap init container: make sure the
+// credential Secret holds a valid machine credential for this cluster's client, then
+// return. It strings together the steps of the design (../shared/design/DESIGN.md, "The
+// bootstrap, step by step"): the fast path, the cluster identity, the Lease, the human
+// approval (device flow or an enrollment token), the enrollment, and the finish (revoke
+// the user token, record an Event).
+package bootstrapper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+
+	"github.com/tracebloc/edge/bootstrap/banner"
+	"github.com/tracebloc/edge/bootstrap/clusterid"
+	"github.com/tracebloc/edge/bootstrap/config"
+	"github.com/tracebloc/edge/bootstrap/credential"
+	"github.com/tracebloc/edge/bootstrap/deviceflow"
+	"github.com/tracebloc/edge/bootstrap/enroll"
+	"github.com/tracebloc/edge/bootstrap/events"
+	"github.com/tracebloc/edge/bootstrap/lock"
+	"github.com/tracebloc/edge/internal/api"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Bootstrapper holds what one run needs; everything is injected.
+type Bootstrapper struct {
+	Config   *config.Config
+	Kube     kubernetes.Interface
+	API      *api.Client // unauthenticated; the run signs it in
+	Clock    clock.WithTicker
+	Stdout   io.Writer // the banner
+	Terminal bool      // stdout is a terminal: framed, coloured banner
+	Log      zerolog.Logger
+	// Hook, when set, is called at each named step boundary (tests crash the run there).
+	Hook func(step string)
+	// LeaseRetry is how often a waiting replica tries the Lease (default 2s).
+	LeaseRetry time.Duration
+}
+
+// Outcome says how a run ended well.
+type Outcome struct {
+	FastPath   bool   // the Secret was already in place
+	Enrollment string // what this run did (credential.Minted, ...), "" on the fast path
+	ClientName string
+}
+
+// Run makes sure the credential is in place.
+func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
+	cfg := b.Config
+	store := &credential.Store{Client: b.Kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret, Clock: b.Clock}
+	rec := &events.Recorder{Client: b.Kube, Namespace: cfg.Namespace, PodName: cfg.PodName, PodUID: cfg.PodUID, Clock: b.Clock, Log: b.Log}
+
+	// 1. Fast path: two reads, no backend call.
+	b.hook("fast-path")
+	state, err := store.Read(ctx)
+	if err != nil {
+		return nil, b.kubeError(err, "read the credential Secret")
+	}
+	uid, err := clusterid.Read(ctx, b.Kube)
+	if err != nil {
+		return nil, b.kubeError(err, "read the cluster id")
+	}
+	// 2. Cluster identity.
+	if cfg.ExpectedClusterID != "" && cfg.ExpectedClusterID != uid {
+		return nil, &enroll.Error{Code: enroll.ExitClusterMismatch, Msg: fmt.Sprintf(
+			"the manifests were rendered for cluster %s but this is cluster %s: render them again against this cluster (check --kube-context of the post-renderer) and reinstall",
+			cfg.ExpectedClusterID, uid)}
+	}
+	log := b.Log.With().Str("cluster_id", uid).Str("namespace", cfg.Namespace).Logger()
+	if b.usable(ctx, state, uid, log) {
+		log.Info().Str("step", "fast-path").Str("secret", cfg.CredentialSecret).Msg("the credential is in place; nothing to do")
+		return &Outcome{FastPath: true}, nil
+	}
+
+	// 3. One at a time.
+	var out *Outcome
+	l := &lock.Lock{
+		Client: b.Kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret + "-lock", Identity: cfg.PodName,
+		LeaseDuration: cfg.LeaseDuration, RetryPeriod: b.LeaseRetry, Clock: b.Clock, Log: log,
+	}
+	done := func(ctx context.Context) (bool, error) {
+		s, err := store.Read(ctx)
+		return err == nil && s.Complete() && s.ClusterID == uid, err
+	}
+	err = l.Run(ctx, done, func(ctx context.Context) error {
+		var err error
+		out, err = b.enroll(ctx, store, rec, uid, log)
+		return err
+	})
+	if errors.Is(err, lock.ErrDoneElsewhere) {
+		log.Info().Str("step", "lock").Msg("another replica enrolled this cluster; its credential is in place")
+		return &Outcome{FastPath: true}, nil
+	}
+	if err != nil {
+		rec.Warning(context.WithoutCancel(ctx), events.ReasonFailed, err.Error())
+		return nil, err
+	}
+	return out, nil
+}
+
+// usable reports whether the Secret already holds this cluster's credential.
+func (b *Bootstrapper) usable(ctx context.Context, s credential.State, uid string, log zerolog.Logger) bool {
+	if !s.Complete() || s.ClusterID != uid {
+		return false
+	}
+	if !b.Config.VerifyCredential {
+		return true
+	}
+	err := b.API.VerifyCredential(ctx, s.ClientID, s.Password)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, api.ErrInvalidCredential):
+		log.Warn().Str("step", "fast-path").Msg("the backend rejects the credential in the Secret; enrolling again")
+		return false
+	default:
+		log.Warn().Err(err).Str("step", "fast-path").Msg("could not verify the credential; keeping it")
+		return true
+	}
+}
+
+// enroll runs under the Lease.
+func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec *events.Recorder, uid string, log zerolog.Logger) (*Outcome, error) {
+	cfg := b.Config
+	state, err := store.Read(ctx) // someone may have finished while we waited
+	if err != nil {
+		return nil, b.kubeError(err, "read the credential Secret")
+	}
+	if state.Complete() && state.ClusterID == uid {
+		return &Outcome{FastPath: true}, nil
+	}
+	legacy, err := b.legacy(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	// 4. Human approval.
+	b.hook("approval")
+	token, revoke, err := b.signIn(ctx, store, rec, uid, log)
+	if err != nil {
+		return nil, err
+	}
+	defer revoke()
+	user := b.API.WithToken(token)
+
+	// 5-7. Who, migration, mint or adopt.
+	e := &enroll.Enroller{
+		Backend: user, Store: store, ClusterID: uid, Namespace: cfg.Namespace,
+		ClientName: cfg.ClientName, Location: cfg.Location, ResetWindow: cfg.ResetWindow,
+		Legacy: legacy, Clock: b.Clock, Log: log, Hook: b.Hook,
+	}
+	res, err := e.Run(ctx, state)
+	if err != nil {
+		if errors.Is(err, credential.ErrComplete) {
+			return &Outcome{FastPath: true}, nil
+		}
+		return nil, err
+	}
+	// 8. Finish.
+	msg := fmt.Sprintf("enrolled as client %s (%s)", res.Client.FirstName, res.Client.Namespace)
+	log.Info().Str("step", "finish").Str("client", res.Client.FirstName).Str("enrollment", res.Enrollment).Msg(msg)
+	rec.Normal(ctx, events.ReasonEnrolled, msg+": "+res.Enrollment)
+	b.hook("finish")
+	return &Outcome{Enrollment: res.Enrollment, ClientName: res.Client.FirstName}, nil
+}
+
+// signIn returns the user token: the operator's enrollment token, or one from the device
+// flow. revoke revokes a device-flow token (never the operator's) and is safe to call
+// whatever happens next.
+func (b *Bootstrapper) signIn(ctx context.Context, store *credential.Store, rec *events.Recorder, uid string, log zerolog.Logger) (string, func(), error) {
+	cfg := b.Config
+	if cfg.EnrollToken != "" {
+		log.Info().Str("step", "approval").Msg("using the enrollment token from the operator; no approval needed")
+		return cfg.EnrollToken, func() {}, nil
+	}
+	flow := &deviceflow.Flow{
+		Backend: b.API,
+		Store:   grantStore{store},
+		Clock:   b.Clock,
+		Log:     log,
+		Show: func(ctx context.Context, p deviceflow.Pending) {
+			info := banner.Info{
+				URL: p.Code.VerificationURI, URLComplete: p.Code.VerificationURIComplete, UserCode: p.Code.UserCode,
+				ExpiresAt: p.ExpiresAt(), ClusterID: uid, Namespace: cfg.Namespace, QR: cfg.QR,
+			}
+			now := b.Clock.Now()
+			if err := banner.Write(b.Stdout, info, now, b.Terminal); err != nil {
+				log.Warn().Err(err).Msg("could not print the activation banner")
+			}
+			log.Info().Str("step", "approval").Str("user_code", p.Code.UserCode).Str("url", p.Code.VerificationURIComplete).
+				Msg("waiting for a person to approve this cluster in a browser")
+			rec.Normal(ctx, events.ReasonActivation, banner.Event(info, now))
+		},
+	}
+	token, err := flow.Run(ctx)
+	if err != nil {
+		if errors.Is(err, deviceflow.ErrDenied) {
+			return "", nil, &enroll.Error{Code: enroll.ExitDenied, Err: err,
+				Msg: "the activation was denied in the browser: restart the pod (kubectl rollout restart) to get a new code, and approve it with the right account"}
+		}
+		var up *api.UpgradeRequiredError
+		if errors.As(err, &up) {
+			return "", nil, &enroll.Error{Code: enroll.ExitUpgrade, Err: err,
+				Msg: fmt.Sprintf("the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", up.MinVersion)}
+		}
+		return "", nil, fmt.Errorf("sign in with the device flow: %w", err)
+	}
+	revoke := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := b.API.WithToken(token).RevokeToken(rctx); err != nil {
+			log.Warn().Err(err).Str("step", "finish").Msg("could not revoke the sign-in token; it expires on its own")
+			return
+		}
+		log.Debug().Str("step", "finish").Msg("revoked the sign-in token")
+	}
+	return token, revoke, nil
+}
+
+// legacy reads the previous install's Secret when the chart names one.
+func (b *Bootstrapper) legacy(ctx context.Context) (*enroll.Legacy, error) {
+	name := b.Config.LegacySecret
+	if name == "" {
+		return nil, nil
+	}
+	sec, err := b.Kube.CoreV1().Secrets(b.Config.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		b.Log.Info().Str("step", "migrate").Str("secret", name).Msg("no legacy Secret; nothing to migrate")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, b.kubeError(err, "read the legacy Secret "+name)
+	}
+	id, pw := string(sec.Data[credential.KeyClientID]), string(sec.Data[credential.KeyClientPassword])
+	if !credential.ValidClientID(id) || !credential.ValidPassword(pw) {
+		return nil, &enroll.Error{Code: enroll.ExitConfig, Msg: fmt.Sprintf(
+			"the legacy Secret %s does not hold a usable CLIENT_ID and CLIENT_PASSWORD: fix it, or remove legacySecret from the values", name)}
+	}
+	return &enroll.Legacy{Secret: name, ClientID: id, Password: pw}, nil
+}
+
+// kubeError names what failed and, for a refusal, the RBAC to check.
+func (b *Bootstrapper) kubeError(err error, what string) error {
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("%s: the bootstrap's ServiceAccount may not do this (check the chart's Role and ClusterRole): %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func (b *Bootstrapper) hook(step string) {
+	if b.Hook != nil {
+		b.Hook(step)
+	}
+}
+
+// grantStore keeps the pending device grant in the credential Secret.
+type grantStore struct{ s *credential.Store }
+
+func (g grantStore) LoadPending(ctx context.Context) (*deviceflow.Pending, error) {
+	p, err := g.s.LoadGrant(ctx)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return &deviceflow.Pending{
+		Code: api.DeviceCode{
+			DeviceCode: p.DeviceCode, UserCode: p.UserCode, VerificationURI: p.VerificationURI,
+			VerificationURIComplete: p.VerificationURIComplete, ExpiresIn: p.ExpiresIn, Interval: p.Interval,
+		},
+		IssuedAt: p.IssuedAt, Interval: p.PollInterval,
+	}, nil
+}
+
+func (g grantStore) SavePending(ctx context.Context, p *deviceflow.Pending) error {
+	return g.s.SaveGrant(ctx, credential.PendingGrant{
+		DeviceCode: p.Code.DeviceCode, UserCode: p.Code.UserCode, VerificationURI: p.Code.VerificationURI,
+		VerificationURIComplete: p.Code.VerificationURIComplete, ExpiresIn: p.Code.ExpiresIn, Interval: p.Code.Interval,
+		IssuedAt: p.IssuedAt, PollInterval: p.Interval,
+	})
+}
+
+func (g grantStore) ClearPending(ctx context.Context) error { return g.s.ClearGrant(ctx) }

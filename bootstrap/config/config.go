@@ -1,0 +1,190 @@
+// Package config provides the bootstrap's configuration, read from the environment with
+// go-envconfig and validated in one place. Every variable, with its default:
+//
+//	TRACEBLOC_ENV                  dev | stg | prod (default prod): which tracebloc backend
+//	TRACEBLOC_API_URL              backend URL; overrides TRACEBLOC_ENV (development backend, tests)
+//	TRACEBLOC_NAMESPACE            namespace of the credential Secret and the Lease (default: the
+//	                               pod's namespace, read from the service account mount)
+//	TRACEBLOC_POD_NAME             this pod's name: Events are recorded on it, and it names the
+//	                               Lease holder (default: the hostname)
+//	TRACEBLOC_POD_UID              this pod's UID, so Events show in `kubectl describe pod`
+//	TRACEBLOC_CREDENTIAL_SECRET    name of the credential Secret (required)
+//	TRACEBLOC_LEGACY_SECRET        a previous install's Secret with CLIENT_ID/CLIENT_PASSWORD to migrate
+//	TRACEBLOC_CLIENT_NAME          display name of a new client (default <first name>-NN)
+//	TRACEBLOC_LOCATION             location of a new client (e.g. DE); omitted when empty
+//	TRACEBLOC_ENROLL_TOKEN         a pre-issued enrollment token: skips the device flow; the
+//	                               operator manages it, the bootstrap never revokes it
+//	TRACEBLOC_EXPECTED_CLUSTER_ID  the cluster id the manifests were rendered for (the pod's
+//	                               tracebloc.io/cluster-id label through the downward API)
+//	TRACEBLOC_VERIFY_CREDENTIAL    true: check an existing credential with /api-token-auth/ on
+//	                               every start (default false)
+//	TRACEBLOC_RESET_WINDOW         a client whose last heartbeat is older than this is not live
+//	                               and its lost credential may be reset (default 10m)
+//	TRACEBLOC_CA_FILE              extra PEM CA bundle for the backend's TLS
+//	TRACEBLOC_LEASE_DURATION       how long the enrollment Lease of a replica that died blocks
+//	                               the others (default 15s)
+//	TRACEBLOC_HTTP_TIMEOUT         timeout of one backend request (default 30s)
+//	TRACEBLOC_LOG_FORMAT           console | json (default console)
+//	TRACEBLOC_LOG_LEVEL            debug | info | warn | error (default info)
+//	TRACEBLOC_QR                   true: print a QR code of the activation URL in the banner
+//
+// Proxies come from HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/tracebloc/edge/internal/api"
+)
+
+// Config is the whole configuration of one bootstrap run.
+type Config struct {
+	Env               string        `env:"TRACEBLOC_ENV,default=prod"`
+	APIURL            string        `env:"TRACEBLOC_API_URL"`
+	Namespace         string        `env:"TRACEBLOC_NAMESPACE"`
+	PodName           string        `env:"TRACEBLOC_POD_NAME"`
+	PodUID            string        `env:"TRACEBLOC_POD_UID"`
+	CredentialSecret  string        `env:"TRACEBLOC_CREDENTIAL_SECRET,required"`
+	LegacySecret      string        `env:"TRACEBLOC_LEGACY_SECRET"`
+	ClientName        string        `env:"TRACEBLOC_CLIENT_NAME"`
+	Location          string        `env:"TRACEBLOC_LOCATION"`
+	EnrollToken       string        `env:"TRACEBLOC_ENROLL_TOKEN"`
+	ExpectedClusterID string        `env:"TRACEBLOC_EXPECTED_CLUSTER_ID"`
+	VerifyCredential  bool          `env:"TRACEBLOC_VERIFY_CREDENTIAL,default=false"`
+	ResetWindow       time.Duration `env:"TRACEBLOC_RESET_WINDOW,default=10m"`
+	CAFile            string        `env:"TRACEBLOC_CA_FILE"`
+	HTTPTimeout       time.Duration `env:"TRACEBLOC_HTTP_TIMEOUT,default=30s"`
+	LeaseDuration     time.Duration `env:"TRACEBLOC_LEASE_DURATION,default=15s"`
+	LogFormat         string        `env:"TRACEBLOC_LOG_FORMAT,default=console"`
+	LogLevel          string        `env:"TRACEBLOC_LOG_LEVEL,default=info"`
+	QR                bool          `env:"TRACEBLOC_QR,default=false"`
+}
+
+// ErrInvalid marks every configuration error (exit code 2).
+var ErrInvalid = errors.New("invalid configuration")
+
+// serviceAccountNamespace is where Kubernetes mounts the pod's namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// Load reads the configuration through lookup (envconfig.OsLookuper() in production),
+// fills in the defaults that need the environment, and validates it.
+func Load(ctx context.Context, lookup envconfig.Lookuper) (*Config, error) {
+	var c Config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: lookup}); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, nameVariable(err))
+	}
+	if c.Namespace == "" {
+		if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+			c.Namespace = strings.TrimSpace(string(b))
+		}
+	}
+	if c.PodName == "" {
+		c.PodName, _ = os.Hostname()
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks every value; the error names the variable and what it accepts.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	switch c.Env {
+	case "dev", "stg", "prod":
+	default:
+		bad("TRACEBLOC_ENV", "%q is not one of dev, stg, prod", c.Env)
+	}
+	if c.APIURL != "" {
+		u, err := url.Parse(c.APIURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("TRACEBLOC_API_URL", "%q is not an http(s) URL such as https://api.tracebloc.io", c.APIURL)
+		}
+	}
+	if c.Namespace == "" {
+		bad("TRACEBLOC_NAMESPACE", "not set and not running in a pod: set it to the release namespace")
+	} else if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
+		bad("TRACEBLOC_NAMESPACE", "%q is not a namespace name: %s", c.Namespace, strings.Join(msgs, "; "))
+	}
+	if c.CredentialSecret == "" {
+		bad("TRACEBLOC_CREDENTIAL_SECRET", "is empty: set it to the credential Secret's name (the chart sets <release>-credentials)")
+	}
+	for name, v := range map[string]string{"TRACEBLOC_CREDENTIAL_SECRET": c.CredentialSecret, "TRACEBLOC_LEGACY_SECRET": c.LegacySecret} {
+		if v == "" {
+			continue
+		}
+		if msgs := validation.IsDNS1123Subdomain(v); len(msgs) > 0 {
+			bad(name, "%q is not a Secret name: %s", v, strings.Join(msgs, "; "))
+		}
+	}
+	if c.LegacySecret != "" && c.LegacySecret == c.CredentialSecret {
+		bad("TRACEBLOC_LEGACY_SECRET", "is the credential Secret itself (%q): name the previous install's Secret, or leave it empty", c.LegacySecret)
+	}
+	if len(c.ClientName) > 150 {
+		bad("TRACEBLOC_CLIENT_NAME", "is %d characters long; at most 150", len(c.ClientName))
+	}
+	if c.ResetWindow <= 0 {
+		bad("TRACEBLOC_RESET_WINDOW", "must be positive, e.g. 10m")
+	}
+	if c.LeaseDuration < 3*time.Second {
+		bad("TRACEBLOC_LEASE_DURATION", "must be at least 3s, e.g. 15s")
+	}
+	if c.HTTPTimeout <= 0 {
+		bad("TRACEBLOC_HTTP_TIMEOUT", "must be positive, e.g. 30s")
+	}
+	switch c.LogFormat {
+	case "console", "json":
+	default:
+		bad("TRACEBLOC_LOG_FORMAT", "%q is not console or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("TRACEBLOC_LOG_LEVEL", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	if c.CAFile != "" {
+		if _, err := os.Stat(c.CAFile); err != nil {
+			bad("TRACEBLOC_CA_FILE", "cannot read %s: mount the CA bundle there or unset it", c.CAFile)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+// BaseURL is the backend the bootstrap talks to.
+func (c *Config) BaseURL() string {
+	if c.APIURL != "" {
+		return strings.TrimRight(c.APIURL, "/")
+	}
+	return api.BaseURL(c.Env)
+}
+
+// nameVariable rewrites envconfig's errors, which name the Go field, to name the
+// environment variable a person sets.
+func nameVariable(err error) string {
+	msg := err.Error()
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		env, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if strings.HasPrefix(msg, f.Name+":") {
+			return env + strings.TrimPrefix(msg, f.Name)
+		}
+	}
+	return msg
+}

@@ -1,0 +1,366 @@
+// Package credential provides the credential Secret: the one place in the cluster where
+// the machine credential (CLIENT_ID, CLIENT_PASSWORD) lives, plus the state the bootstrap
+// needs to survive a crash at any instant: the write-ahead password (annotation
+// tracebloc.io/enrollment=pending) and the pending device grant, kept in the Secret's data
+// so that a restarted container shows the same user code.
+//
+// Every write is a read-modify-write on the resourceVersion the bootstrap last read, so a
+// concurrent writer is detected, and a complete credential is never replaced by a write
+// that did not first see it.
+package credential
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+)
+
+// Keys of the Secret's data. CLIENT_ID and CLIENT_PASSWORD are the names the edge
+// workloads already read.
+const (
+	KeyClientID       = "CLIENT_ID"
+	KeyClientPassword = "CLIENT_PASSWORD"
+	KeyDeviceGrant    = "TRACEBLOC_DEVICE_GRANT" // the pending device grant, JSON
+)
+
+// Label and annotations of the Secret; none of them ever holds a secret.
+const (
+	LabelCredential  = "tracebloc.io/credential"
+	AnnClusterID     = "tracebloc.io/cluster-id"
+	AnnClientID      = "tracebloc.io/client-id"
+	AnnClientName    = "tracebloc.io/client-name"
+	AnnEnrolledAt    = "tracebloc.io/enrolled-at"
+	AnnEnrollment    = "tracebloc.io/enrollment"
+	LabelManagedBy   = "app.kubernetes.io/managed-by"
+	managedByValue   = "tracebloc-bootstrap"
+	MinPasswordBytes = 16
+)
+
+// Enrollment values of the tracebloc.io/enrollment annotation.
+const (
+	Pending  = "pending"
+	Minted   = "minted"
+	Adopted  = "adopted"
+	Migrated = "migrated"
+	Reset    = "reset"
+)
+
+// errUnchanged tells modify that the edit found nothing to write.
+var errUnchanged = errors.New("unchanged")
+
+// ErrComplete is returned by a write that found a complete credential in place: someone
+// else finished the enrollment, and nothing was overwritten.
+var ErrComplete = errors.New("the credential Secret already holds a complete credential")
+
+// State is what the Secret says, after validation: a hand-edited or half-written Secret
+// never reads as complete.
+type State struct {
+	Exists     bool
+	ClientID   string // the client's username (UUID)
+	Password   string
+	Enrollment string
+	ClusterID  string // the tracebloc.io/cluster-id annotation
+}
+
+// Complete reports whether the Secret holds a usable credential: both keys well formed and
+// an enrollment that finished.
+func (s State) Complete() bool {
+	switch s.Enrollment {
+	case Minted, Adopted, Migrated, Reset:
+	default:
+		return false
+	}
+	return ValidClientID(s.ClientID) && ValidPassword(s.Password)
+}
+
+// WriteAheadPassword returns the password stored before a create that may have reached
+// the backend, or "" when there is none.
+func (s State) WriteAheadPassword() string {
+	if s.Enrollment == Pending && ValidPassword(s.Password) {
+		return s.Password
+	}
+	return ""
+}
+
+// ValidClientID accepts a plausible username: printable, no spaces, at most 150 bytes.
+func ValidClientID(v string) bool { return printable(v, 1, 150) }
+
+// ValidPassword accepts a machine credential of MinPasswordBytes to 512 printable
+// characters without spaces.
+func ValidPassword(v string) bool { return printable(v, MinPasswordBytes, 512) }
+
+func printable(v string, minLen, maxLen int) bool {
+	if len(v) < minLen || len(v) > maxLen {
+		return false
+	}
+	return !strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) })
+}
+
+// Record is a finished enrollment, written by Commit.
+type Record struct {
+	ClientID    string // username
+	Password    string
+	ClusterID   string
+	DashboardID int64
+	Name        string
+	Enrollment  string // Minted, Adopted, Migrated or Reset
+}
+
+// Store reads and writes one credential Secret.
+type Store struct {
+	Client    kubernetes.Interface
+	Namespace string
+	Name      string
+	Clock     clock.PassiveClock
+	Labels    map[string]string // extra labels on a Secret the store creates (e.g. the cluster id)
+}
+
+func (s *Store) secrets() typedSecrets { return s.Client.CoreV1().Secrets(s.Namespace) }
+
+type typedSecrets = interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.Secret, error)
+	Create(ctx context.Context, secret *corev1.Secret, opts metav1.CreateOptions) (*corev1.Secret, error)
+	Update(ctx context.Context, secret *corev1.Secret, opts metav1.UpdateOptions) (*corev1.Secret, error)
+}
+
+// Read returns the Secret's state; a missing Secret is a zero State without error.
+// It is one GET.
+func (s *Store) Read(ctx context.Context) (State, error) {
+	sec, err := s.get(ctx)
+	if err != nil || sec == nil {
+		return State{}, err
+	}
+	return stateOf(sec), nil
+}
+
+func stateOf(sec *corev1.Secret) State {
+	return State{
+		Exists:     true,
+		ClientID:   string(sec.Data[KeyClientID]),
+		Password:   string(sec.Data[KeyClientPassword]),
+		Enrollment: sec.Annotations[AnnEnrollment],
+		ClusterID:  sec.Annotations[AnnClusterID],
+	}
+}
+
+func (s *Store) get(ctx context.Context) (*corev1.Secret, error) {
+	sec, err := s.secrets().Get(ctx, s.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read secret %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	return sec, nil
+}
+
+// modify reads the Secret (or starts a new one), lets edit change it, and writes it with
+// the resourceVersion it read; on a conflict it starts again from a fresh read.
+func (s *Store) modify(ctx context.Context, edit func(sec *corev1.Secret) error) error {
+	for attempt := 0; ; attempt++ {
+		sec, err := s.get(ctx)
+		if err != nil {
+			return err
+		}
+		create := sec == nil
+		if create {
+			sec = &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace},
+				Type:       corev1.SecretTypeOpaque,
+			}
+		}
+		if sec.Labels == nil {
+			sec.Labels = map[string]string{}
+		}
+		if sec.Annotations == nil {
+			sec.Annotations = map[string]string{}
+		}
+		if sec.Data == nil {
+			sec.Data = map[string][]byte{}
+		}
+		sec.Labels[LabelCredential] = "true"
+		if create {
+			sec.Labels[LabelManagedBy] = managedByValue
+			for k, v := range s.Labels {
+				sec.Labels[k] = v
+			}
+		}
+		if err := edit(sec); errors.Is(err, errUnchanged) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if create {
+			_, err = s.secrets().Create(ctx, sec, metav1.CreateOptions{})
+		} else {
+			_, err = s.secrets().Update(ctx, sec, metav1.UpdateOptions{})
+		}
+		if err == nil {
+			return nil
+		}
+		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 5 {
+			continue
+		}
+		return fmt.Errorf("write secret %s/%s: %w", s.Namespace, s.Name, err)
+	}
+}
+
+// WriteAhead stores password as the pending credential for clusterID before the create
+// call that sends it. It refuses (ErrComplete) when the Secret meanwhile became complete.
+func (s *Store) WriteAhead(ctx context.Context, clusterID, password string) error {
+	if !ValidPassword(password) {
+		return errors.New("write-ahead password is not a valid machine credential")
+	}
+	return s.modify(ctx, func(sec *corev1.Secret) error {
+		if stateOf(sec).Complete() && stateOf(sec).ClusterID == clusterID {
+			return ErrComplete
+		}
+		delete(sec.Data, KeyClientID)
+		sec.Data[KeyClientPassword] = []byte(password)
+		sec.Annotations[AnnEnrollment] = Pending
+		sec.Annotations[AnnClusterID] = clusterID
+		delete(sec.Annotations, AnnClientID)
+		delete(sec.Annotations, AnnClientName)
+		delete(sec.Annotations, AnnEnrolledAt)
+		return nil
+	})
+}
+
+// AbortWriteAhead takes back a write-ahead password after the backend refused the create
+// that carried it (a 4xx: nothing was created), so that a refused install leaves no
+// credential behind. Anything else in the Secret stays.
+func (s *Store) AbortWriteAhead(ctx context.Context, password string) error {
+	return s.modify(ctx, func(sec *corev1.Secret) error {
+		cur := stateOf(sec)
+		if cur.Enrollment != Pending || cur.Password != password {
+			return errUnchanged
+		}
+		delete(sec.Data, KeyClientPassword)
+		delete(sec.Annotations, AnnEnrollment)
+		delete(sec.Annotations, AnnClusterID)
+		return nil
+	})
+}
+
+// Commit writes the finished credential and drops the pending device grant. It refuses
+// (ErrComplete) to replace a different complete credential for the same cluster.
+func (s *Store) Commit(ctx context.Context, r Record) error {
+	if !ValidClientID(r.ClientID) || !ValidPassword(r.Password) {
+		return errors.New("refusing to write a malformed credential")
+	}
+	return s.modify(ctx, func(sec *corev1.Secret) error {
+		cur := stateOf(sec)
+		if cur.Complete() && cur.ClusterID == r.ClusterID && (cur.ClientID != r.ClientID || cur.Password != r.Password) {
+			return ErrComplete
+		}
+		sec.Data[KeyClientID] = []byte(r.ClientID)
+		sec.Data[KeyClientPassword] = []byte(r.Password)
+		delete(sec.Data, KeyDeviceGrant)
+		sec.Annotations[AnnEnrollment] = r.Enrollment
+		sec.Annotations[AnnClusterID] = r.ClusterID
+		sec.Annotations[AnnClientID] = fmt.Sprint(r.DashboardID)
+		sec.Annotations[AnnClientName] = r.Name
+		sec.Annotations[AnnEnrolledAt] = s.now().UTC().Format(time.RFC3339)
+		return nil
+	})
+}
+
+func (s *Store) now() time.Time {
+	if s.Clock == nil {
+		return time.Now()
+	}
+	return s.Clock.Now()
+}
+
+// grant is the stored form of a pending device grant.
+type grant struct {
+	DeviceCode              string    `json:"device_code"`
+	UserCode                string    `json:"user_code"`
+	VerificationURI         string    `json:"verification_uri"`
+	VerificationURIComplete string    `json:"verification_uri_complete"`
+	ExpiresIn               int       `json:"expires_in"`
+	Interval                int       `json:"interval"`
+	IssuedAt                time.Time `json:"issued_at"`
+	PollInterval            string    `json:"poll_interval"`
+}
+
+// PendingGrant is a device grant that was shown to a person and not yet answered.
+type PendingGrant struct {
+	DeviceCode, UserCode, VerificationURI, VerificationURIComplete string
+	ExpiresIn, Interval                                            int
+	IssuedAt                                                       time.Time
+	PollInterval                                                   time.Duration
+}
+
+// LoadGrant returns the pending device grant, or nil when there is none or what is
+// stored cannot be trusted (it is then ignored, and a new code is requested).
+func (s *Store) LoadGrant(ctx context.Context) (*PendingGrant, error) {
+	sec, err := s.get(ctx)
+	if err != nil || sec == nil {
+		return nil, err
+	}
+	raw, ok := sec.Data[KeyDeviceGrant]
+	if !ok {
+		return nil, nil
+	}
+	var g grant
+	if err := json.Unmarshal(raw, &g); err != nil || g.DeviceCode == "" || g.UserCode == "" || g.IssuedAt.IsZero() || g.ExpiresIn <= 0 {
+		return nil, nil
+	}
+	poll, err := time.ParseDuration(g.PollInterval)
+	if err != nil || poll < 0 || poll > time.Hour {
+		poll = 0
+	}
+	return &PendingGrant{
+		DeviceCode: g.DeviceCode, UserCode: g.UserCode, VerificationURI: g.VerificationURI,
+		VerificationURIComplete: g.VerificationURIComplete, ExpiresIn: g.ExpiresIn, Interval: g.Interval,
+		IssuedAt: g.IssuedAt, PollInterval: poll,
+	}, nil
+}
+
+// SaveGrant keeps a pending device grant in the Secret's data (never in an annotation).
+func (s *Store) SaveGrant(ctx context.Context, p PendingGrant) error {
+	raw, err := json.Marshal(grant{
+		DeviceCode: p.DeviceCode, UserCode: p.UserCode, VerificationURI: p.VerificationURI,
+		VerificationURIComplete: p.VerificationURIComplete, ExpiresIn: p.ExpiresIn, Interval: p.Interval,
+		IssuedAt: p.IssuedAt.UTC(), PollInterval: p.PollInterval.String(),
+	})
+	if err != nil {
+		return err
+	}
+	return s.modify(ctx, func(sec *corev1.Secret) error {
+		if stateOf(sec).Complete() {
+			return ErrComplete
+		}
+		sec.Data[KeyDeviceGrant] = raw
+		if sec.Annotations[AnnEnrollment] == "" {
+			sec.Annotations[AnnEnrollment] = Pending
+		}
+		return nil
+	})
+}
+
+// ClearGrant drops the pending device grant, if any.
+func (s *Store) ClearGrant(ctx context.Context) error {
+	sec, err := s.get(ctx)
+	if err != nil || sec == nil {
+		return err
+	}
+	if _, ok := sec.Data[KeyDeviceGrant]; !ok {
+		return nil
+	}
+	return s.modify(ctx, func(sec *corev1.Secret) error {
+		delete(sec.Data, KeyDeviceGrant)
+		return nil
+	})
+}

@@ -1,0 +1,433 @@
+// Package enroll provides the decisions of an enrollment once a person (or an enrollment
+// token) has signed in: migrate a legacy credential, adopt this cluster's client, or mint
+// one, and write the credential Secret. It implements steps 5 to 7 of the design
+// (../shared/design/DESIGN.md, "The bootstrap, step by step") over the backend contract
+// (../shared/contract/README.md).
+//
+// The invariants it keeps: one client per cluster (it sends cluster_id with every create
+// and never creates without it); a generated password is in the Secret (write-ahead,
+// tracebloc.io/enrollment=pending) before the create call that carries it; an adopt is
+// trusted only after /api-token-auth/ accepts the password; a lost credential is reset only
+// when the client is not live.
+package enroll
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"k8s.io/utils/clock"
+
+	"github.com/tracebloc/edge/bootstrap/credential"
+	"github.com/tracebloc/edge/internal/api"
+)
+
+// Backend is the part of *api.Client an enrollment uses, signed in as the person.
+type Backend interface {
+	UserInfo(ctx context.Context) (*api.UserInfo, error)
+	ListEdgeDevices(ctx context.Context) ([]api.EdgeDevice, error)
+	CreateEdgeDevice(ctx context.Context, req api.CreateRequest) (*api.EdgeDevice, bool, error)
+	PatchEdgeDevice(ctx context.Context, id int64, req api.PatchRequest) (*api.EdgeDevice, error)
+	Admins(ctx context.Context) ([]api.Admin, error)
+	VerifyCredential(ctx context.Context, username, password string) error
+}
+
+// Legacy is a previous install's credential, to migrate.
+type Legacy struct {
+	Secret   string // its name, for messages
+	ClientID string
+	Password string
+}
+
+// Enroller runs one enrollment.
+type Enroller struct {
+	Backend     Backend
+	Store       *credential.Store
+	ClusterID   string
+	Namespace   string
+	ClientName  string        // "" derives <slug(first name)>-NN
+	Location    string        // "" omits it
+	ResetWindow time.Duration // a client silent for longer is not live
+	Legacy      *Legacy       // nil when there is nothing to migrate
+	Clock       clock.PassiveClock
+	NewPassword func() (string, error) // default: 32 random bytes, base64url
+	Log         zerolog.Logger
+	Hook        func(step string) // test hook, called at each step boundary
+}
+
+// Result is a finished enrollment.
+type Result struct {
+	User       *api.UserInfo
+	Client     api.EdgeDevice
+	Enrollment string // credential.Minted, Adopted, Migrated or Reset
+}
+
+// Exit codes of the bootstrap, documented in the README.
+const (
+	ExitFailure         = 1
+	ExitConfig          = 2
+	ExitDenied          = 3
+	ExitConflict        = 4
+	ExitForbidden       = 5
+	ExitUpgrade         = 6
+	ExitClusterMismatch = 7
+)
+
+// Error is a stop with a documented exit code; its message says what happened and what
+// to do next.
+type Error struct {
+	Code int
+	Msg  string
+	Err  error // the cause, if any
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.Err }
+
+func stop(code int, cause error, format string, args ...any) *Error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...), Err: cause}
+}
+
+// Run enrolls. prior is the credential Secret as the caller last read it.
+func (e *Enroller) Run(ctx context.Context, prior credential.State) (*Result, error) {
+	e.hook("userinfo")
+	user, err := e.Backend.UserInfo(ctx)
+	if err != nil {
+		return nil, e.backendError("read who signed in", err)
+	}
+	e.Log.Info().Str("step", "who").Str("email", user.Email).Str("account", user.Account).
+		Msgf("signed in as %s (account %s)", user.Email, user.Account)
+
+	e.hook("list")
+	clients, err := e.Backend.ListEdgeDevices(ctx)
+	if err != nil {
+		return nil, e.backendError("list the account's clients", err)
+	}
+	res := &Result{User: user}
+
+	if e.Legacy != nil {
+		e.hook("migrate")
+		dev, err := e.migrate(ctx, clients)
+		if err != nil {
+			return nil, err
+		}
+		res.Client, res.Enrollment = *dev, credential.Migrated
+		return res, nil
+	}
+
+	if prior.ClientID != "" && credential.ValidPassword(prior.Password) && prior.Enrollment != credential.Pending {
+		if dev, ok := e.keepPrior(ctx, clients, prior); ok {
+			res.Client, res.Enrollment = *dev, credential.Adopted
+			return res, nil
+		}
+	}
+
+	if err := e.checkNamespace(clients); err != nil {
+		return nil, err
+	}
+	name := e.ClientName
+	if name == "" {
+		name = NextName(user.FirstName, clients)
+	}
+	password := prior.WriteAheadPassword()
+	if password == "" {
+		if password, err = e.newPassword(); err != nil {
+			return nil, fmt.Errorf("generate the machine credential: %w", err)
+		}
+	}
+	e.hook("write-ahead")
+	if err := e.Store.WriteAhead(ctx, e.ClusterID, password); err != nil {
+		return nil, err
+	}
+	e.hook("create")
+	dev, created, err := e.Backend.CreateEdgeDevice(ctx, api.CreateRequest{
+		FirstName: name, Namespace: e.Namespace, Location: e.Location, Password: password, ClusterID: e.ClusterID,
+	})
+	if err != nil {
+		if refused(err) {
+			if aerr := e.Store.AbortWriteAhead(ctx, password); aerr != nil {
+				e.Log.Warn().Err(aerr).Str("step", "enroll").Msg("could not take back the write-ahead credential; the next attempt reuses it")
+			}
+		}
+		return nil, e.createError(ctx, err)
+	}
+	e.hook("created")
+	res.Client = *dev
+	switch {
+	case created:
+		res.Enrollment = credential.Minted
+		e.Log.Info().Str("step", "enroll").Str("client", dev.FirstName).Int64("client_id", dev.ID).Msg("minted a new client for this cluster")
+	case e.Backend.VerifyCredential(ctx, dev.Username, password) == nil:
+		// Our own earlier create reached the backend before a crash.
+		res.Enrollment = credential.Minted
+		e.Log.Info().Str("step", "enroll").Str("client", dev.FirstName).Msg("this cluster's client was created by an earlier attempt; its credential is the one in the Secret")
+	default:
+		if err := e.reset(ctx, dev, password); err != nil {
+			return nil, err
+		}
+		res.Enrollment = credential.Reset
+	}
+	e.hook("commit")
+	if err := e.commit(ctx, dev, password, res.Enrollment); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// keepPrior reuses the credential already in the Secret when it still works for a client
+// of this account anchored to this cluster (or not anchored yet).
+func (e *Enroller) keepPrior(ctx context.Context, clients []api.EdgeDevice, prior credential.State) (*api.EdgeDevice, bool) {
+	dev := findUsername(clients, prior.ClientID)
+	if dev == nil || dev.IsDecommissioned || (dev.ClusterID != nil && *dev.ClusterID != e.ClusterID) {
+		return nil, false
+	}
+	if err := e.Backend.VerifyCredential(ctx, prior.ClientID, prior.Password); err != nil {
+		e.Log.Info().Str("step", "enroll").Msg("the credential in the Secret is no longer accepted; enrolling again")
+		return nil, false
+	}
+	if dev.ClusterID == nil {
+		patched, err := e.Backend.PatchEdgeDevice(ctx, dev.ID, api.PatchRequest{ClusterID: e.ClusterID})
+		if err != nil {
+			return nil, false
+		}
+		dev = patched
+	}
+	if err := e.commit(ctx, dev, prior.Password, credential.Adopted); err != nil {
+		return nil, false
+	}
+	return dev, true
+}
+
+// migrate takes over a previous install's credential: same client, same password.
+func (e *Enroller) migrate(ctx context.Context, clients []api.EdgeDevice) (*api.EdgeDevice, error) {
+	l := e.Legacy
+	dev := findUsername(clients, l.ClientID)
+	if dev == nil {
+		return nil, stop(ExitConflict, nil,
+			"the legacy Secret %s names client %s, which is not a client of the account you signed in with: sign in with the account that owns it, or remove legacySecret from the values to enroll a new client",
+			l.Secret, l.ClientID)
+	}
+	if dev.ClusterID == nil {
+		patched, err := e.Backend.PatchEdgeDevice(ctx, dev.ID, api.PatchRequest{ClusterID: e.ClusterID})
+		if err != nil {
+			if errors.Is(err, api.ErrConflict) {
+				return nil, stop(ExitConflict, err, "client %q of the legacy Secret %s is already anchored to another cluster: install into that cluster, or remove legacySecret from the values to enroll a new client", dev.FirstName, l.Secret)
+			}
+			return nil, e.backendError("anchor the legacy client to this cluster", err)
+		}
+		dev = patched
+	} else if *dev.ClusterID != e.ClusterID {
+		return nil, stop(ExitConflict, nil, "client %q of the legacy Secret %s is anchored to another cluster (%s): install into that cluster, or remove legacySecret from the values to enroll a new client", dev.FirstName, l.Secret, *dev.ClusterID)
+	}
+	if err := e.commit(ctx, dev, l.Password, credential.Migrated); err != nil {
+		return nil, err
+	}
+	e.Log.Info().Str("step", "migrate").Str("client", dev.FirstName).Str("secret", l.Secret).Msg("migrated the previous install's client to this cluster")
+	return dev, nil
+}
+
+// checkNamespace stops when another client of the account (not this cluster's) already
+// uses the namespace; the backend would refuse it too, but here we can name a free one.
+func (e *Enroller) checkNamespace(clients []api.EdgeDevice) error {
+	for _, c := range clients {
+		if c.Namespace != e.Namespace || c.IsDecommissioned || (c.ClusterID != nil && *c.ClusterID == e.ClusterID) {
+			continue
+		}
+		return e.namespaceTaken(c.FirstName, clients)
+	}
+	return nil
+}
+
+func (e *Enroller) namespaceTaken(holder string, clients []api.EdgeDevice) error {
+	return stop(ExitConflict, nil,
+		"namespace %q is already used by client %q of your account (on another cluster, or installed before cluster ids): install into a free namespace, e.g. helm install ... -n %s, or migrate that client with legacySecret",
+		e.Namespace, holder, FreeNamespace(e.Namespace, clients))
+}
+
+// reset gives the adopted client the write-ahead password, but only when it is not live:
+// otherwise a running edge would lose its login.
+func (e *Enroller) reset(ctx context.Context, dev *api.EdgeDevice, password string) error {
+	if live, why := e.live(dev); live {
+		return stop(ExitConflict, nil,
+			"this cluster's client %q (namespace %s) is live (%s) and its credential is not in this namespace: run this chart in namespace %s where it runs, or stop that install and retry after %s",
+			dev.FirstName, dev.Namespace, why, dev.Namespace, e.ResetWindow)
+	}
+	e.hook("reset")
+	if _, err := e.Backend.PatchEdgeDevice(ctx, dev.ID, api.PatchRequest{Password: password}); err != nil {
+		return e.backendError("reset the lost credential of client "+dev.FirstName, err)
+	}
+	e.Log.Info().Str("step", "enroll").Str("client", dev.FirstName).Msg("this cluster's client had lost its credential and is not live; reset it")
+	return nil
+}
+
+func (e *Enroller) live(dev *api.EdgeDevice) (bool, string) {
+	switch {
+	case dev.Status == api.StatusOnline:
+		return true, "status online"
+	case dev.NumRunningExperiments > 0:
+		return true, fmt.Sprintf("%d experiments running", dev.NumRunningExperiments)
+	case dev.LastInfoUpdate != nil && e.now().Sub(*dev.LastInfoUpdate) < e.ResetWindow:
+		return true, "last heartbeat " + dev.LastInfoUpdate.UTC().Format(time.RFC3339)
+	}
+	return false, ""
+}
+
+func (e *Enroller) commit(ctx context.Context, dev *api.EdgeDevice, password, enrollment string) error {
+	return e.Store.Commit(ctx, credential.Record{
+		ClientID: dev.Username, Password: password, ClusterID: e.ClusterID,
+		DashboardID: dev.ID, Name: dev.FirstName, Enrollment: enrollment,
+	})
+}
+
+// createError turns the create call's refusals into stops that say what to do.
+func (e *Enroller) createError(ctx context.Context, err error) error {
+	var apiErr *api.APIError
+	if errors.As(err, &apiErr) && apiErr.Status == 409 {
+		b := apiErr.Body
+		switch apiErr.Code {
+		case api.CodeClusterConflict:
+			return stop(ExitConflict, err, "this cluster (%s) is connected to another tracebloc account, owned by %s: ask them to release it, or sign in with that account", e.ClusterID, b.OwnerEmail)
+		case api.CodeClusterInUse:
+			return stop(ExitConflict, err, "this cluster (%s) is in use by client %q of your account: uninstall that client first, or install into its namespace to adopt it", e.ClusterID, b.HolderName)
+		case api.CodeNamespaceConflict:
+			clients, _ := e.Backend.ListEdgeDevices(ctx)
+			return e.namespaceTaken(b.HolderName, clients)
+		}
+	}
+	if errors.Is(err, api.ErrForbidden) {
+		return e.forbidden(ctx, err)
+	}
+	return e.backendError("create this cluster's client", err)
+}
+
+func (e *Enroller) forbidden(ctx context.Context, err error) error {
+	admins, aerr := e.Backend.Admins(ctx)
+	if aerr != nil || len(admins) == 0 {
+		return stop(ExitForbidden, err, "your tracebloc account may not create clients: ask an admin of your account to connect this cluster, or to give you that right")
+	}
+	names := make([]string, 0, len(admins))
+	for _, a := range admins {
+		names = append(names, fmt.Sprintf("%s <%s>", a.Name, a.Email))
+	}
+	return stop(ExitForbidden, err, "your tracebloc account may not create clients: ask one of its admins (%s) to connect this cluster, or to give you that right", strings.Join(names, ", "))
+}
+
+// backendError classifies a failed call: 426 and 403 are stops with their own codes.
+func (e *Enroller) backendError(what string, err error) error {
+	var up *api.UpgradeRequiredError
+	if errors.As(err, &up) {
+		return stop(ExitUpgrade, err, "the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", up.MinVersion)
+	}
+	if errors.Is(err, api.ErrForbidden) {
+		return stop(ExitForbidden, err, "%s: your tracebloc account lacks the permission: ask an admin of your account", what)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func (e *Enroller) hook(step string) {
+	if e.Hook != nil {
+		e.Hook(step)
+	}
+}
+
+func (e *Enroller) now() time.Time {
+	if e.Clock == nil {
+		return time.Now()
+	}
+	return e.Clock.Now()
+}
+
+func (e *Enroller) newPassword() (string, error) {
+	if e.NewPassword != nil {
+		return e.NewPassword()
+	}
+	return NewPassword()
+}
+
+// NewPassword returns a machine credential: 32 bytes from crypto/rand, base64url.
+func NewPassword() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// refused reports whether the backend definitely did not create anything: a 4xx answer
+// other than a rate limit, or 426.
+func refused(err error) bool {
+	var apiErr *api.APIError
+	var up *api.UpgradeRequiredError
+	if errors.As(err, &up) {
+		return true
+	}
+	return errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 && apiErr.Status != 429
+}
+
+func findUsername(clients []api.EdgeDevice, username string) *api.EdgeDevice {
+	for i := range clients {
+		if clients[i].Username == username {
+			return &clients[i]
+		}
+	}
+	return nil
+}
+
+var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
+
+// Slug turns a display name into a DNS-label-like stem: "Contract Admin" -> "contract-admin".
+func Slug(s string) string {
+	s = strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(s), "-"), "-")
+	if len(s) > 40 {
+		s = strings.TrimRight(s[:40], "-")
+	}
+	if s == "" {
+		return "edge"
+	}
+	return s
+}
+
+// NextName returns <slug(firstName)>-NN with the lowest two-digit number not used by the
+// account's clients.
+func NextName(firstName string, clients []api.EdgeDevice) string {
+	stem := Slug(firstName)
+	used := map[int]bool{}
+	for _, c := range clients {
+		if rest, ok := strings.CutPrefix(c.FirstName, stem+"-"); ok && len(rest) == 2 {
+			if n, err := strconv.Atoi(rest); err == nil {
+				used[n] = true
+			}
+		}
+	}
+	for n := 1; n < 100; n++ {
+		if !used[n] {
+			return fmt.Sprintf("%s-%02d", stem, n)
+		}
+	}
+	return fmt.Sprintf("%s-%d", stem, len(clients)+1)
+}
+
+// FreeNamespace suggests ns-2, ns-3, ... the first not used by the account's clients.
+func FreeNamespace(ns string, clients []api.EdgeDevice) string {
+	used := map[string]bool{}
+	for _, c := range clients {
+		used[c.Namespace] = true
+	}
+	stem := ns
+	if len(stem) > 58 {
+		stem = strings.TrimRight(stem[:58], "-")
+	}
+	for n := 2; ; n++ {
+		cand := fmt.Sprintf("%s-%d", stem, n)
+		if !used[cand] {
+			return cand
+		}
+	}
+}

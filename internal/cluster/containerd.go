@@ -1,0 +1,139 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/tracebloc/edge/internal/ociimage"
+)
+
+// criNamespace is the containerd namespace of the kubelet's containers and images.
+const criNamespace = "k8s.io"
+
+// ctr runs containerd's CLI against the instance's socket.
+func ctr(ctx context.Context, p paths, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "ctr", append([]string{"--address", p.containerdSocket()}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), nil
+}
+
+// importImage loads an image tarball (OCI layout or docker save format) into the
+// kubelet's namespace of the instance's containerd.
+func importImage(ctx context.Context, p paths, tarball string) error {
+	if _, err := ctr(ctx, p, "-n", criNamespace, "images", "import", tarball); err != nil {
+		return fmt.Errorf("import image %s into the cluster: %w", tarball, err)
+	}
+	return nil
+}
+
+// writePauseImage builds the sandbox image from Debian's static busybox: `sleep infinity`.
+func writePauseImage(file string) error {
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		return fmt.Errorf("find busybox for the pause image (apt-get install busybox-static): %w", err)
+	}
+	bin, err := ociimage.HostFile(busybox, "/bin/busybox")
+	if err != nil {
+		return err
+	}
+	bin.Mode = 0o755
+	img, err := ociimage.Build(ociimage.Spec{
+		Files:      []ociimage.File{bin},
+		Entrypoint: []string{"/bin/busybox", "sleep", "infinity"},
+		User:       "65535:65535",
+	})
+	if err != nil {
+		return fmt.Errorf("build pause image: %w", err)
+	}
+	if _, err := ociimage.WriteLayoutFile(file, img, PauseImage); err != nil {
+		return fmt.Errorf("write pause image: %w", err)
+	}
+	return nil
+}
+
+// Task is a containerd task (a running container) of an instance.
+type Task struct {
+	Namespace, ID string
+}
+
+// Tasks lists the containerd tasks of the instance in every namespace.
+func tasks(ctx context.Context, p paths) ([]Task, error) {
+	nsOut, err := ctr(ctx, p, "namespaces", "ls", "-q")
+	if err != nil {
+		return nil, err
+	}
+	var all []Task
+	for _, ns := range strings.Fields(nsOut) {
+		out, err := ctr(ctx, p, "-n", ns, "tasks", "ls", "-q")
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range strings.Fields(out) {
+			all = append(all, Task{Namespace: ns, ID: id})
+		}
+	}
+	return all, nil
+}
+
+// removeContainers kills and deletes every task and container of the instance's
+// containerd; the shims end with their tasks.
+func removeContainers(ctx context.Context, p paths) error {
+	nsOut, err := ctr(ctx, p, "namespaces", "ls", "-q")
+	if err != nil {
+		return err
+	}
+	var firstErr error
+	for _, ns := range strings.Fields(nsOut) {
+		out, err := ctr(ctx, p, "-n", ns, "tasks", "ls", "-q")
+		if err != nil {
+			return err
+		}
+		for _, id := range strings.Fields(out) {
+			if _, err := ctr(ctx, p, "-n", ns, "tasks", "delete", "--force", id); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+		out, err = ctr(ctx, p, "-n", ns, "containers", "ls", "-q")
+		if err != nil {
+			return err
+		}
+		for _, id := range strings.Fields(out) {
+			if _, err := ctr(ctx, p, "-n", ns, "containers", "delete", id); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	return firstErr
+}
+
+// killShims ends the shims containerd recorded (state/.../shim.pid) that still run and
+// still serve this instance's socket. Their containers' processes end with the cgroups
+// (removeCgroupRoot).
+func killShims(p paths) {
+	files, _ := filepath.Glob(p.containerd("state", "io.containerd.runtime.v2.task", "*", "*", "shim.pid"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid <= 1 {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err == nil && bytes.Contains(cmdline, []byte(p.containerdSocket())) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}

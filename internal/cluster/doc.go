@@ -1,0 +1,25 @@
+// Package cluster provides a real single-node Kubernetes cluster on this machine for tests
+// and development: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet
+// and containerd, all on 127.0.0.1, all inside one instance folder.
+//
+// Up starts an instance (or returns the running one untouched), Down removes it without
+// leaving a process, mount, cgroup or container behind, and Status tells whether it runs.
+// The facts this rests on are in shared/notes/local-cluster.md; in short:
+//
+//   - The Kubernetes binaries and etcd come from scripts/build-tools (cached under
+//     ${XDG_CACHE_HOME:-~/.cache}/tracebloc-edge/bin); containerd, runc, ctr and busybox
+//     from Debian.
+//   - Each instance has its own ports (derived from its name, checked free and recorded
+//     in state.json), its own containerd socket, root and state, its own kubelet root and
+//     cgroup root, so two instances run side by side.
+//   - The node is named "localhost" and stays NotReady (no CNI). Pods must use the host
+//     network: see PrepareForLoopback, which also sets the RuntimeClass LoopbackRuntimeClass.
+//     That RuntimeClass tolerates the not-ready taint, and the PodSecurity admission
+//     exempts it, because every Pod Security level forbids hostNetwork; everything else of
+//     the restricted level is still for the pod spec to meet (a server-side dry run without
+//     the RuntimeClass shows it).
+//   - Processes are stopped by the PIDs recorded in the folder (checked against their start
+//     time), never by name.
+//
+// The instance folder defaults to ${XDG_CACHE_HOME:-~/.cache}/tracebloc-edge/clusters/NAME.
+package cluster

@@ -1,0 +1,34 @@
+// Command probe reports, one fact a line, how the container it runs in is confined: its
+// user, whether it may write to /, and its capabilities, seccomp mode and no_new_privs
+// from /proc/self/status.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+)
+
+func main() {
+	fmt.Printf("uid=%d gid=%d\n", os.Getuid(), os.Getgid())
+	if err := os.WriteFile("/probe-write-test", []byte("x"), 0o644); err != nil {
+		fmt.Printf("write /: denied (%v)\n", err)
+	} else {
+		fmt.Println("write /: allowed")
+	}
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		fmt.Println("status:", err)
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), ":")
+		switch k {
+		case "CapEff", "CapPrm", "CapBnd", "Seccomp", "NoNewPrivs":
+			fmt.Printf("%s=%s\n", k, strings.TrimSpace(v))
+		}
+	}
+}

@@ -1,0 +1,60 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// WaitPod watches the pod namespace/name until done says so, and returns it then. It
+// gives up when ctx ends; use a context with a deadline.
+func (c *Cluster) WaitPod(ctx context.Context, namespace, name string, done func(*corev1.Pod) bool) (*corev1.Pod, error) {
+	pods := c.Client.CoreV1().Pods(namespace)
+	for {
+		list, err := pods.List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
+		if err != nil {
+			return nil, fmt.Errorf("wait for pod %s/%s: %w", namespace, name, err)
+		}
+		if len(list.Items) == 1 && done(&list.Items[0]) {
+			return &list.Items[0], nil
+		}
+		w, err := pods.Watch(ctx, metav1.ListOptions{
+			FieldSelector:   fields.OneTermEqualSelector("metadata.name", name).String(),
+			ResourceVersion: list.ResourceVersion,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("wait for pod %s/%s: %w", namespace, name, err)
+		}
+		pod, err := watchPod(ctx, w, done)
+		w.Stop()
+		if pod != nil || err != nil {
+			return pod, err
+		}
+		// The watch ended (server timeout): list and watch again.
+	}
+}
+
+func watchPod(ctx context.Context, w watch.Interface, done func(*corev1.Pod) bool) (*corev1.Pod, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for pod: %w", ctx.Err())
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return nil, nil
+			}
+			if pod, isPod := ev.Object.(*corev1.Pod); isPod && ev.Type != watch.Deleted && done(pod) {
+				return pod, nil
+			}
+		}
+	}
+}
+
+// PodFinished is a WaitPod condition: the pod succeeded or failed.
+func PodFinished(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}

@@ -1,0 +1,371 @@
+package devbackend
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/tracebloc/edge/internal/api"
+)
+
+// minPasswordLen is the shortest machine password accepted.
+const minPasswordLen = 16
+
+// isDNSLabel reports whether s is a DNS-1123 label, as Kubernetes namespaces are.
+func isDNSLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validationError answers 400 with DRF-style field errors plus "error" and "detail".
+func validationError(w http.ResponseWriter, fields map[string]string) {
+	body := map[string]any{"error": "invalid_request"}
+	var details []string
+	for _, k := range []string{"first_name", "namespace", "location", "password", "cluster_id"} {
+		if msg, ok := fields[k]; ok {
+			body[k] = []string{msg}
+			details = append(details, k+": "+msg)
+		}
+	}
+	body["detail"] = strings.Join(details, "; ")
+	writeJSON(w, http.StatusBadRequest, body)
+}
+
+func validateCreate(req api.CreateRequest) map[string]string {
+	errs := map[string]string{}
+	switch {
+	case strings.TrimSpace(req.FirstName) == "":
+		errs["first_name"] = "This field is required."
+	case len(req.FirstName) > 150:
+		errs["first_name"] = "Ensure this field has no more than 150 characters."
+	}
+	switch {
+	case req.Namespace == "":
+		errs["namespace"] = "This field is required."
+	case !isDNSLabel(req.Namespace):
+		errs["namespace"] = "Must be a DNS-1123 label: at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit."
+	}
+	switch {
+	case req.Password == "":
+		errs["password"] = "This field is required."
+	case len(req.Password) < minPasswordLen:
+		errs["password"] = fmt.Sprintf("Ensure this field has at least %d characters.", minPasswordLen)
+	}
+	if len(req.ClusterID) > 253 {
+		errs["cluster_id"] = "Ensure this field has no more than 253 characters."
+	}
+	if len(req.Location) > 64 {
+		errs["location"] = "Ensure this field has no more than 64 characters."
+	}
+	return errs
+}
+
+// createClient is the account-scoped get-or-create of POST /edge-device/. It inserts
+// first and lets the UNIQUE constraints decide; a violation is then explained by re-reading
+// the holder of the cluster_id, else of the namespace.
+func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
+	var req api.CreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, api.ErrorBody{Error: "invalid_request", Detail: err.Error()})
+		return
+	}
+	if errs := validateCreate(req); len(errs) > 0 {
+		validationError(w, errs)
+		return
+	}
+	a := signedIn(r)
+	ctx := r.Context()
+	hash, err := hashPassword(req.Password)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	var clusterID *string
+	if req.ClusterID != "" {
+		clusterID = &req.ClusterID
+	}
+	res, err := s.db.ExecContext(ctx, `
+		INSERT INTO clients(account_id, username, password_hash, first_name, namespace, location, status, cluster_id, date_joined, created_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.AccountID, uuid.NewString(), hash, req.FirstName, req.Namespace, req.Location, api.StatusPending, clusterID, nanos(s.cfg.Now()), a.UserID)
+	if err == nil {
+		id, err := res.LastInsertId()
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		c, err := clientWhere(ctx, s.db, `WHERE c.id = ?`, id)
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, c.EdgeDevice)
+		return
+	}
+	if !isUnique(err) {
+		s.internalError(w, r, err)
+		return
+	}
+	if clusterID != nil {
+		holder, err := clientWhere(ctx, s.db, `WHERE c.cluster_id = ?`, *clusterID)
+		if err == nil {
+			s.clusterHeld(w, a, req, holder)
+			return
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			s.internalError(w, r, err)
+			return
+		}
+	}
+	holder, err := clientWhere(ctx, s.db, `WHERE c.account_id = ? AND c.namespace = ?`, a.AccountID, req.Namespace)
+	if err != nil {
+		s.internalError(w, r, fmt.Errorf("explain unique violation: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusConflict, api.ErrorBody{
+		Error: api.CodeNamespaceConflict, Namespace: req.Namespace, HolderName: holder.FirstName,
+	})
+}
+
+// clusterHeld answers a create whose cluster_id already has a client.
+func (s *Server) clusterHeld(w http.ResponseWriter, a *account, req api.CreateRequest, holder *client) {
+	switch {
+	case holder.Account != a.AccountID:
+		writeJSON(w, http.StatusConflict, api.ErrorBody{
+			Error: api.CodeClusterConflict, ClusterID: req.ClusterID, OwnerEmail: holder.CreatedByEmail,
+		})
+	case holder.IsDecommissioned || (holder.Namespace != req.Namespace && s.live(holder)):
+		writeJSON(w, http.StatusConflict, api.ErrorBody{
+			Error: api.CodeClusterInUse, ClusterID: req.ClusterID, HolderClientID: holder.ID, HolderName: holder.FirstName,
+		})
+	default:
+		writeJSON(w, http.StatusOK, holder.EdgeDevice)
+	}
+}
+
+// live is the contract's rule for a client that may not have its credential reset.
+func (s *Server) live(c *client) bool {
+	if c.Status == api.StatusOnline || c.NumRunningExperiments > 0 {
+		return true
+	}
+	return c.LastInfoUpdate != nil && s.cfg.Now().Sub(*c.LastInfoUpdate) < s.cfg.ResetWindow
+}
+
+func (s *Server) listClients(w http.ResponseWriter, r *http.Request) {
+	a := signedIn(r)
+	page := 1
+	if p := r.URL.Query().Get("page"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusNotFound, api.ErrorBody{Detail: "Invalid page."})
+			return
+		}
+		page = n
+	}
+	var count int
+	if err := s.db.QueryRowContext(r.Context(), `SELECT count(*) FROM clients WHERE account_id = ?`, a.AccountID).Scan(&count); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	size := s.cfg.PageSize
+	pages := max(1, (count+size-1)/size)
+	if page > pages {
+		writeError(w, http.StatusNotFound, api.ErrorBody{Detail: "Invalid page."})
+		return
+	}
+	list, err := clientsWhere(r.Context(), s.db, `WHERE c.account_id = ? ORDER BY c.id DESC LIMIT ? OFFSET ?`, a.AccountID, size, (page-1)*size)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	out := api.EdgeDevicePage{Count: count, Results: []api.EdgeDevice{}}
+	for _, c := range list {
+		out.Results = append(out.Results, c.EdgeDevice)
+	}
+	base := s.baseURL(r) + "/edge-device/"
+	if page < pages {
+		next := base + "?page=" + strconv.Itoa(page+1)
+		out.Next = &next
+	}
+	if page > 1 {
+		prev := base
+		if page > 2 {
+			prev += "?page=" + strconv.Itoa(page-1)
+		}
+		out.Previous = &prev
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ownClient reads the client of the path's id when it belongs to the signed-in account;
+// otherwise it answers 404 itself and returns nil.
+func (s *Server) ownClient(w http.ResponseWriter, r *http.Request) *client {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusNotFound, api.ErrorBody{Detail: "Not found."})
+		return nil
+	}
+	c, err := clientWhere(r.Context(), s.db, `WHERE c.id = ? AND c.account_id = ?`, id, signedIn(r).AccountID)
+	if errors.Is(err, sql.ErrNoRows) {
+		writeError(w, http.StatusNotFound, api.ErrorBody{Detail: "Not found."})
+		return nil
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return nil
+	}
+	return c
+}
+
+func (s *Server) getClient(w http.ResponseWriter, r *http.Request) {
+	if c := s.ownClient(w, r); c != nil {
+		writeJSON(w, http.StatusOK, c.EdgeDevice)
+	}
+}
+
+// patchClient backfills cluster_id and/or resets the machine password.
+func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ClusterID *string `json:"cluster_id"`
+		Password  *string `json:"password"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, api.ErrorBody{Error: "invalid_request", Detail: err.Error()})
+		return
+	}
+	fields := map[string]string{}
+	switch {
+	case req.ClusterID == nil && req.Password == nil:
+		fields["cluster_id"] = "Send cluster_id or password."
+	case req.ClusterID != nil && (*req.ClusterID == "" || len(*req.ClusterID) > 253):
+		fields["cluster_id"] = "Must be 1 to 253 characters."
+	}
+	if req.Password != nil && len(*req.Password) < minPasswordLen {
+		fields["password"] = fmt.Sprintf("Ensure this field has at least %d characters.", minPasswordLen)
+	}
+	if len(fields) > 0 {
+		validationError(w, fields)
+		return
+	}
+	c := s.ownClient(w, r)
+	if c == nil {
+		return
+	}
+	ctx := r.Context()
+	if req.ClusterID != nil && !s.backfill(w, r, c, *req.ClusterID) {
+		return
+	}
+	if req.Password != nil {
+		hash, err := hashPassword(*req.Password)
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		if _, err := s.db.ExecContext(ctx, `UPDATE clients SET password_hash = ?, credential_revoked = 0 WHERE id = ?`, hash, c.ID); err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		if _, err := s.db.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE client_id = ?`, c.ID); err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+	}
+	c, err := clientWhere(ctx, s.db, `WHERE c.id = ?`, c.ID)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c.EdgeDevice)
+}
+
+// backfill sets the cluster_id of c when it has none; false when it answered a conflict.
+func (s *Server) backfill(w http.ResponseWriter, r *http.Request, c *client, clusterID string) bool {
+	if c.ClusterID != nil {
+		if *c.ClusterID == clusterID {
+			return true
+		}
+		writeJSON(w, http.StatusConflict, api.ErrorBody{
+			Error: "cluster_id_set", ClusterID: *c.ClusterID,
+			Detail: fmt.Sprintf("Client %q is already anchored to another cluster.", c.FirstName),
+		})
+		return false
+	}
+	_, err := s.db.ExecContext(r.Context(), `UPDATE clients SET cluster_id = ? WHERE id = ? AND cluster_id IS NULL`, clusterID, c.ID)
+	if err == nil {
+		return true
+	}
+	if !isUnique(err) {
+		s.internalError(w, r, err)
+		return false
+	}
+	holder, err := clientWhere(r.Context(), s.db, `WHERE c.cluster_id = ?`, clusterID)
+	if err != nil {
+		s.internalError(w, r, err)
+		return false
+	}
+	if holder.Account != c.Account {
+		writeJSON(w, http.StatusConflict, api.ErrorBody{
+			Error: api.CodeClusterConflict, ClusterID: clusterID, OwnerEmail: holder.CreatedByEmail,
+		})
+		return false
+	}
+	writeJSON(w, http.StatusConflict, api.ErrorBody{
+		Error: api.CodeClusterInUse, ClusterID: clusterID, HolderClientID: holder.ID, HolderName: holder.FirstName,
+	})
+	return false
+}
+
+// revokeClient kills the machine credential and keeps the record.
+func (s *Server) revokeClient(w http.ResponseWriter, r *http.Request) {
+	c := s.ownClient(w, r)
+	if c == nil {
+		return
+	}
+	ctx := r.Context()
+	if _, err := s.db.ExecContext(ctx, `UPDATE clients SET credential_revoked = 1, status = ? WHERE id = ?`, api.StatusOffline, c.ID); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE client_id = ?`, c.ID); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.RevokeResult{
+		ClientID: c.ID, Decommissioned: false, Status: "revoked",
+		Detail: "Machine credential revoked; the client can re-enroll via the normal provisioning path.",
+	})
+}
+
+// Clients returns every client of every account, oldest first (as GET /_dev/clients).
+func (s *Server) Clients() ([]api.EdgeDevice, error) {
+	list, err := s.allClients(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.EdgeDevice, 0, len(list))
+	for _, c := range list {
+		out = append(out, c.EdgeDevice)
+	}
+	return out, nil
+}
+
+func (s *Server) allClients(ctx context.Context) ([]*client, error) {
+	list, err := clientsWhere(ctx, s.db, `ORDER BY c.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	return list, nil
+}

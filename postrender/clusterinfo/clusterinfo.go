@@ -1,0 +1,109 @@
+// Package clusterinfo provides what the post-renderer learns from the operator's cluster
+// through client-go: the cluster's identity (the UID of the kube-system namespace), which
+// kinds are cluster-scoped (discovery), and the kubeconfig context's namespace.
+//
+// Helm passes a post-renderer neither --kubeconfig nor --kube-context, so they come from
+// the post-renderer's own flags; without them the usual kubeconfig rules apply ($KUBECONFIG,
+// then ~/.kube/config).
+package clusterinfo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/tracebloc/edge/postrender/transform"
+)
+
+// requestTimeout bounds each API call, so that an unreachable cluster fails in seconds
+// rather than hanging `helm install`.
+const requestTimeout = 15 * time.Second
+
+// Kubeconfig is the operator's kubeconfig as the flags select it.
+type Kubeconfig struct {
+	config clientcmd.ClientConfig
+}
+
+// LoadKubeconfig selects the kubeconfig file (empty: $KUBECONFIG, then ~/.kube/config) and
+// context (empty: the current one). Nothing is read from the cluster.
+func LoadKubeconfig(path, kubeContext string) Kubeconfig {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if path != "" {
+		rules.ExplicitPath = path
+	}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: kubeContext}
+	return Kubeconfig{config: clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)}
+}
+
+// Namespace is the context's namespace, "default" when it names none.
+func (k Kubeconfig) Namespace() (string, error) {
+	ns, _, err := k.config.Namespace()
+	if err != nil {
+		return "", fmt.Errorf("read the kubeconfig's namespace: %w", err)
+	}
+	return ns, nil
+}
+
+// RESTConfig is the client configuration of the selected context.
+func (k Kubeconfig) RESTConfig() (*rest.Config, error) {
+	cfg, err := k.config.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load the kubeconfig: %w; pass --kubeconfig and --kube-context through --post-renderer-args, or --offline to render without a cluster", err)
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = requestTimeout
+	cfg.QPS, cfg.Burst = 50, 100
+	return cfg, nil
+}
+
+var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+
+// ClusterID returns the UID of the kube-system namespace: the cluster's identity, the same
+// value the bootstrap reads.
+func ClusterID(ctx context.Context, client metadata.Interface) (string, error) {
+	ns, err := client.Resource(namespacesGVR).Get(ctx, "kube-system", metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("read the kube-system namespace (the cluster id): %w", err)
+	}
+	return string(ns.UID), nil
+}
+
+// ErrPartialDiscovery says that some API groups did not answer discovery; the scopes of
+// the others are still returned.
+var ErrPartialDiscovery = errors.New("some API groups did not answer discovery")
+
+// Scopes returns the scope of every kind the cluster serves: true for cluster-scoped. With
+// ErrPartialDiscovery the map holds the groups that answered.
+func Scopes(client discovery.DiscoveryInterface) (map[transform.GroupKind]bool, error) {
+	_, lists, err := client.ServerGroupsAndResources()
+	partial := err != nil && discovery.IsGroupDiscoveryFailedError(err)
+	if err != nil && !partial {
+		return nil, fmt.Errorf("discover the cluster's kinds: %w", err)
+	}
+	scopes := map[transform.GroupKind]bool{}
+	for _, list := range lists {
+		gv, err := schema.ParseGroupVersion(list.GroupVersion)
+		if err != nil {
+			continue
+		}
+		for _, r := range list.APIResources {
+			if r.Kind == "" || strings.Contains(r.Name, "/") {
+				continue // a subresource
+			}
+			scopes[transform.GroupKind{Group: gv.Group, Kind: r.Kind}] = !r.Namespaced
+		}
+	}
+	if partial {
+		return scopes, fmt.Errorf("%w: %v", ErrPartialDiscovery, err)
+	}
+	return scopes, nil
+}

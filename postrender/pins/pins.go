@@ -1,0 +1,131 @@
+// Package pins provides the image digest pins of the post-renderer: a list of image names
+// with the digest each must run at, and the rewrite of an image reference to its pinned
+// digest reference.
+//
+// The list is YAML, the format of images/ in this repository:
+//
+//	images:
+//	- name: ghcr.io/tracebloc/edge-bootstrap
+//	  digest: sha256:0123…
+//	  tag: v0.4.0          # optional: pin only references with this tag
+//
+// Names are compared as registries do: "tracebloc/jobs-manager",
+// "docker.io/tracebloc/jobs-manager" and "index.docker.io/tracebloc/jobs-manager" are the
+// same image.
+package pins
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Pin is one entry of the list.
+type Pin struct {
+	Name   string `yaml:"name"`
+	Digest string `yaml:"digest"`
+	Tag    string `yaml:"tag,omitempty"`
+}
+
+// Set is a parsed pin list; the zero Set pins nothing.
+type Set struct {
+	byName       map[string][]Pin
+	placeholders []string
+}
+
+// placeholder is the all-zero digest that stands for "not known yet" in the list: such an
+// entry pins nothing, since no image has that digest.
+const placeholder = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// Parse reads a pin list. Every entry needs a name and a sha256 digest.
+func Parse(data []byte) (Set, error) {
+	var file struct {
+		Images []Pin `yaml:"images"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&file); err != nil && !errors.Is(err, io.EOF) {
+		return Set{}, fmt.Errorf("read the image list: %w", err)
+	}
+	s := Set{byName: make(map[string][]Pin, len(file.Images))}
+	for i, p := range file.Images {
+		if p.Name == "" {
+			return Set{}, fmt.Errorf("image list entry %d has no name: give each entry name and digest", i+1)
+		}
+		if !digestRE.MatchString(p.Digest) {
+			return Set{}, fmt.Errorf("image list entry %d (%s): digest %q is not sha256:<64 hex digits>", i+1, p.Name, p.Digest)
+		}
+		if p.Digest == placeholder {
+			s.placeholders = append(s.placeholders, strings.TrimSuffix(p.Name+":"+p.Tag, ":"))
+			continue
+		}
+		key := normalize(p.Name)
+		s.byName[key] = append(s.byName[key], p)
+	}
+	return s, nil
+}
+
+// Len is the number of pins.
+func (s Set) Len() int {
+	n := 0
+	for _, ps := range s.byName {
+		n += len(ps)
+	}
+	return n
+}
+
+// Placeholders names the entries (name:tag) that were skipped for their all-zero digest.
+func (s Set) Placeholders() []string {
+	return s.placeholders
+}
+
+// Resolve returns the digest reference for image and true when a pin applies. A reference
+// that already carries a digest is left as written: an explicit digest is the operator's
+// choice. A pin with a tag applies only to references with that tag ("latest" when none).
+func (s Set) Resolve(image string) (string, bool) {
+	if len(s.byName) == 0 || strings.Contains(image, "@") {
+		return "", false
+	}
+	name, tag := splitTag(image)
+	for _, p := range s.byName[normalize(name)] {
+		if p.Tag != "" && p.Tag != tag {
+			continue
+		}
+		return name + "@" + p.Digest, true
+	}
+	return "", false
+}
+
+// splitTag cuts "name:tag" into name and tag ("latest" when there is none); a colon before
+// the last slash belongs to a registry port.
+func splitTag(ref string) (name, tag string) {
+	slash := strings.LastIndexByte(ref, '/')
+	if colon := strings.LastIndexByte(ref, ':'); colon > slash {
+		return ref[:colon], ref[colon+1:]
+	}
+	return ref, "latest"
+}
+
+// normalize spells a repository name the way registries resolve it.
+func normalize(name string) string {
+	first, rest, found := strings.Cut(name, "/")
+	if !found {
+		return "docker.io/library/" + name
+	}
+	if !strings.ContainsAny(first, ".:") && first != "localhost" {
+		return "docker.io/" + name
+	}
+	if first == "index.docker.io" || first == "registry-1.docker.io" {
+		first = "docker.io"
+	}
+	if first == "docker.io" && !strings.Contains(rest, "/") {
+		rest = "library/" + rest
+	}
+	return first + "/" + rest
+}

@@ -1,0 +1,178 @@
+// Package renderer provides the tracebloc post-renderer as a whole: it asks the cluster
+// for its identity and kinds, transforms the rendered stream (package transform), and runs
+// the one-client-per-cluster guard (package guard). The binary tracebloc-postrender and
+// the Helm 4 plugin use it through Render; a Go program that drives Helm in-process uses
+// *Renderer as a helm.sh/helm/v3 postrender.PostRenderer.
+package renderer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+
+	"github.com/rs/zerolog"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+
+	"github.com/tracebloc/edge/postrender/clusterinfo"
+	"github.com/tracebloc/edge/postrender/guard"
+	"github.com/tracebloc/edge/postrender/pins"
+	"github.com/tracebloc/edge/postrender/transform"
+)
+
+// Config is what a render needs. The zero value renders against the current kubeconfig
+// context with no pins.
+type Config struct {
+	// Namespace is the target namespace; empty: the one the chart writes on its objects,
+	// then HelmNamespace, then the kubeconfig context's namespace.
+	Namespace string
+	// HelmNamespace is $HELM_NAMESPACE (Helm 4 gives its plugins the release namespace).
+	HelmNamespace string
+	// ClusterID, when set, is used instead of the kube-system UID.
+	ClusterID string
+	// Kubeconfig and KubeContext select the cluster (empty: the usual kubeconfig rules).
+	Kubeconfig  string
+	KubeContext string
+	// Offline renders with no cluster access: no guard, no discovery, and no label unless
+	// ClusterID gives it.
+	Offline bool
+	// Pins are the image digest pins.
+	Pins pins.Set
+	// Scopes adds to the known kinds (true: cluster-scoped); tests use it in place of
+	// discovery.
+	Scopes map[transform.GroupKind]bool
+	// Log receives the diagnostics; nil discards them.
+	Log *zerolog.Logger
+}
+
+// Renderer is the post-renderer.
+type Renderer struct {
+	cfg Config
+	log zerolog.Logger
+}
+
+// New returns a Renderer for cfg.
+func New(cfg Config) *Renderer {
+	r := &Renderer{cfg: cfg, log: zerolog.Nop()}
+	if cfg.Log != nil {
+		r.log = *cfg.Log
+	}
+	return r
+}
+
+// Run implements helm.sh/helm/v3/pkg/postrender.PostRenderer.
+func (r *Renderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
+	out, err := r.Render(context.Background(), rendered)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewBuffer(out), nil
+}
+
+// labelValue is what a label value may be (Kubernetes' rule), checked on --cluster-id.
+var labelValue = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
+
+// Render reads the rendered stream from in and returns the transformed stream. It returns
+// no bytes at all on error. Empty input gives empty output without asking the cluster.
+func (r *Renderer) Render(ctx context.Context, in io.Reader) ([]byte, error) {
+	br := bufio.NewReader(in)
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		return nil, nil
+	}
+	if !labelValue.MatchString(r.cfg.ClusterID) {
+		return nil, fmt.Errorf("--cluster-id %q is not a valid label value (at most 63 letters, digits, '-', '_', '.'): pass the kube-system namespace UID", r.cfg.ClusterID)
+	}
+	kubeconfig := clusterinfo.LoadKubeconfig(r.cfg.Kubeconfig, r.cfg.KubeContext)
+	opts := transform.Options{
+		Namespace: r.cfg.Namespace,
+		ClusterID: r.cfg.ClusterID,
+		Pins:      r.cfg.Pins,
+		Scopes:    map[transform.GroupKind]bool{},
+		Fallback: func() (string, error) {
+			if r.cfg.HelmNamespace != "" {
+				return r.cfg.HelmNamespace, nil
+			}
+			return kubeconfig.Namespace()
+		},
+	}
+	var meta metadata.Interface
+	if r.cfg.Offline {
+		if r.cfg.ClusterID == "" {
+			r.log.Warn().Msg("offline: no cluster access, so no guard and no tracebloc.io/cluster-id label (pass --cluster-id to label)")
+		} else {
+			r.log.Warn().Str("cluster_id", r.cfg.ClusterID).Msg("offline: no cluster access, so no guard; labelling with the given cluster id")
+		}
+	} else {
+		var err error
+		meta, err = r.ask(ctx, kubeconfig, &opts)
+		if err != nil {
+			return nil, err
+		}
+	}
+	for gk, cluster := range r.cfg.Scopes {
+		opts.Scopes[gk] = cluster
+	}
+	res, err := transform.Stream(br, opts)
+	if err != nil {
+		return nil, err
+	}
+	if meta != nil {
+		if err := r.guard(ctx, meta, res.Namespace); err != nil {
+			return nil, err
+		}
+	}
+	r.log.Info().Str("namespace", res.Namespace).Str("cluster_id", opts.ClusterID).
+		Int("documents", res.Documents).Msg("rendered")
+	return res.Output, nil
+}
+
+// ask reads the cluster id (unless given) and the kinds' scopes from the cluster.
+func (r *Renderer) ask(ctx context.Context, kubeconfig clusterinfo.Kubeconfig, opts *transform.Options) (metadata.Interface, error) {
+	cfg, err := kubeconfig.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("make a client for %s: %w", cfg.Host, err)
+	}
+	if opts.ClusterID == "" {
+		id, err := clusterinfo.ClusterID(ctx, meta)
+		if err != nil {
+			return nil, unreachable(cfg, err)
+		}
+		opts.ClusterID = id
+		r.log.Info().Str("cluster_id", id).Str("server", cfg.Host).Msg("cluster identified")
+	}
+	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("make a discovery client for %s: %w", cfg.Host, err)
+	}
+	scopes, err := clusterinfo.Scopes(disco)
+	if errors.Is(err, clusterinfo.ErrPartialDiscovery) {
+		r.log.Warn().Err(err).Msg("kinds of the groups that did not answer are taken as namespaced")
+	} else if err != nil {
+		return nil, unreachable(cfg, err)
+	}
+	opts.Scopes = scopes
+	return meta, nil
+}
+
+func unreachable(cfg *rest.Config, err error) error {
+	return fmt.Errorf("cluster at %s: %w; check --kubeconfig and --kube-context (pass them with --post-renderer-args), or render with --offline (no guard, and no label unless --cluster-id)", cfg.Host, err)
+}
+
+// guard stops a render that would put a second client on the cluster.
+func (r *Renderer) guard(ctx context.Context, meta metadata.Interface, target string) error {
+	err := guard.Check(ctx, meta, target)
+	if errors.Is(err, guard.ErrForbidden) {
+		r.log.Warn().Err(err).Msg("could not check for a tracebloc client in another namespace; the bootstrap checks again with the backend")
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,305 @@
+package transform
+
+import (
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// object edits one Kubernetes object (a mapping node) in place and reports whether it
+// changed anything.
+func (t *transformer) object(obj *yaml.Node) (bool, error) {
+	apiVersion, kind := scalarField(obj, "apiVersion"), scalarField(obj, "kind")
+	if kind == "" {
+		return false, nil // not a Kubernetes object: none of our business
+	}
+	gk := GroupKind{Group: groupOf(apiVersion), Kind: kind}
+	if items := field(obj, "items"); strings.HasSuffix(kind, "List") && items != nil && items.Kind == yaml.SequenceNode {
+		return t.list(items)
+	}
+	if gk == (GroupKind{"apiextensions.k8s.io", "CustomResourceDefinition"}) {
+		t.learnScope(obj)
+	}
+	changed := false
+	for _, edit := range []func(*yaml.Node, GroupKind) (bool, error){
+		t.namespace, t.subjects, t.labels, t.images,
+	} {
+		c, err := edit(obj, gk)
+		if err != nil {
+			return false, err
+		}
+		changed = changed || c
+	}
+	return changed, nil
+}
+
+// list edits each item of a List kind.
+func (t *transformer) list(items *yaml.Node) (bool, error) {
+	changed := false
+	for i, item := range items.Content {
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		c, err := t.object(item)
+		if err != nil {
+			if err == errNeedNamespace {
+				return false, err
+			}
+			return false, fmt.Errorf("item %d: %w", i+1, err)
+		}
+		changed = changed || c
+	}
+	return changed, nil
+}
+
+// learnScope records the scope of a kind that a CustomResourceDefinition of the stream
+// defines, for the objects of that kind that follow (Helm installs CRDs first).
+func (t *transformer) learnScope(crd *yaml.Node) {
+	spec := field(crd, "spec")
+	group, kind := scalarField(spec, "group"), scalarField(field(spec, "names"), "kind")
+	if group == "" || kind == "" {
+		return
+	}
+	t.scopes[GroupKind{group, kind}] = scalarField(spec, "scope") == "Cluster"
+}
+
+// targetNamespace returns the target namespace, or errNeedNamespace while it is not known.
+func (t *transformer) targetNamespace() (string, error) {
+	if t.target == "" {
+		return "", errNeedNamespace
+	}
+	return t.target, nil
+}
+
+// namespace sets metadata.namespace on a namespaced object that has none. An explicit one
+// is never changed (charts put objects in kube-system on purpose); it counts as a vote for
+// the release namespace.
+func (t *transformer) namespace(obj *yaml.Node, gk GroupKind) (bool, error) {
+	if t.scopes.clusterScoped(gk) {
+		return false, nil
+	}
+	meta := field(obj, "metadata")
+	if ns := scalarField(meta, "namespace"); ns != "" {
+		if t.votes[ns] == 0 {
+			t.order = append(t.order, ns)
+		}
+		t.votes[ns]++
+		return false, nil
+	}
+	target, err := t.targetNamespace()
+	if err != nil {
+		return false, err
+	}
+	meta, err = ensureMap(obj, "metadata")
+	if err != nil {
+		return false, err
+	}
+	if field(meta, "namespace") != nil {
+		return setString(meta, "namespace", target), nil
+	}
+	// Next to the name, where people look for it.
+	at := len(meta.Content)
+	for i := 0; i+1 < len(meta.Content); i += 2 {
+		if k := meta.Content[i].Value; k == "name" || k == "generateName" {
+			at = i + 2
+		}
+	}
+	meta.Content = append(meta.Content[:at], append([]*yaml.Node{
+		{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: "namespace"},
+		{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: target},
+	}, meta.Content[at:]...)...)
+	return true, nil
+}
+
+// subjects gives the ServiceAccount subjects of RoleBindings and ClusterRoleBindings that
+// name no namespace the target namespace, where the chart's ServiceAccounts land.
+func (t *transformer) subjects(obj *yaml.Node, gk GroupKind) (bool, error) {
+	if gk.Group != "rbac.authorization.k8s.io" || (gk.Kind != "RoleBinding" && gk.Kind != "ClusterRoleBinding") {
+		return false, nil
+	}
+	subjects := field(obj, "subjects")
+	if subjects == nil || subjects.Kind != yaml.SequenceNode {
+		return false, nil
+	}
+	changed := false
+	for _, s := range subjects.Content {
+		if s.Kind != yaml.MappingNode || scalarField(s, "kind") != "ServiceAccount" || scalarField(s, "namespace") != "" {
+			continue
+		}
+		target, err := t.targetNamespace()
+		if err != nil {
+			return false, err
+		}
+		changed = setString(s, "namespace", target) || changed
+	}
+	return changed, nil
+}
+
+// podTemplates says where each kind keeps the pod templates to label, as paths from the
+// object; CronJobs have two (the job template and its pod template). Selectors and
+// volumeClaimTemplates are never labelled.
+var podTemplates = map[string][][]string{
+	"Deployment":            {{"spec", "template"}},
+	"StatefulSet":           {{"spec", "template"}},
+	"DaemonSet":             {{"spec", "template"}},
+	"ReplicaSet":            {{"spec", "template"}},
+	"ReplicationController": {{"spec", "template"}},
+	"Job":                   {{"spec", "template"}},
+	"CronJob":               {{"spec", "jobTemplate"}, {"spec", "jobTemplate", "spec", "template"}},
+	"PodTemplate":           {{"template"}},
+}
+
+// labels puts the cluster-id label on the object and its pod templates. A template that is
+// not there is not made up.
+func (t *transformer) labels(obj *yaml.Node, gk GroupKind) (bool, error) {
+	if t.opts.ClusterID == "" {
+		return false, nil
+	}
+	changed, err := t.label(obj)
+	if err != nil {
+		return false, err
+	}
+	for _, path := range podTemplates[gk.Kind] {
+		tpl := obj
+		for _, key := range path {
+			tpl = field(tpl, key)
+		}
+		if tpl == nil || tpl.Kind != yaml.MappingNode {
+			continue
+		}
+		c, err := t.label(tpl)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", strings.Join(path, "."), err)
+		}
+		changed = changed || c
+	}
+	return changed, nil
+}
+
+func (t *transformer) label(obj *yaml.Node) (bool, error) {
+	meta, err := ensureMap(obj, "metadata")
+	if err != nil {
+		return false, err
+	}
+	labels, err := ensureMap(meta, "labels")
+	if err != nil {
+		return false, fmt.Errorf("metadata: %w", err)
+	}
+	return setString(labels, ClusterIDLabel, t.opts.ClusterID), nil
+}
+
+// images pins the images of every container list in the object: containers,
+// initContainers and ephemeralContainers, wherever pod specs occur.
+func (t *transformer) images(obj *yaml.Node, _ GroupKind) (bool, error) {
+	if t.opts.Pins.Len() == 0 {
+		return false, nil
+	}
+	return t.pinWalk(obj), nil
+}
+
+func (t *transformer) pinWalk(n *yaml.Node) bool {
+	changed := false
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, value := n.Content[i].Value, n.Content[i+1]
+			if value.Kind == yaml.SequenceNode && (key == "containers" || key == "initContainers" || key == "ephemeralContainers") {
+				for _, c := range value.Content {
+					image := field(c, "image")
+					if image == nil || image.Kind != yaml.ScalarNode {
+						continue
+					}
+					if ref, ok := t.opts.Pins.Resolve(image.Value); ok {
+						image.Value, image.Style, image.Tag = ref, 0, yaml.NodeTagString
+						changed = true
+					}
+				}
+				continue
+			}
+			changed = t.pinWalk(value) || changed
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			changed = t.pinWalk(c) || changed
+		}
+	}
+	return changed
+}
+
+// field returns the value of key in mapping m, or nil.
+func field(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// scalarField returns the scalar value of key in mapping m, or "".
+func scalarField(m *yaml.Node, key string) string {
+	v := field(m, key)
+	if v == nil || v.Kind != yaml.ScalarNode || isNull(v) {
+		return ""
+	}
+	return v.Value
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && (n.Tag == yaml.NodeTagNull || (n.Tag == "" && (n.Value == "" || n.Value == "~" || n.Value == "null")))
+}
+
+// ensureMap returns the mapping under key in m, making it when the key is missing or null.
+func ensureMap(m *yaml.Node, key string) (*yaml.Node, error) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != key {
+			continue
+		}
+		v := m.Content[i+1]
+		switch {
+		case v.Kind == yaml.MappingNode:
+			return v, nil
+		case isNull(v):
+			v = &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap}
+			m.Content[i+1] = v
+			return v, nil
+		}
+		return nil, fmt.Errorf("%s is not a map (line %d): fix the chart template", key, v.Line)
+	}
+	v := &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap}
+	k := &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: key}
+	// A new metadata goes before spec, where people look for it.
+	at := len(m.Content)
+	for i := 0; key == "metadata" && i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "spec" {
+			at = i
+			break
+		}
+	}
+	m.Content = append(m.Content[:at], append([]*yaml.Node{k, v}, m.Content[at:]...)...)
+	return v, nil
+}
+
+// setString sets key in mapping m to the string value and reports whether that changed it.
+func setString(m *yaml.Node, key, value string) bool {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != key {
+			continue
+		}
+		v := m.Content[i+1]
+		if v.Kind == yaml.ScalarNode && v.Value == value && !isNull(v) {
+			return false
+		}
+		m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: value,
+			HeadComment: v.HeadComment, LineComment: v.LineComment, FootComment: v.FootComment}
+		return true
+	}
+	m.Content = append(m.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: key},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: value})
+	return true
+}
