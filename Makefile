@@ -14,7 +14,10 @@ STATICCHECK_VERSION := v0.7.0
 TEST_TIMEOUT ?= 75m
 FUZZTIME ?= 30s
 
-.PHONY: help build test test-unit lint bench demo demo-down image clean tools
+CACHE   := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tracebloc-edge
+IMAGE_TAR := $(BIN)/edge-bootstrap.oci.tar
+
+.PHONY: help build test test-unit lint bench fuzz demo demo-down image tools cluster-up cluster-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,8 +27,11 @@ build: ## the three static binaries in bin/
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tracebloc-postrender ./postrender
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tracebloc-devbackend ./internal/devbackend/cmd/tracebloc-devbackend
 
-test: build ## everything CI runs, real-cluster tests included; ends with "N passed, N failed"
-	$(GO) test -json -count=1 -timeout $(TEST_TIMEOUT) ./... | $(GO) run ./internal/tools/testsummary
+test: build tools ## everything CI runs, real-cluster tests included; ends with "N passed, N failed"
+	@status=0; \
+	$(GO) test -json -count=1 -timeout $(TEST_TIMEOUT) ./... | $(GO) run ./internal/tools/testsummary || status=$$?; \
+	for name in test test-b; do scripts/cluster down --name $$name >/dev/null 2>&1 || true; done; \
+	exit $$status
 
 test-unit: ## the fast tests only (no cluster, no browser)
 	$(GO) test -short -count=1 ./...
@@ -38,6 +44,26 @@ lint: $(TOOLS)/staticcheck ## gofmt, go vet, staticcheck
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+tools: ## build the Kubernetes binaries, helm, helm4 and kustomize into the cache (once)
+	scripts/build-tools >/dev/null
+
+image: build ## the bootstrap's OCI image tarball, built without Docker
+	$(GO) run ./images/build --binary $(BIN)/tracebloc-bootstrap --name ghcr.io/tracebloc/edge-bootstrap \
+	  --version $(VERSION) --out $(IMAGE_TAR)
+
+cluster-up: ## start the local cluster "dev" and print its kubeconfig
+	scripts/cluster up --name dev
+
+cluster-down: ## remove the local cluster "dev"
+	scripts/cluster down --name dev
+
+fuzz: ## run every fuzz target for FUZZTIME (default 30s)
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
 
 bench: ## benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...

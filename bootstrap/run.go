@@ -6,19 +6,25 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/sethvargo/go-envconfig"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/bootstrap/bootstrapper"
 	"github.com/tracebloc/edge/bootstrap/config"
+	"github.com/tracebloc/edge/bootstrap/credential"
 	"github.com/tracebloc/edge/bootstrap/deviceflow"
 	"github.com/tracebloc/edge/bootstrap/enroll"
 	"github.com/tracebloc/edge/internal/api"
@@ -26,18 +32,25 @@ import (
 )
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
+	command := ""
+	if len(args) > 0 {
+		command = args[0]
+	}
+	switch {
+	case command == "--version" || command == "version":
 		fmt.Fprintln(stdout, version.UserAgent())
 		return nil
-	}
-	if len(args) > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q: the bootstrap is configured through TRACEBLOC_* environment variables only", config.ErrInvalid, strings.Join(args, " "))
+	case len(args) > 1 || (command != "" && command != "check" && command != "revoke"):
+		return fmt.Errorf("%w: unexpected arguments %q: run with no arguments to enroll, or with check or revoke; settings come from TRACEBLOC_* environment variables", config.ErrInvalid, strings.Join(args, " "))
 	}
 	cfg, err := config.Load(ctx, envconfig.OsLookuper())
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	// client-go's leader election talks through klog; the bootstrap's own lines say what
+	// a person needs, so klog stays quiet.
+	klog.SetLogger(logr.Discard())
 	kube, err := kubeClient()
 	if err != nil {
 		return err
@@ -49,6 +62,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	client, err := api.New(cfg.BaseURL(), api.WithHTTPClient(httpClient))
 	if err != nil {
 		return fmt.Errorf("%w: TRACEBLOC_API_URL: %w", config.ErrInvalid, err)
+	}
+	switch command {
+	case "check":
+		return check(ctx, cfg, kube, stdout)
+	case "revoke":
+		return revoke(ctx, cfg, kube, client, log)
 	}
 	log.Info().Str("step", "start").Str("version", version.Version).Str("backend", cfg.BaseURL()).
 		Str("namespace", cfg.Namespace).Str("secret", cfg.CredentialSecret).Msg("tracebloc edge bootstrap")
@@ -114,4 +133,52 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "error: %s\n", msg)
 	return code
+}
+
+// check is the chart's `helm test`: the credential Secret holds both keys. It prints the
+// key names, never the values.
+func check(ctx context.Context, cfg *config.Config, kube kubernetes.Interface, stdout io.Writer) error {
+	store := &credential.Store{Client: kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret}
+	s, err := store.Read(ctx)
+	if err != nil {
+		return err
+	}
+	if !s.Complete() {
+		return fmt.Errorf("the credential Secret %s/%s does not hold a complete CLIENT_ID and CLIENT_PASSWORD (enrollment %q): follow the bootstrap's logs (kubectl logs -n %s deploy/<release> -c bootstrap) and approve the code", cfg.Namespace, cfg.CredentialSecret, s.Enrollment, cfg.Namespace)
+	}
+	fmt.Fprintf(stdout, "ok: the credential Secret %s/%s holds CLIENT_ID and CLIENT_PASSWORD (enrollment %s)\n", cfg.Namespace, cfg.CredentialSecret, s.Enrollment)
+	return nil
+}
+
+// revoke is the chart's opt-in offboarding hook: the machine credential revokes its own
+// client, so that it can no longer log in. A missing Secret leaves nothing to revoke.
+func revoke(ctx context.Context, cfg *config.Config, kube kubernetes.Interface, client *api.Client, log zerolog.Logger) error {
+	sec, err := kube.CoreV1().Secrets(cfg.Namespace).Get(ctx, cfg.CredentialSecret, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		log.Info().Str("step", "revoke").Msg("no credential Secret; nothing to revoke")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the credential Secret %s/%s: %w", cfg.Namespace, cfg.CredentialSecret, err)
+	}
+	id, err := strconv.ParseInt(sec.Annotations[credential.AnnClientID], 10, 64)
+	s := credential.State{ClientID: string(sec.Data[credential.KeyClientID]), Password: string(sec.Data[credential.KeyClientPassword]), Enrollment: sec.Annotations[credential.AnnEnrollment]}
+	if err != nil || !s.Complete() {
+		log.Info().Str("step", "revoke").Msg("the credential Secret holds no finished enrollment; nothing to revoke")
+		return nil
+	}
+	machine, err := client.MachineLogin(ctx, s.ClientID, s.Password)
+	if errors.Is(err, api.ErrInvalidCredential) {
+		log.Info().Str("step", "revoke").Msg("the machine credential is already refused by the backend; nothing to revoke")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("log in to revoke client %d: %w", id, err)
+	}
+	if _, err := machine.RevokeEdgeDevice(ctx, id); err != nil {
+		return fmt.Errorf("revoke client %d: %w", id, err)
+	}
+	log.Info().Str("step", "revoke").Int64("client_id", id).Str("client", sec.Annotations[credential.AnnClientName]).
+		Msg("revoked the machine credential; the client record stays in tracebloc")
+	return nil
 }

@@ -86,8 +86,14 @@ func TestRunErrors(t *testing.T) {
 		{
 			name:    "malformed YAML",
 			input:   stream + "---\n# Source: edge/templates/broken.yaml\nkind: {\n",
-			args:    []string{"--offline"},
+			args:    []string{"--offline", "--namespace", "edge"},
 			wantErr: []string{"document 2 (edge/templates/broken.yaml) is not valid YAML"},
+		},
+		{
+			name:    "malformed YAML after documents that waited for the namespace",
+			input:   stream + stream + "---\n# Source: edge/templates/broken.yaml\nkind: {\n",
+			args:    []string{"--offline"},
+			wantErr: []string{"document 3 (edge/templates/broken.yaml) is not valid YAML"},
 		},
 		{
 			name:    "unreachable cluster without --offline",
@@ -275,7 +281,7 @@ func TestRunBuiltInPins(t *testing.T) {
 // and an error never comes with output.
 func FuzzRun(f *testing.F) {
 	for _, seed := range []string{
-		"", stream, "---\n---\n", "# c\n", "kind: [\n", "apiVersion: v1\nkind: List\nitems:\n- kind: ConfigMap\n",
+		"", stream, "---\n---\n", "# c\n", "kind: [\n", stream + "---\nkind: [\n", "apiVersion: v1\nkind: List\nitems:\n- kind: ConfigMap\n",
 		"apiVersion: v1\nkind: ConfigMap\nmetadata: null\n", "a: &x 1\nb: *x\n", "--- |\n  text\n",
 		"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: nginx\n",
 		"apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nsubjects:\n- kind: ServiceAccount\n",

@@ -27,7 +27,7 @@ type Lock struct {
 	Name      string // the Lease's name
 	Identity  string // this holder (the pod's name)
 	// LeaseDuration is how long a dead holder keeps the Lease (default 15s); RetryPeriod is
-	// how often a waiter tries to take it and polls Done (default 2s).
+	// how often a waiter tries to take it and polls Done (default 2s, less for short leases).
 	LeaseDuration time.Duration
 	RetryPeriod   time.Duration
 	Clock         clock.WithTicker
@@ -46,7 +46,7 @@ func (l *Lock) Run(ctx context.Context, done func(context.Context) (bool, error)
 		leaseDuration = 15 * time.Second
 	}
 	if retry == 0 {
-		retry = 2 * time.Second
+		retry = min(2*time.Second, leaseDuration/5) // client-go wants renewDeadline > 1.2 retry
 	}
 	var clk clock.WithTicker = clock.RealClock{}
 	if l.Clock != nil {

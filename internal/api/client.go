@@ -301,6 +301,21 @@ func (c *Client) VerifyCredential(ctx context.Context, username, password string
 	return err
 }
 
+// MachineLogin logs in with the machine credential (POST /api-token-auth/) and returns a
+// client that acts as that machine, for the calls a client makes about itself (the
+// offboarding revoke). A refused credential matches ErrInvalidCredential.
+func (c *Client) MachineLogin(ctx context.Context, username, password string) (*Client, error) {
+	body := map[string]string{"username": username, "password": password}
+	var tok Token
+	if _, err := c.callJSON(ctx, http.MethodPost, pathAPITokenAuth, body, false, &tok); err != nil {
+		return nil, err
+	}
+	if tok.Token == "" {
+		return nil, &DecodeError{Endpoint: pathAPITokenAuth, Status: http.StatusOK, Err: errors.New("no token in the answer")}
+	}
+	return c.WithToken(tok.Token), nil
+}
+
 func (c *Client) endpointURL(path string) *url.URL {
 	u := *c.base
 	u.Path = c.base.Path + path

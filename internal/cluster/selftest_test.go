@@ -77,6 +77,7 @@ func TestHarness(t *testing.T) {
 	}
 
 	for _, c := range clusters {
+		startSleeper(t, c)
 		pids := c.PIDs()
 		if err := cluster.Down(context.Background(), cluster.Options{Name: c.Name}); err != nil {
 			t.Fatalf("Down(%s): %v", c.Name, err)
@@ -226,11 +227,37 @@ func runProbe(t *testing.T, c *cluster.Cluster, image string) {
 	}
 }
 
+// startSleeper leaves a running pod (in a namespace nobody deletes) for Down to remove,
+// and checks that containerd runs its sandbox and container.
+func startSleeper(t *testing.T, c *cluster.Cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pod := probePod("sleeper")
+	pod.Spec.Containers[0].Args = []string{"sleep"}
+	c.PrepareForLoopback(&pod.Spec)
+	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	running := func(p *corev1.Pod) bool {
+		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil
+	}
+	if _, err := c.WaitPod(ctx, "default", "sleeper", running); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := c.Tasks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) < 2 {
+		t.Fatalf("containerd tasks of %s with a running pod = %v, want the sandbox and the container", c.Name, tasks)
+	}
+}
+
 // checkNothingLeft looks for anything of the removed instance.
 func checkNothingLeft(t *testing.T, c *cluster.Cluster, pids map[string]int) {
 	for name, pid := range pids {
 		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-			if stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); bytes.Contains(stat, []byte(c.Dir)) {
+			if stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); bytes.Contains(stat, []byte(c.Dir+"/")) {
 				t.Errorf("%s (pid %d) of %s still runs", name, pid, c.Name)
 			}
 		}
@@ -248,7 +275,7 @@ func checkNothingLeft(t *testing.T, c *cluster.Cluster, pids map[string]int) {
 	for _, proc := range procs {
 		cmdline, _ := os.ReadFile(filepath.Join(proc, "cmdline"))
 		cgroup, _ := os.ReadFile(filepath.Join(proc, "cgroup"))
-		if bytes.Contains(cmdline, []byte(c.Dir)) || bytes.Contains(cgroup, []byte(c.CgroupRoot+"/")) {
+		if bytes.Contains(cmdline, []byte(c.Dir+"/")) || bytes.Contains(cgroup, []byte(c.CgroupRoot+"/")) {
 			t.Errorf("process %s of %s left: %s", filepath.Base(proc), c.Name, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))
 		}
 	}

@@ -330,10 +330,33 @@ func (s *Server) backfill(w http.ResponseWriter, r *http.Request, c *client, clu
 
 // revokeClient kills the machine credential and keeps the record.
 func (s *Server) revokeClient(w http.ResponseWriter, r *http.Request) {
-	c := s.ownClient(w, r)
-	if c == nil {
+	if c := s.ownClient(w, r); c != nil {
+		s.revoke(w, r, c)
+	}
+}
+
+// revokeSelf lets a machine credential revoke its own client: the chart's opt-in
+// offboarding hook runs at `helm uninstall`, where no person signs in. (A project
+// decision: the contract names the call, not who may make it.) Every other bearer goes
+// through the account's rules.
+func (s *Server) revokeSelf(w http.ResponseWriter, r *http.Request) {
+	var clientID sql.NullInt64
+	var revoked bool
+	err := s.db.QueryRowContext(r.Context(), `SELECT client_id, revoked FROM tokens WHERE digest = ? AND kind = 'machine'`, digest(bearer(r))).
+		Scan(&clientID, &revoked)
+	if err == nil && !revoked && clientID.Valid && r.PathValue("id") == strconv.FormatInt(clientID.Int64, 10) {
+		c, err := clientWhere(r.Context(), s.db, `WHERE c.id = ?`, clientID.Int64)
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		s.revoke(w, r, c)
 		return
 	}
+	s.authed(s.writer(s.revokeClient))(w, r)
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c *client) {
 	ctx := r.Context()
 	if _, err := s.db.ExecContext(ctx, `UPDATE clients SET credential_revoked = 1, status = ? WHERE id = ?`, api.StatusOffline, c.ID); err != nil {
 		s.internalError(w, r, err)

@@ -142,7 +142,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET /edge-device/admins/{$}", s.authed(s.admins))
 	m.HandleFunc("GET /edge-device/{id}/{$}", s.authed(s.getClient))
 	m.HandleFunc("PATCH /edge-device/{id}/{$}", s.authed(s.writer(s.patchClient)))
-	m.HandleFunc("POST /edge-device/{id}/revoke/{$}", s.authed(s.writer(s.revokeClient)))
+	m.HandleFunc("POST /edge-device/{id}/revoke/{$}", s.revokeSelf)
 	m.HandleFunc("GET /activate", s.activatePage)
 	m.HandleFunc("POST /activate", s.activateSubmit)
 	s.devRoutes(m)

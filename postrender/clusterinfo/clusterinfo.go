@@ -1,6 +1,7 @@
 // Package clusterinfo provides what the post-renderer learns from the operator's cluster
-// through client-go: the cluster's identity (the UID of the kube-system namespace), which
-// kinds are cluster-scoped (discovery), and the kubeconfig context's namespace.
+// through client-go: the cluster's identity (the UID of the kube-system namespace, read
+// with the metadata client), which kinds are cluster-scoped (discovery), and the
+// kubeconfig context's namespace.
 //
 // Helm passes a post-renderer neither --kubeconfig nor --kube-context, so they come from
 // the post-renderer's own flags; without them the usual kubeconfig rules apply ($KUBECONFIG,
@@ -11,17 +12,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-
-	"github.com/tracebloc/edge/postrender/transform"
 )
 
 // requestTimeout bounds each API call, so that an unreachable cluster fails in seconds
@@ -80,30 +77,3 @@ func ClusterID(ctx context.Context, client metadata.Interface) (string, error) {
 // ErrPartialDiscovery says that some API groups did not answer discovery; the scopes of
 // the others are still returned.
 var ErrPartialDiscovery = errors.New("some API groups did not answer discovery")
-
-// Scopes returns the scope of every kind the cluster serves: true for cluster-scoped. With
-// ErrPartialDiscovery the map holds the groups that answered.
-func Scopes(client discovery.DiscoveryInterface) (map[transform.GroupKind]bool, error) {
-	_, lists, err := client.ServerGroupsAndResources()
-	partial := err != nil && discovery.IsGroupDiscoveryFailedError(err)
-	if err != nil && !partial {
-		return nil, fmt.Errorf("discover the cluster's kinds: %w", err)
-	}
-	scopes := map[transform.GroupKind]bool{}
-	for _, list := range lists {
-		gv, err := schema.ParseGroupVersion(list.GroupVersion)
-		if err != nil {
-			continue
-		}
-		for _, r := range list.APIResources {
-			if r.Kind == "" || strings.Contains(r.Name, "/") {
-				continue // a subresource
-			}
-			scopes[transform.GroupKind{Group: gv.Group, Kind: r.Kind}] = !r.Namespaced
-		}
-	}
-	if partial {
-		return scopes, fmt.Errorf("%w: %v", ErrPartialDiscovery, err)
-	}
-	return scopes, nil
-}

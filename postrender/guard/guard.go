@@ -34,11 +34,15 @@ type ConflictError struct {
 
 func (e *ConflictError) Error() string {
 	ns := e.namespaces()
+	deletes := make([]string, len(e.Secrets))
+	for i, s := range e.Secrets {
+		deletes[i] = "kubectl delete secret -n " + strings.Replace(s, "/", " ", 1)
+	}
 	return fmt.Sprintf("this cluster already has a tracebloc client: its credential Secret %s is in namespace %s, not %q, and a cluster holds one client. "+
 		"Either install into that namespace (helm install ... -n %s), "+
-		"or move the client: uninstall the release there and delete that Secret (kubectl delete secret -n %s), then install into %q again",
+		"or move the client: uninstall the release there and delete that Secret (%s), then install into %q again",
 		strings.Join(e.Secrets, ", "), strings.Join(quote(ns), ", "), e.Target,
-		ns[0], strings.Replace(e.Secrets[0], "/", " ", 1), e.Target)
+		ns[0], strings.Join(deletes, "; "), e.Target)
 }
 
 func (e *ConflictError) namespaces() []string {

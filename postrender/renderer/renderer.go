@@ -15,7 +15,6 @@ import (
 	"regexp"
 
 	"github.com/rs/zerolog"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
@@ -149,11 +148,11 @@ func (r *Renderer) ask(ctx context.Context, kubeconfig clusterinfo.Kubeconfig, o
 		opts.ClusterID = id
 		r.log.Info().Str("cluster_id", id).Str("server", cfg.Host).Msg("cluster identified")
 	}
-	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+	disco, err := clusterinfo.NewDiscoverer(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("make a discovery client for %s: %w", cfg.Host, err)
+		return nil, err
 	}
-	scopes, err := clusterinfo.Scopes(disco)
+	scopes, err := disco.Scopes(ctx)
 	if errors.Is(err, clusterinfo.ErrPartialDiscovery) {
 		r.log.Warn().Err(err).Msg("kinds of the groups that did not answer are taken as namespaced")
 	} else if err != nil {

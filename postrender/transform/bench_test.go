@@ -2,8 +2,12 @@ package transform
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // benchStream is a Helm 3 style stream of n mixed resources of about 240 bytes each, the
@@ -45,6 +49,34 @@ func BenchmarkStreamDeferred(b *testing.B) {
 	for b.Loop() {
 		if _, err := Stream(bytes.NewReader(input), Options{ClusterID: testClusterID}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFloor is the least a YAML-preserving post-renderer costs: yaml.v3 decode and
+// encode of one document at a time, no edits (the floor of scripts/bench-postrender).
+func BenchmarkFloor(b *testing.B) {
+	input := benchStream(1000)
+	b.SetBytes(int64(len(input)))
+	for b.Loop() {
+		dec := yaml.NewDecoder(bytes.NewReader(input))
+		var out bytes.Buffer
+		for {
+			var doc yaml.Node
+			if err := dec.Decode(&doc); err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				b.Fatal(err)
+			}
+			out.WriteString("---\n")
+			enc := yaml.NewEncoder(&out)
+			if err := enc.Encode(&doc); err != nil {
+				b.Fatal(err)
+			}
+			if err := enc.Close(); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

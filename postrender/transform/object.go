@@ -22,10 +22,10 @@ func (t *transformer) object(obj *yaml.Node) (bool, error) {
 		t.learnScope(obj)
 	}
 	changed := false
-	for _, edit := range []func(*yaml.Node, GroupKind) (bool, error){
-		t.namespace, t.subjects, t.labels, t.images,
+	for _, edit := range [...]func(*transformer, *yaml.Node, GroupKind) (bool, error){
+		(*transformer).namespace, (*transformer).subjects, (*transformer).labels, (*transformer).images,
 	} {
-		c, err := edit(obj, gk)
+		c, err := edit(t, obj, gk)
 		if err != nil {
 			return false, err
 		}

@@ -179,8 +179,9 @@ func (t *transformer) document(c chunk, index int) error {
 		}
 		return fmt.Errorf("%s is not valid YAML: %w; fix the chart template that renders it", describe(c, index), err)
 	}
+	// Only a `...` end marker lets a second document hide in a chunk; never drop it.
 	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+	if hasEndMarker(rest) && !errors.Is(dec.Decode(&extra), io.EOF) {
 		return fmt.Errorf("%s holds more than one YAML document (a `...` line?); separate documents with `---` lines", describe(c, index))
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
@@ -208,6 +209,11 @@ func (t *transformer) document(c chunk, index int) error {
 		return fmt.Errorf("%s: encode: %w", describe(c, index), err)
 	}
 	return nil
+}
+
+// hasEndMarker reports whether a line of body starts with the `...` document end marker.
+func hasEndMarker(body []byte) bool {
+	return bytes.HasPrefix(body, []byte("...")) || bytes.Contains(body, []byte("\n..."))
 }
 
 func (t *transformer) verbatim(c chunk) {

@@ -1,6 +1,6 @@
 // Command probe reports, one fact a line, how the container it runs in is confined: its
 // user, whether it may write to /, and its capabilities, seccomp mode and no_new_privs
-// from /proc/self/status.
+// from /proc/self/status. With the argument "sleep" it then blocks until killed.
 package main
 
 import (
@@ -17,6 +17,13 @@ func main() {
 	} else {
 		fmt.Println("write /: allowed")
 	}
+	printStatus()
+	if len(os.Args) > 1 && os.Args[1] == "sleep" {
+		select {}
+	}
+}
+
+func printStatus() {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		fmt.Println("status:", err)

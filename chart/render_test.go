@@ -1,0 +1,246 @@
+package chart_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	helmchart "helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+
+	"github.com/tracebloc/edge/chart"
+)
+
+const (
+	release   = "edge"
+	namespace = "tracebloc"
+	clusterID = "6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
+	// saMount is where in-cluster clients look for the service account token.
+	saMount = "/var/run/secrets/kubernetes.io/serviceaccount"
+)
+
+// loadChart loads the embedded chart, as a tool that ships it would.
+func loadChart(t *testing.T) *helmchart.Chart {
+	t.Helper()
+	var files []*loader.BufferedFile
+	err := fs.WalkDir(chart.Files(), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(chart.Files(), path)
+		if err != nil {
+			return err
+		}
+		files = append(files, &loader.BufferedFile{Name: path, Data: data})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read the embedded chart: %v", err)
+	}
+	ch, err := loader.LoadFiles(files)
+	if err != nil {
+		t.Fatalf("load the embedded chart: %v", err)
+	}
+	return ch
+}
+
+// renderValues renders the chart as `helm install edge -n tracebloc -f values.yaml` would
+// (schema validation included) against Kubernetes 1.34.
+func renderValues(t *testing.T, valuesYAML string) (map[string]string, error) {
+	t.Helper()
+	return renderValuesIn(t, namespace, valuesYAML)
+}
+
+// renderValuesIn renders into another namespace (the real-cluster tests' fresh ones).
+func renderValuesIn(t *testing.T, ns, valuesYAML string) (map[string]string, error) {
+	t.Helper()
+	ch := loadChart(t)
+	vals, err := chartutil.ReadValues([]byte(valuesYAML))
+	if err != nil {
+		t.Fatalf("test values do not parse: %v", err)
+	}
+	caps := chartutil.DefaultCapabilities.Copy()
+	caps.KubeVersion = chartutil.KubeVersion{Version: "v1.34.4", Major: "1", Minor: "34"}
+	opts := chartutil.ReleaseOptions{Name: release, Namespace: ns, Revision: 1, IsInstall: true}
+	top, err := chartutil.ToRenderValuesWithSchemaValidation(ch, vals, opts, caps, false)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Render(ch, top)
+}
+
+// rendered is one render, decoded.
+type rendered struct {
+	notes   string
+	objects []runtime.Object
+	// yaml is the manifests as `helm template` prints them (sorted by template name).
+	yaml string
+}
+
+func render(t *testing.T, valuesYAML string) *rendered {
+	t.Helper()
+	out, err := renderValues(t, valuesYAML)
+	if err != nil {
+		t.Fatalf("render with values\n%s\nerror: %v", valuesYAML, err)
+	}
+	return decode(t, out)
+}
+
+// decode reads every rendered manifest strictly: an unknown or duplicated field (a typo
+// in a template) fails the test.
+func decode(t *testing.T, out map[string]string) *rendered {
+	t.Helper()
+	r := &rendered{}
+	codecs := serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict)
+	deser := codecs.UniversalDeserializer()
+	names := make([]string, 0, len(out))
+	for name := range out {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var all strings.Builder
+	for _, name := range names {
+		content := out[name]
+		if strings.HasSuffix(name, "NOTES.txt") {
+			r.notes = content
+			continue
+		}
+		if strings.TrimSpace(content) == "" {
+			continue
+		}
+		fmt.Fprintf(&all, "---\n# Source: %s\n%s\n", name, strings.TrimSpace(content))
+		reader := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(content)))
+		for {
+			doc, err := reader.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: split YAML: %v", name, err)
+			}
+			if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+				continue
+			}
+			obj, _, err := deser.Decode(doc, nil, nil)
+			if err != nil {
+				t.Fatalf("%s: decode strictly: %v\n%s", name, err, doc)
+			}
+			r.objects = append(r.objects, obj)
+		}
+	}
+	r.yaml = all.String()
+	return r
+}
+
+func stripComments(doc []byte) []byte {
+	var b bytes.Buffer
+	for _, line := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.Bytes()
+}
+
+// meta returns the object's metadata and kind (Deployment, ClusterRole...).
+func meta(t *testing.T, obj runtime.Object) (metav1.Object, string) {
+	t.Helper()
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		t.Fatalf("%T has no metadata", obj)
+	}
+	_, kind, _ := strings.Cut(fmt.Sprintf("%T", obj), ".")
+	return m, kind
+}
+
+func (r *rendered) deployment(t *testing.T) *appsv1.Deployment {
+	t.Helper()
+	var found []*appsv1.Deployment
+	for _, o := range r.objects {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			found = append(found, d)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("rendered %d Deployments, want 1", len(found))
+	}
+	return found[0]
+}
+
+func (r *rendered) role(t *testing.T, name string) *rbacv1.Role {
+	t.Helper()
+	for _, o := range r.objects {
+		if x, ok := o.(*rbacv1.Role); ok && x.Name == name {
+			return x
+		}
+	}
+	t.Fatalf("no Role %s rendered", name)
+	return nil
+}
+
+// podSpec is one rendered pod template, named for error messages.
+type podSpec struct {
+	name string
+	meta metav1.ObjectMeta
+	spec *corev1.PodSpec
+}
+
+// pods returns every pod the chart can start: the workload, the helm test, the hook Job.
+func (r *rendered) pods() []podSpec {
+	var ps []podSpec
+	for _, o := range r.objects {
+		switch x := o.(type) {
+		case *appsv1.Deployment:
+			ps = append(ps, podSpec{"Deployment/" + x.Name, x.Spec.Template.ObjectMeta, &x.Spec.Template.Spec})
+		case *batchv1.Job:
+			ps = append(ps, podSpec{"Job/" + x.Name, x.Spec.Template.ObjectMeta, &x.Spec.Template.Spec})
+		case *corev1.Pod:
+			ps = append(ps, podSpec{"Pod/" + x.Name, x.ObjectMeta, &x.Spec})
+		}
+	}
+	return ps
+}
+
+func container(t *testing.T, spec *corev1.PodSpec, name string) *corev1.Container {
+	t.Helper()
+	for i := range spec.InitContainers {
+		if spec.InitContainers[i].Name == name {
+			return &spec.InitContainers[i]
+		}
+	}
+	for i := range spec.Containers {
+		if spec.Containers[i].Name == name {
+			return &spec.Containers[i]
+		}
+	}
+	t.Fatalf("no container %q", name)
+	return nil
+}
+
+func allContainers(spec *corev1.PodSpec) []corev1.Container {
+	return append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...)
+}
+
+// runsBootstrap tells the containers that run the bootstrap image (and so hold the token).
+func runsBootstrap(c corev1.Container) bool {
+	return strings.HasPrefix(c.Image, "ghcr.io/tracebloc/edge-bootstrap")
+}
