@@ -271,6 +271,14 @@ func operator(t *testing.T, c *cluster.Cluster, ns string) string {
 	return impersonating(t, c, user)
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 var (
 	buildOnce sync.Once
 	binDir    string

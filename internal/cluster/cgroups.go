@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // cgroupMounts lists the mount points of the cgroup hierarchies (v1 controllers and the
@@ -75,13 +76,28 @@ func removeCgroupRoot(root string) error {
 		})
 		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 		for _, dir := range dirs {
-			killCgroupProcs(dir)
-			if err := syscall.Rmdir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dir, err))
+			if err := rmdirCgroup(dir); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// rmdirCgroup kills what is left in a cgroup and removes it once the processes are gone.
+func rmdirCgroup(dir string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		killCgroupProcs(dir)
+		err := syscall.Rmdir(dir)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+			return fmt.Errorf("remove cgroup %s: %w", dir, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func killCgroupProcs(dir string) {

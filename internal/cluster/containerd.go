@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/tracebloc/edge/internal/ociimage"
 )
@@ -100,7 +101,8 @@ func removeContainers(ctx context.Context, p paths) error {
 			return err
 		}
 		for _, id := range strings.Fields(out) {
-			if _, err := ctr(ctx, p, "-n", ns, "tasks", "delete", "--force", id); err != nil && firstErr == nil {
+			// A task may end by itself meanwhile (its sandbox went first): not found is fine.
+			if _, err := ctr(ctx, p, "-n", ns, "tasks", "delete", "--force", id); err != nil && !isNotFound(err) && firstErr == nil {
 				firstErr = err
 			}
 		}
@@ -109,7 +111,7 @@ func removeContainers(ctx context.Context, p paths) error {
 			return err
 		}
 		for _, id := range strings.Fields(out) {
-			if _, err := ctr(ctx, p, "-n", ns, "containers", "delete", id); err != nil && firstErr == nil {
+			if _, err := ctr(ctx, p, "-n", ns, "containers", "delete", id); err != nil && !isNotFound(err) && firstErr == nil {
 				firstErr = err
 			}
 		}
@@ -117,11 +119,15 @@ func removeContainers(ctx context.Context, p paths) error {
 	return firstErr
 }
 
-// killShims ends the shims containerd recorded (state/.../shim.pid) that still run and
-// still serve this instance's socket. Their containers' processes end with the cgroups
-// (removeCgroupRoot).
-func killShims(p paths) {
+func isNotFound(err error) bool {
+	return strings.Contains(err.Error(), "not found")
+}
+
+// shims lists the shims containerd recorded (state/.../shim.pid) that still run and serve
+// this instance's socket.
+func shims(p paths) []proc {
 	files, _ := filepath.Glob(p.containerd("state", "io.containerd.runtime.v2.task", "*", "*", "shim.pid"))
+	var found []proc
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -132,8 +138,31 @@ func killShims(p paths) {
 			continue
 		}
 		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if err == nil && bytes.Contains(cmdline, []byte(p.containerdSocket())) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+		if err != nil || !bytes.Contains(cmdline, []byte(p.containerdSocket())) {
+			continue
+		}
+		if start, err := startTime(pid); err == nil {
+			found = append(found, proc{PID: pid, Start: start})
 		}
 	}
+	return found
+}
+
+// killShims ends the given shims and waits for them to be gone. Their containers'
+// processes end with the cgroups (removeCgroupRoot).
+func killShims(list []proc) error {
+	var left []string
+	for _, pr := range list {
+		if !pr.alive() {
+			continue
+		}
+		_ = syscall.Kill(pr.PID, syscall.SIGKILL)
+		if !pr.waitGone(10 * time.Second) {
+			left = append(left, strconv.Itoa(pr.PID))
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("containerd shims %s did not end after SIGKILL", strings.Join(left, ", "))
+	}
+	return nil
 }

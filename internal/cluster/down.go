@@ -43,15 +43,21 @@ func down(ctx context.Context, opts Options) error {
 	stop("kubelet", 10*time.Second)
 	stop("kube-scheduler", 5*time.Second)
 	stop("kube-controller-manager", 5*time.Second)
+	// Note the shims before their tasks go: deleting a task removes its shim.pid.
+	shimList := shims(p)
 	if processAlive(p, "containerd") {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		// Best effort: a task may end by itself meanwhile; what is left is killed below
+		// and the result checked at the end.
 		if err := removeContainers(cctx, p); err != nil {
-			errs = append(errs, fmt.Errorf("remove containers: %w", err))
+			fmt.Fprintf(opts.Log, "cluster %s: removing containers: %v\n", opts.Name, err)
 		}
 		cancel()
 	}
 	stop("containerd", 10*time.Second)
-	killShims(p)
+	if err := killShims(append(shimList, shims(p)...)); err != nil {
+		errs = append(errs, err)
+	}
 	stop("kube-apiserver", 10*time.Second)
 	stop("etcd", 10*time.Second)
 	if stErr == nil && st.CgroupRoot != "" {

@@ -30,7 +30,7 @@ func TestHarness(t *testing.T) {
 		t.Skip("starts two local clusters: runs without -short (make test)")
 	}
 	clustertest.EnsureTools(t)
-	image := buildProbeImage(t)
+	image, digest := buildProbeImage(t)
 	names := []string{"harness-selftest", "harness-selftest2"}
 
 	clusters := make([]*cluster.Cluster, len(names))
@@ -72,7 +72,7 @@ func TestHarness(t *testing.T) {
 	for _, c := range clusters {
 		t.Run(c.Name, func(t *testing.T) {
 			checkIdempotentUp(t, c)
-			runProbe(t, c, image)
+			runProbe(t, c, image, digest)
 		})
 	}
 
@@ -88,7 +88,7 @@ func TestHarness(t *testing.T) {
 
 // buildProbeImage builds testdata/probe statically and makes its image with package
 // ociimage, as images/build does for the bootstrap.
-func buildProbeImage(t *testing.T) string {
+func buildProbeImage(t *testing.T) (tarball, digest string) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "probe")
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/probe")
@@ -109,14 +109,15 @@ func buildProbeImage(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tarball := filepath.Join(dir, "probe.tar")
-	if _, err := ociimage.WriteLayoutFile(tarball, img, probeImage); err != nil {
+	tarball = filepath.Join(dir, "probe.tar")
+	digest, err = ociimage.WriteLayoutFile(tarball, img, probeRepo+":test")
+	if err != nil {
 		t.Fatal(err)
 	}
-	return tarball
+	return tarball, digest
 }
 
-const probeImage = "localhost/tracebloc-edge/probe:test"
+const probeRepo = "localhost/tracebloc-edge/probe"
 
 // checkIdempotentUp: a second Up returns the same instance and restarts nothing.
 func checkIdempotentUp(t *testing.T, c *cluster.Cluster) {
@@ -147,7 +148,7 @@ func equalMaps(a, b map[string]int) bool {
 	return true
 }
 
-func probePod(name string) *corev1.Pod {
+func probePod(name, image string) *corev1.Pod {
 	yes, no := true, false
 	uid := int64(ociimage.NonrootUID)
 	return &corev1.Pod{
@@ -163,7 +164,7 @@ func probePod(name string) *corev1.Pod {
 			},
 			Containers: []corev1.Container{{
 				Name:            "probe",
-				Image:           probeImage,
+				Image:           image,
 				ImagePullPolicy: corev1.PullNever,
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: &no,
@@ -175,7 +176,9 @@ func probePod(name string) *corev1.Pod {
 	}
 }
 
-func runProbe(t *testing.T, c *cluster.Cluster, image string) {
+// runProbe runs the probe image pinned by digest, as the post-renderer pins images.
+func runProbe(t *testing.T, c *cluster.Cluster, image, digest string) {
+	pinned := probeRepo + "@" + digest
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := c.ImportImage(ctx, image); err != nil {
@@ -187,17 +190,17 @@ func runProbe(t *testing.T, c *cluster.Cluster, image string) {
 	// The spec meets the restricted level by itself: a dry run without the loopback
 	// RuntimeClass is admitted ...
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
-	if _, err := pods.Create(ctx, probePod("probe"), dry); err != nil {
+	if _, err := pods.Create(ctx, probePod("probe", pinned), dry); err != nil {
 		t.Fatalf("restricted namespace rejects the probe pod: %v", err)
 	}
 	// ... and the level is enforced: host network without the exemption is refused.
-	hostNet := probePod("probe")
+	hostNet := probePod("probe", pinned)
 	hostNet.Spec.HostNetwork = true
 	if _, err := pods.Create(ctx, hostNet, dry); err == nil || !strings.Contains(err.Error(), "restricted") {
 		t.Fatalf("create host-network pod without the loopback RuntimeClass: err = %v, want a restricted-level violation", err)
 	}
 
-	pod := probePod("probe")
+	pod := probePod("probe", pinned)
 	c.PrepareForLoopback(&pod.Spec)
 	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -232,7 +235,7 @@ func runProbe(t *testing.T, c *cluster.Cluster, image string) {
 func startSleeper(t *testing.T, c *cluster.Cluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pod := probePod("sleeper")
+	pod := probePod("sleeper", probeRepo+":test")
 	pod.Spec.Containers[0].Args = []string{"sleep"}
 	c.PrepareForLoopback(&pod.Spec)
 	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {

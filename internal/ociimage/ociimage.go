@@ -215,8 +215,8 @@ func HostFile(src, dest string) (File, error) {
 }
 
 // WriteLayout writes img as an OCI image layout tarball to w, naming it ref (a full
-// reference such as "ghcr.io/tracebloc/edge-bootstrap:v0.0.0"), and returns the
-// manifest digest ("sha256:...").
+// reference such as "ghcr.io/tracebloc/edge-bootstrap:v0.0.0") and also
+// repository@digest, and returns the manifest digest ("sha256:...").
 func WriteLayout(w io.Writer, img v1.Image, ref string) (string, error) {
 	manifest, err := img.RawManifest()
 	if err != nil {
@@ -265,19 +265,27 @@ func WriteLayout(w io.Writer, img v1.Image, ref string) (string, error) {
 		blobs[d] = data
 	}
 
+	// Two names for the one manifest: the tag for people, and repository@digest, which
+	// containerd's CRI needs to find an imported (never pulled) image by digest.
+	entry := func(annotations map[string]string) map[string]any {
+		return map[string]any{
+			"mediaType":   string(mediaType),
+			"digest":      digest.String(),
+			"size":        len(manifest),
+			"platform":    map[string]string{"os": cfg.OS, "architecture": cfg.Architecture},
+			"annotations": annotations,
+		}
+	}
 	index := map[string]any{
 		"schemaVersion": 2,
 		"mediaType":     string(types.OCIImageIndex),
-		"manifests": []map[string]any{{
-			"mediaType": string(mediaType),
-			"digest":    digest.String(),
-			"size":      len(manifest),
-			"platform":  map[string]string{"os": cfg.OS, "architecture": cfg.Architecture},
-			"annotations": map[string]string{
+		"manifests": []map[string]any{
+			entry(map[string]string{
 				"io.containerd.image.name":          ref,
 				"org.opencontainers.image.ref.name": ref,
-			},
-		}},
+			}),
+			entry(map[string]string{"io.containerd.image.name": repository(ref) + "@" + digest.String()}),
+		},
 	}
 	indexJSON, err := json.Marshal(index)
 	if err != nil {
@@ -323,6 +331,15 @@ func WriteLayout(w io.Writer, img v1.Image, ref string) (string, error) {
 		return "", fmt.Errorf("close image tarball: %w", err)
 	}
 	return digest.String(), nil
+}
+
+// repository strips the tag from a reference: "host:5000/a/b:v1" gives "host:5000/a/b".
+func repository(ref string) string {
+	slash := strings.LastIndexByte(ref, '/')
+	if colon := strings.LastIndexByte(ref, ':'); colon > slash {
+		return ref[:colon]
+	}
+	return ref
 }
 
 // WriteLayoutFile writes the image tarball to file (replacing it atomically) and returns

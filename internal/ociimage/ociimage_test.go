@@ -111,6 +111,22 @@ func TestLayerRejectsDuplicates(t *testing.T) {
 	}
 }
 
+func TestRepository(t *testing.T) {
+	tests := []struct{ name, ref, want string }{
+		{name: "tag", ref: "ghcr.io/a/b:v1", want: "ghcr.io/a/b"},
+		{name: "registry port, tag", ref: "localhost:5000/a:v1", want: "localhost:5000/a"},
+		{name: "registry port, no tag", ref: "localhost:5000/a", want: "localhost:5000/a"},
+		{name: "no tag", ref: "a/b", want: "a/b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := repository(tc.ref); got != tc.want {
+				t.Errorf("repository(%q) = %q, want %q", tc.ref, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestConfig(t *testing.T) {
 	img, err := Build(testSpec("binary"))
 	if err != nil {
@@ -149,15 +165,19 @@ func TestLayout(t *testing.T) {
 	if err := json.Unmarshal(contents["index.json"], &index); err != nil {
 		t.Fatalf("index.json: %v", err)
 	}
-	if len(index.Manifests) != 1 || index.Manifests[0].Digest != digest {
-		t.Fatalf("index.json manifests = %+v, want one with digest %s", index.Manifests, digest)
+	var names []string
+	for _, m := range index.Manifests {
+		if m.Digest != digest {
+			t.Errorf("index.json manifest digest = %s, want %s", m.Digest, digest)
+		}
+		names = append(names, m.Annotations["io.containerd.image.name"])
 	}
-	wantAnn := map[string]string{
-		"io.containerd.image.name":          "example.com/tool:v1.2.3",
-		"org.opencontainers.image.ref.name": "example.com/tool:v1.2.3",
+	wantNames := []string{"example.com/tool:v1.2.3", "example.com/tool@" + digest}
+	if diff := cmp.Diff(wantNames, names); diff != "" {
+		t.Errorf("index.json image names (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(wantAnn, index.Manifests[0].Annotations); diff != "" {
-		t.Errorf("index annotations (-want +got):\n%s", diff)
+	if got := index.Manifests[0].Annotations["org.opencontainers.image.ref.name"]; got != "example.com/tool:v1.2.3" {
+		t.Errorf("ref.name annotation = %q, want the tagged reference", got)
 	}
 	blobs := 0
 	for name, b := range contents {

@@ -166,6 +166,13 @@ func (t *transformer) finish() ([]byte, error) {
 // document transforms one chunk and appends it to the output.
 func (t *transformer) document(c chunk, index int) error {
 	head, rest := splitHead(c.body)
+	marker := c.marker
+	if markerContent(c.marker) {
+		// `--- {kind: ...}`: the document starts on the marker line; parse it with the
+		// rest, and write it back under a plain marker when it changes.
+		head, rest = nil, append(bytes.Clone(c.marker), c.body...)
+		marker = []byte("---\n")
+	}
 	if len(rest) == 0 {
 		t.verbatim(c)
 		return nil
@@ -199,7 +206,7 @@ func (t *transformer) document(c chunk, index int) error {
 		t.verbatim(c)
 		return nil
 	}
-	t.out.Write(c.marker)
+	t.out.Write(marker)
 	t.out.Write(head)
 	enc := yaml.NewEncoder(&t.out)
 	if err := enc.Encode(&doc); err != nil {
@@ -209,6 +216,15 @@ func (t *transformer) document(c chunk, index int) error {
 		return fmt.Errorf("%s: encode: %w", describe(c, index), err)
 	}
 	return nil
+}
+
+// markerContent reports whether a `---` line carries more than a comment.
+func markerContent(marker []byte) bool {
+	if len(marker) <= 3 {
+		return false
+	}
+	rest := bytes.TrimSpace(marker[3:])
+	return len(rest) > 0 && rest[0] != '#'
 }
 
 // hasEndMarker reports whether a line of body starts with the `...` document end marker.

@@ -270,3 +270,41 @@ func TestStreamErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestStreamMarkerLines(t *testing.T) {
+	tests := []struct {
+		name, input, want string
+	}{
+		{
+			name:  "content on the marker line",
+			input: "--- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n",
+			want:  "---\n{apiVersion: v1, kind: ConfigMap, metadata: {name: a, namespace: edge}}\n",
+		},
+		{
+			name:  "a comment on the marker line",
+			input: "--- # first\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+			want:  "--- # first\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: edge\n",
+		},
+		{
+			name:  "CRLF markers",
+			input: "---\r\napiVersion: v1\r\nkind: ConfigMap\r\nmetadata: {name: a, namespace: x}\r\n---\r\n",
+			want:  "---\r\napiVersion: v1\r\nkind: ConfigMap\r\nmetadata: {name: a, namespace: x}\r\n---\r\n",
+		},
+		{
+			name:  "four dashes are no marker",
+			input: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: x}\ndata:\n  k: |\n    ----\n",
+			want:  "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: x}\ndata:\n  k: |\n    ----\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Stream(strings.NewReader(tt.input), Options{Namespace: "edge"})
+			if err != nil {
+				t.Fatalf("Stream(%q) error: %v", tt.input, err)
+			}
+			if diff := cmp.Diff(tt.want, string(res.Output)); diff != "" {
+				t.Errorf("Stream(%q) mismatch (-want +got):\n%s", tt.input, diff)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -19,7 +20,9 @@ func main() {
 	}
 	printStatus()
 	if len(os.Args) > 1 && os.Args[1] == "sleep" {
-		select {}
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 }
 

@@ -1,0 +1,78 @@
+package clustertest_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/tracebloc/edge/internal/cluster/clustertest"
+)
+
+// TestSharedCluster exercises what other packages use: the shared instance, a restricted
+// namespace, a ServiceAccount token that carries that identity and no rights, and the
+// cluster id.
+func TestSharedCluster(t *testing.T) {
+	c := clustertest.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	ns := clustertest.Namespace(t, c)
+	got, err := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if level := got.Labels["pod-security.kubernetes.io/enforce"]; level != "restricted" {
+		t.Errorf("Namespace() enforce label = %q, want restricted", level)
+	}
+
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody"}}
+	if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	token := clustertest.Token(t, c, ns, "nobody")
+	asSA, err := kubernetes.NewForConfig(c.RESTFor(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	review, err := asSA.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "system:serviceaccount:" + ns + ":nobody"; review.Status.UserInfo.Username != want {
+		t.Errorf("token user = %q, want %q", review.Status.UserInfo.Username, want)
+	}
+	_, err = asSA.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("get kube-system as a ServiceAccount without rules: err = %v, want forbidden", err)
+	}
+
+	uid := clustertest.KubeSystemUID(t, c)
+	if uid == "" {
+		t.Error("KubeSystemUID() = \"\", want the kube-system UID")
+	}
+	again := clustertest.Get(t)
+	if again.Kubeconfig != c.Kubeconfig || clustertest.KubeSystemUID(t, again) != uid {
+		t.Errorf("second Get() returned another cluster: %s", again.Kubeconfig)
+	}
+}
+
+func TestTool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("may build helm: runs without -short")
+	}
+	path := clustertest.Tool(t, "helm")
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("Tool(helm) = %s: %v", path, err)
+	}
+	if st.Mode()&0o111 == 0 {
+		t.Errorf("Tool(helm) = %s, not executable", path)
+	}
+}
