@@ -205,9 +205,12 @@ func runProbe(t *testing.T, c *cluster.Cluster, image, digest string) {
 	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	done, err := c.WaitPod(ctx, ns, "probe", cluster.PodFinished)
+	done, err := c.WaitPod(ctx, ns, "probe", cluster.PodFinishedOrStuck)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if stuck := cluster.StuckReason(done); stuck != "" {
+		t.Fatalf("probe pod stuck: %s", stuck)
 	}
 	logs, err := c.PodLogs(ctx, ns, "probe", "probe")
 	if err != nil {

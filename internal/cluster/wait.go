@@ -58,3 +58,30 @@ func watchPod(ctx context.Context, w watch.Interface, done func(*corev1.Pod) boo
 func PodFinished(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
+
+// stuckReasons are container waiting reasons that do not clear by themselves on this
+// cluster (nothing is ever pulled).
+var stuckReasons = map[string]bool{
+	"ErrImageNeverPull": true, "ErrImagePull": true, "ImagePullBackOff": true, "InvalidImageName": true,
+	"CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
+	"CrashLoopBackOff": true,
+}
+
+// PodFinishedOrStuck is a WaitPod condition: the pod finished, or one of its containers
+// waits for a reason that will not clear by itself (see StuckReason).
+func PodFinishedOrStuck(p *corev1.Pod) bool {
+	return PodFinished(p) || StuckReason(p) != ""
+}
+
+// StuckReason returns "container: reason: message" for the first container (init
+// containers included) that is stuck, e.g. on an image that was not imported, or "".
+func StuckReason(p *corev1.Pod) string {
+	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, s := range list {
+			if w := s.State.Waiting; w != nil && stuckReasons[w.Reason] {
+				return s.Name + ": " + w.Reason + ": " + w.Message
+			}
+		}
+	}
+	return ""
+}

@@ -131,11 +131,16 @@ func (f *follower) String() string              { f.mu.Lock(); defer f.mu.Unlock
 func (f *follower) Codes() []string             { f.mu.Lock(); defer f.mu.Unlock(); return append([]string(nil), f.codes...) }
 
 func (w *world) follow(ctx context.Context, release, ns, email string, deny bool) *follower {
+	return w.followRun(ctx, release, ns, email, deny, 0)
+}
+
+// followRun follows the bootstrap's run after minRestarts restarts.
+func (w *world) followRun(ctx context.Context, release, ns, email string, deny bool, minRestarts int32) *follower {
 	f := &follower{done: make(chan struct{})}
 	codes := make(chan string)
 	go func() {
 		defer close(f.done)
-		_ = w.stage.FollowBootstrap(ctx, release, ns, f, codes)
+		_ = w.stage.FollowBootstrap(ctx, release, ns, f, codes, minRestarts)
 		close(codes)
 	}()
 	go func() {
@@ -478,7 +483,7 @@ func TestDeniedShowsANewCodeNextTime(t *testing.T) {
 	}
 	// The kubelet restarts the bootstrap: it shows a new code, which we approve.
 	denied := f.Codes()
-	f2 := w.follow(ctx, "edge", w.ns, "dev@example.com", false)
+	f2 := w.followRun(ctx, "edge", w.ns, "dev@example.com", false, 1)
 	if _, err := w.stage.WaitRunning(ctx, "edge", w.ns); err != nil {
 		t.Fatalf("%v\n%s", err, f2.String())
 	}

@@ -188,12 +188,13 @@ func (s *Stage) PodOf(ctx context.Context, release, ns string) (*corev1.Pod, err
 
 // FollowBootstrap streams the bootstrap container's log of the release's pod (as
 // `kubectl logs -n ns deploy/release -c bootstrap -f`) into w, and reports each user
-// code it shows on codes. It returns when the container ends or ctx is done.
-func (s *Stage) FollowBootstrap(ctx context.Context, release, ns string, w io.Writer, codes chan<- string) error {
+// code it shows on codes. It follows the run after at least minRestarts restarts of the
+// container, and returns when that run ends or ctx is done.
+func (s *Stage) FollowBootstrap(ctx context.Context, release, ns string, w io.Writer, codes chan<- string, minRestarts int32) error {
 	var pod *corev1.Pod
 	for {
 		p, err := s.PodOf(ctx, release, ns)
-		if err == nil && bootstrapStarted(p) {
+		if err == nil && bootstrapStarted(p, minRestarts) {
 			pod = p
 			break
 		}
@@ -230,9 +231,9 @@ func (s *Stage) FollowBootstrap(ctx context.Context, release, ns string, w io.Wr
 	return nil
 }
 
-func bootstrapStarted(p *corev1.Pod) bool {
+func bootstrapStarted(p *corev1.Pod, minRestarts int32) bool {
 	for _, st := range p.Status.InitContainerStatuses {
-		if st.Name == "bootstrap" && (st.State.Running != nil || st.State.Terminated != nil) {
+		if st.Name == "bootstrap" && st.RestartCount >= minRestarts && (st.State.Running != nil || st.State.Terminated != nil) {
 			return true
 		}
 	}
