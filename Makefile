@@ -52,6 +52,12 @@ image: build ## the bootstrap's OCI image tarball, built without Docker
 	$(GO) run ./images/build --binary $(BIN)/tracebloc-bootstrap --name ghcr.io/tracebloc/edge-bootstrap \
 	  --version $(VERSION) --out $(IMAGE_TAR)
 
+demo: build ## the whole journey on a local cluster (or KUBECONFIG's); DEMO_AUTO_APPROVE=1 approves itself
+	scripts/demo up
+
+demo-down: ## remove what the demo started: the release, the development backend, the local cluster
+	scripts/demo down
+
 cluster-up: ## start the local cluster "dev" and print its kubeconfig
 	scripts/cluster up --name dev
 

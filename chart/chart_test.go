@@ -780,7 +780,7 @@ func TestNotes(t *testing.T) {
 				"grep -A 12 'TRACEBLOC ACTIVATION'",
 				"kubectl get secret edge-credentials -n tracebloc -o jsonpath='{.data}'",
 				"helm test edge -n tracebloc",
-				"WARNING: rendered without the tracebloc.io/cluster-id label",
+				"Installed without it (GitOps), set clusterId",
 				"--post-renderer tracebloc-postrender",
 			},
 			notWant: []string{"enrollment token", "revokes"},
@@ -789,7 +789,7 @@ func TestNotes(t *testing.T) {
 			name:    "cluster id set: no warning",
 			values:  "clusterId: " + clusterID + "\nfullnameOverride: tb\ncredentialSecret: {name: machine}\n",
 			want:    []string{"kubectl logs -n tracebloc deploy/tb -c bootstrap -f\n", "kubectl get secret machine -n tracebloc"},
-			notWant: []string{"WARNING"},
+			notWant: []string{"Installed without it (GitOps)"},
 		},
 		{
 			name:   "enroll token and offboarding",

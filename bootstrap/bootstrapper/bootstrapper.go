@@ -195,8 +195,6 @@ func (b *Bootstrapper) signIn(ctx context.Context, store *credential.Store, rec 
 			if err := banner.Write(b.Stdout, info, now, b.Terminal); err != nil {
 				log.Warn().Err(err).Msg("could not print the activation banner")
 			}
-			log.Info().Str("step", "approval").Str("user_code", p.Code.UserCode).Str("url", p.Code.VerificationURIComplete).
-				Msg("waiting for a person to approve this cluster in a browser")
 			rec.Normal(ctx, events.ReasonActivation, banner.Event(info, now))
 		},
 	}

@@ -1,0 +1,300 @@
+// Package demo provides `make demo` and `make demo-down`: the journey of package journey,
+// run for a person to watch, with the development backend as a process of its own that
+// stays up with the installed release until `make demo-down`.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/cluster"
+	"github.com/tracebloc/edge/internal/journey"
+)
+
+const (
+	release     = "edge"
+	namespace   = "tracebloc-demo"
+	clusterName = "dev"
+	backendAddr = "127.0.0.1:8787"
+)
+
+// Run runs the demo command in args ("up", the default, or "down").
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(root, "chart", "Chart.yaml")); err != nil {
+		return errors.New("run the demo from the repository's top folder (make demo)")
+	}
+	cache, err := cluster.CacheDir()
+	if err != nil {
+		return err
+	}
+	d := &demo{root: root, out: stdout, log: stderr, cache: cache, dir: filepath.Join(cache, "demo")}
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+		return err
+	}
+	cmd := "up"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "up":
+		return d.up(ctx)
+	case "down":
+		return d.down(ctx)
+	}
+	return fmt.Errorf("unknown command %q: up or down", cmd)
+}
+
+type demo struct {
+	root, dir, cache string
+	out, log  io.Writer
+}
+
+func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, "==> "+format+"\n", args...) }
+
+func (d *demo) up(ctx context.Context) error {
+	d.say("building the tools the demo needs (the first time takes about 10 minutes; then seconds)")
+	if err := d.run(ctx, filepath.Join(d.root, "scripts", "build-tools")); err != nil {
+		return err
+	}
+	stage := &journey.Stage{Root: d.root, HelmHome: filepath.Join(d.dir, "helm"), BackendURL: "http://" + backendAddr,
+		Helm: filepath.Join(d.cache, "bin", "helm")}
+	local, err := d.cluster(ctx, stage)
+	if err != nil {
+		return err
+	}
+	d.say("building the binaries and the images (no Docker needed)")
+	art, err := journey.Build(ctx, d.root, filepath.Join(d.root, "bin", "demo"), nil)
+	if err != nil {
+		return err
+	}
+	stage.PostRender = art.PostRender
+	if local != nil {
+		for _, img := range []string{art.BootstrapImage, art.WorkloadImage} {
+			if err := local.ImportImage(ctx, img); err != nil {
+				return err
+			}
+		}
+	} else {
+		d.say("load %s and %s into your cluster's nodes (e.g. kind load image-archive), and make %s reachable from its pods",
+			art.BootstrapImage, art.WorkloadImage, stage.BackendURL)
+	}
+	if err := d.backend(ctx); err != nil {
+		return err
+	}
+	verb := "install"
+	if _, err := stage.Helm3(ctx, "status", release, "-n", namespace); err == nil {
+		verb = "upgrade"
+	}
+	d.say("helm %s %s -n %s --post-renderer tracebloc-postrender", verb, release, namespace)
+	out, err := stage.Helm3(ctx, stage.InstallArgs(verb, release, namespace)...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(d.out, out)
+	d.say("kubectl logs -n %s deploy/%s -c bootstrap -f", namespace, release)
+	auto := os.Getenv("DEMO_AUTO_APPROVE") == "1"
+	if !auto {
+		d.say("open the URL in the banner below in a browser, pick a user and approve (or run with DEMO_AUTO_APPROVE=1)")
+	}
+	codes := make(chan string, 4)
+	follow := make(chan error, 1)
+	go func() { follow <- stage.FollowBootstrap(ctx, release, namespace, d.out, codes, 0); close(codes) }()
+	go func() {
+		for code := range codes {
+			if auto {
+				if err := approve(ctx, stage.BackendURL, code); err != nil {
+					fmt.Fprintf(d.log, "demo: auto-approve %s: %v\n", code, err)
+				} else {
+					d.say("DEMO_AUTO_APPROVE: approved %s as dev@example.com", code)
+				}
+			}
+		}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+	defer cancel()
+	if _, err := stage.WaitRunning(wctx, release, namespace); err != nil {
+		return err
+	}
+	<-follow
+	return d.result(ctx, stage)
+}
+
+// cluster points stage at the cluster in KUBECONFIG when it answers, else at the local
+// cluster, which it starts (returned so that images can be imported).
+func (d *demo) cluster(ctx context.Context, stage *journey.Stage) (*cluster.Cluster, error) {
+	if kc := os.Getenv("KUBECONFIG"); kc != "" {
+		if cs, err := answering(ctx, kc); err == nil {
+			d.say("using the cluster of KUBECONFIG=%s", kc)
+			stage.Kubeconfig, stage.Kube = kc, cs
+			return nil, nil
+		}
+		d.say("KUBECONFIG=%s does not answer; using the local cluster instead", kc)
+	}
+	d.say("starting the local cluster %q on 127.0.0.1", clusterName)
+	c, err := cluster.Up(ctx, cluster.Options{Name: clusterName, Log: d.log})
+	if err != nil {
+		return nil, err
+	}
+	stage.Kubeconfig, stage.Kube, stage.Loopback, stage.APIServerPort = c.Kubeconfig, c.Client, true, c.Ports.APIServer
+	return c, nil
+}
+
+func answering(ctx context.Context, kubeconfig string) (kubernetes.Interface, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	rc.Timeout = 5 * time.Second
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	_, err = cs.Discovery().ServerVersion()
+	return cs, err
+}
+
+// backend starts the development backend as its own process, unless it runs already.
+func (d *demo) backend(ctx context.Context) error {
+	url := "http://" + backendAddr
+	if up(url) {
+		d.say("the development backend already runs at %s", url)
+		return nil
+	}
+	logf, err := os.Create(filepath.Join(d.dir, "devbackend.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(filepath.Join(d.root, "bin", "tracebloc-devbackend"), "--listen", backendAddr, "--public-url", url,
+		"--device-interval", "2s", "--db", filepath.Join(d.dir, "devbackend.db"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives the demo, until demo-down
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the development backend (make build first): %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "devbackend.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		return err
+	}
+	_ = cmd.Process.Release()
+	for i := 0; i < 50 && !up(url); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !up(url) {
+		return fmt.Errorf("the development backend did not start: see %s", logf.Name())
+	}
+	d.say("the development backend runs at %s (activation page %s/activate; log %s)", url, url, logf.Name())
+	return nil
+}
+
+func up(url string) bool {
+	c := &http.Client{Timeout: time.Second}
+	resp, err := c.Get(url + "/_dev/clients")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func approve(ctx context.Context, url, code string) error {
+	body := strings.NewReader(fmt.Sprintf(`{"user_code":%q,"email":"dev@example.com"}`, code))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/_dev/approve", body)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// result shows what a person checks: the client record and the Secret's keys.
+func (d *demo) result(ctx context.Context, stage *journey.Stage) error {
+	resp, err := http.Get(stage.BackendURL + "/_dev/clients")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var clients []api.EdgeDevice
+	if err := json.NewDecoder(resp.Body).Decode(&clients); err != nil {
+		return err
+	}
+	d.say("the tracebloc client of this cluster (development backend):")
+	for _, c := range clients {
+		cid := ""
+		if c.ClusterID != nil {
+			cid = *c.ClusterID
+		}
+		fmt.Fprintf(d.out, "    id %d  name %s  namespace %s  cluster_id %s  status %d\n", c.ID, c.FirstName, c.Namespace, cid, c.Status)
+	}
+	sec, err := stage.Kube.CoreV1().Secrets(namespace).Get(ctx, release+"-credentials", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	d.say("the credential Secret %s/%s (keys only; the values are never shown):", namespace, sec.Name)
+	for k := range sec.Data {
+		fmt.Fprintf(d.out, "    %s\n", k)
+	}
+	for _, k := range []string{"tracebloc.io/enrollment", "tracebloc.io/client-name", "tracebloc.io/cluster-id"} {
+		fmt.Fprintf(d.out, "    %s: %s\n", k, sec.Annotations[k])
+	}
+	d.say("done. The edge workload runs with this credential. Clean up with: make demo-down")
+	return nil
+}
+
+func (d *demo) down(ctx context.Context) error {
+	stage := &journey.Stage{HelmHome: filepath.Join(d.dir, "helm"), Helm: filepath.Join(d.cache, "bin", "helm")}
+	opts := cluster.Options{Name: clusterName, Log: d.log}
+	if c, err := cluster.Open(ctx, opts); err == nil {
+		stage.Kubeconfig = c.Kubeconfig
+		if _, err := stage.Helm3(ctx, "uninstall", release, "-n", namespace); err == nil {
+			d.say("uninstalled %s from %s", release, namespace)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(d.dir, "devbackend.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if !strings.Contains(string(cmdline), "tracebloc-devbackend") {
+				d.say("the development backend (pid %d) is not running", pid)
+			} else if p, err := os.FindProcess(pid); err == nil && p.Signal(syscall.SIGTERM) == nil {
+				d.say("stopped the development backend (pid %d)", pid)
+			}
+		}
+		_ = os.Remove(filepath.Join(d.dir, "devbackend.pid"))
+	}
+	if err := cluster.Down(ctx, opts); err != nil {
+		return err
+	}
+	d.say("removed the local cluster %q", clusterName)
+	return nil
+}
+
+func (d *demo) run(ctx context.Context, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = d.root
+	cmd.Stdout, cmd.Stderr = d.log, d.log
+	return cmd.Run()
+}
