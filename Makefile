@@ -71,8 +71,9 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s)
 	  done; \
 	done
 
-bench: ## benchmarks
+bench: build tools ## benchmarks: the Go benchmarks, then the post-renderer against kustomize and the floor
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	scripts/bench-postrender
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -126,9 +126,17 @@ type follower struct {
 	done  chan struct{}
 }
 
-func (f *follower) Write(p []byte) (int, error) { f.mu.Lock(); defer f.mu.Unlock(); return f.logs.Write(p) }
-func (f *follower) String() string              { f.mu.Lock(); defer f.mu.Unlock(); return f.logs.String() }
-func (f *follower) Codes() []string             { f.mu.Lock(); defer f.mu.Unlock(); return append([]string(nil), f.codes...) }
+func (f *follower) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.logs.Write(p)
+}
+func (f *follower) String() string { f.mu.Lock(); defer f.mu.Unlock(); return f.logs.String() }
+func (f *follower) Codes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.codes...)
+}
 
 func (w *world) follow(ctx context.Context, release, ns, email string, deny bool) *follower {
 	return w.followRun(ctx, release, ns, email, deny, 0)

@@ -33,7 +33,7 @@ const (
 // Artifacts are the binaries and image tarballs of this checkout.
 type Artifacts struct {
 	Bootstrap, PostRender, Standin string // binaries
-	BootstrapImage, WorkloadImage     string // OCI tarballs
+	BootstrapImage, WorkloadImage  string // OCI tarballs
 }
 
 // Build compiles the binaries (static, CGO off) and the two images into dir.

@@ -66,7 +66,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 type demo struct {
 	root, dir, cache string
-	out, log  io.Writer
+	out, log         io.Writer
 }
 
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, "==> "+format+"\n", args...) }
