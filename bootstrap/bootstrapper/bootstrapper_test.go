@@ -32,6 +32,7 @@ import (
 	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/devbackend"
+	"github.com/tracebloc/edge/internal/version"
 )
 
 const secretName = "edge-credentials"
@@ -477,6 +478,55 @@ func TestAnotherAccountsClusterIsRefused(t *testing.T) {
 	if n := len(e.clients()); n != 1 {
 		t.Errorf("clients = %d, want 1", n)
 	}
+	e.assertUserTokensRevoked()
+}
+
+// assertUserTokensRevoked checks that every token a device flow issued was revoked, on
+// success and on failure alike.
+func (e *env) assertUserTokensRevoked() {
+	e.t.Helper()
+	n := 0
+	for _, tok := range e.tokens() {
+		if tok.Kind == "user" {
+			n++
+			if !tok.Revoked {
+				e.t.Errorf("user token %d of %s is not revoked", tok.ID, tok.Email)
+			}
+		}
+	}
+	if n == 0 {
+		e.t.Errorf("no user token was issued")
+	}
+}
+
+func TestClusterInUseByALiveClientElsewhere(t *testing.T) {
+	e := newEnv(t, devbackend.Config{})
+	if _, err := e.start(e.ctx(), e.newRun("edge-1")); err != nil {
+		t.Fatal(err)
+	}
+	first := e.clients()[0]
+	e.devPost(fmt.Sprintf("/_dev/clients/%d/heartbeat", first.ID), `{"status":1}`)
+	// Another namespace of the same cluster, no credential there.
+	e.ns = clustertest.Namespace(t, e.cluster)
+	_, err := e.start(e.ctx(), e.newRun("edge-2"))
+	if exitCodeOf(err) != enroll.ExitConflict || !strings.Contains(fmt.Sprint(err), first.FirstName) {
+		t.Fatalf("Run() = %v, want exit %d naming the live client %s", err, enroll.ExitConflict, first.FirstName)
+	}
+	if n := len(e.clients()); n != 1 {
+		t.Errorf("clients = %d, want 1", n)
+	}
+	e.assertUserTokensRevoked()
+}
+
+func TestUpgradeRequired(t *testing.T) {
+	e := newEnv(t, devbackend.Config{MinVersion: "99.0.0"})
+	old := version.Version
+	version.Version = "0.1.0"
+	t.Cleanup(func() { version.Version = old })
+	_, err := e.start(e.ctx(), e.newRun("edge-1"))
+	if exitCodeOf(err) != enroll.ExitUpgrade || !strings.Contains(fmt.Sprint(err), "99.0.0") {
+		t.Fatalf("Run() = %v, want exit %d naming the minimum version 99.0.0", err, enroll.ExitUpgrade)
+	}
 }
 
 func keys(m map[string][]byte) []string {
@@ -589,6 +639,7 @@ func TestNoPermissionNamesTheAdmins(t *testing.T) {
 	if exitCodeOf(err) != enroll.ExitForbidden || !strings.Contains(fmt.Sprint(err), "dev@example.com") {
 		t.Fatalf("Run() = %v, want exit %d naming the admin dev@example.com", err, enroll.ExitForbidden)
 	}
+	e.assertUserTokensRevoked()
 }
 
 func TestClusterMismatchStops(t *testing.T) {

@@ -46,7 +46,7 @@ func Build(ctx context.Context, root, dir string, log io.Writer) (*Artifacts, er
 		WorkloadImage:  filepath.Join(dir, "edge-standin.oci.tar"),
 	}
 	for bin, pkg := range map[string]string{a.Bootstrap: "./bootstrap", a.PostRender: "./postrender", a.Standin: "./images/standin"} {
-		if err := goCmd(ctx, root, log, "build", "-trimpath", "-o", bin, pkg); err != nil {
+		if err := goCmd(ctx, root, log, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg); err != nil {
 			return nil, fmt.Errorf("build %s: %w", pkg, err)
 		}
 	}
