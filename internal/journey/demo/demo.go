@@ -72,7 +72,7 @@ type demo struct {
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, "==> "+format+"\n", args...) }
 
 func (d *demo) up(ctx context.Context) error {
-	d.say("building the tools the demo needs (the first time takes about 10 minutes; then seconds)")
+	d.say("building the tools the demo needs (the first time builds Kubernetes from source: 10 to 30 minutes; then seconds)")
 	if err := d.run(ctx, filepath.Join(d.root, "scripts", "build-tools")); err != nil {
 		return err
 	}
