@@ -195,11 +195,13 @@ func (e *Enroller) keepPrior(ctx context.Context, clients []api.EdgeDevice, prio
 	if dev.ClusterID == nil {
 		patched, err := e.Backend.PatchEdgeDevice(ctx, dev.ID, api.PatchRequest{ClusterID: e.ClusterID})
 		if err != nil {
+			e.Log.Warn().Err(err).Str("step", "enroll").Msg("could not anchor the Secret's client to this cluster; enrolling again")
 			return nil, false
 		}
 		dev = patched
 	}
 	if err := e.commit(ctx, dev, prior.Password, credential.Adopted); err != nil {
+		e.Log.Warn().Err(err).Str("step", "enroll").Msg("could not keep the credential in the Secret; enrolling again")
 		return nil, false
 	}
 	return dev, true
