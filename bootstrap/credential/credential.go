@@ -329,6 +329,7 @@ func (s *Store) LoadGrant(ctx context.Context) (*PendingGrant, error) {
 }
 
 // SaveGrant keeps a pending device grant in the Secret's data (never in an annotation).
+// Commit removes it.
 func (s *Store) SaveGrant(ctx context.Context, p PendingGrant) error {
 	raw, err := json.Marshal(grant{
 		DeviceCode: p.DeviceCode, UserCode: p.UserCode, VerificationURI: p.VerificationURI,
@@ -338,10 +339,9 @@ func (s *Store) SaveGrant(ctx context.Context, p PendingGrant) error {
 	if err != nil {
 		return err
 	}
+	// A grant sits beside a credential without touching it: the credential in place may
+	// be one this run is about to find still valid (and keep), or one for another cluster.
 	return s.modify(ctx, func(sec *corev1.Secret) error {
-		if stateOf(sec).Complete() {
-			return ErrComplete
-		}
 		sec.Data[KeyDeviceGrant] = raw
 		if sec.Annotations[AnnEnrollment] == "" {
 			sec.Annotations[AnnEnrollment] = Pending
