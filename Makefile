@@ -17,7 +17,7 @@ FUZZTIME ?= 30s
 CACHE   := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tracebloc-edge
 IMAGE_TAR := $(BIN)/edge-bootstrap.oci.tar
 
-.PHONY: help build test test-unit lint bench fuzz demo demo-down image tools cluster-up cluster-down clean
+.PHONY: help build test test-unit lint bench bench-fleet fuzz demo demo-down image tools cluster-up cluster-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ demo: build ## the whole journey on a local cluster (or KUBECONFIG's); DEMO_AUTO
 
 demo-down: ## remove what the demo started: the release, the development backend, the local cluster
 	scripts/demo down
+
+bench-fleet: ## the fleet: 500 enrollments at once, the re-run, 50 racing on one cluster id
+	scripts/bench-fleet
 
 cluster-up: ## start the local cluster "dev" and print its kubeconfig
 	scripts/cluster up --name dev

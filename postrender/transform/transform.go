@@ -4,7 +4,9 @@
 //
 // It reads one document at a time and keeps only the output bytes, so memory follows the
 // size of the output, not of a parsed stream. Each document is parsed with kyaml (the
-// yaml.v3 node tree), edited in place and encoded again only when something changed; an
+// yaml.v3 node tree), edited in place and encoded again only when something changed (a
+// simple tree by plainEmitter, which writes what the kyaml encoder writes at a fraction of
+// its cost; anything else by the encoder); an
 // unchanged document, a comment-only document and anything that is not a Kubernetes object
 // are copied byte for byte. Comments before a document (Helm's `# Source:` lines) are kept
 // as written, as are all annotations (Helm 4's postrenderer.helm.sh/postrender-filename).
@@ -71,6 +73,7 @@ type transformer struct {
 	order   []string
 	out     bytes.Buffer
 	pending []pendingDoc
+	plain   plainEmitter
 }
 
 // Stream transforms the YAML stream r. On error the Result is empty: nothing of a stream
@@ -177,19 +180,12 @@ func (t *transformer) document(c chunk, index int) error {
 		t.verbatim(c)
 		return nil
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(rest))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			t.verbatim(c)
-			return nil
+	doc, err := parse(rest)
+	if err != nil {
+		if errors.Is(err, errManyDocuments) {
+			return fmt.Errorf("%s holds more than one YAML document (a `...` line?); separate documents with `---` lines", describe(c, index))
 		}
 		return fmt.Errorf("%s is not valid YAML: %w; fix the chart template that renders it", describe(c, index), err)
-	}
-	// Only a `...` end marker lets a second document hide in a chunk; never drop it.
-	var extra yaml.Node
-	if hasEndMarker(rest) && !errors.Is(dec.Decode(&extra), io.EOF) {
-		return fmt.Errorf("%s holds more than one YAML document (a `...` line?); separate documents with `---` lines", describe(c, index))
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		t.verbatim(c)
@@ -208,6 +204,9 @@ func (t *transformer) document(c chunk, index int) error {
 	}
 	t.out.Write(marker)
 	t.out.Write(head)
+	if bare(&doc) && t.plain.emit(&t.out, doc.Content[0]) {
+		return nil
+	}
 	enc := yaml.NewEncoder(&t.out)
 	if err := enc.Encode(&doc); err != nil {
 		return fmt.Errorf("%s: encode: %w", describe(c, index), err)
@@ -216,6 +215,33 @@ func (t *transformer) document(c chunk, index int) error {
 		return fmt.Errorf("%s: encode: %w", describe(c, index), err)
 	}
 	return nil
+}
+
+// errManyDocuments says that a chunk held a second document after a `...` end marker.
+var errManyDocuments = errors.New("more than one document")
+
+// parse parses the one document of rest; a document without content comes back as the
+// zero node. Only a `...` end marker lets a second document hide in a chunk; that takes a
+// decoder, which reads on past the first document, and a second document is never dropped.
+func parse(rest []byte) (yaml.Node, error) {
+	var doc yaml.Node
+	if !hasEndMarker(rest) {
+		// Unmarshal parses the slice in place: no reader and its buffers for each document.
+		err := yaml.Unmarshal(rest, &doc)
+		return doc, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(rest))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return yaml.Node{}, nil
+		}
+		return yaml.Node{}, err
+	}
+	var extra yaml.Node
+	if !errors.Is(dec.Decode(&extra), io.EOF) {
+		return yaml.Node{}, errManyDocuments
+	}
+	return doc, nil
 }
 
 // markerContent reports whether a `---` line carries more than a comment.
