@@ -6,8 +6,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"testing"
 	"time"
 
@@ -18,20 +16,13 @@ import (
 	"github.com/tracebloc/edge/internal/devbackend"
 )
 
-var userCodeRE = regexp.MustCompile(`\b[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4}\b`)
-
 // TestCrashAtEveryStepConverges kills the bootstrap process at each step boundary (the
 // crashtest build ends the process there like a SIGKILL: no deferred call runs), starts it
 // again, and checks that the cluster ends with exactly one client and a credential the
 // backend accepts.
 func TestCrashAtEveryStepConverges(t *testing.T) {
 	c := clustertest.Get(t)
-	bin := filepath.Join(t.TempDir(), "tracebloc-bootstrap")
-	build := exec.Command("go", "build", "-tags", "crashtest", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildCrashBinary(t)
 	steps := []string{"fast-path", "approval", "userinfo", "list", "write-ahead", "create", "created", "commit", "finish"}
 	for _, step := range steps {
 		t.Run(step, func(t *testing.T) {
@@ -94,7 +85,3 @@ func TestCrashAtEveryStepConverges(t *testing.T) {
 		})
 	}
 }
-
-type testWriter struct{ t *testing.T }
-
-func (w *testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }

@@ -214,13 +214,37 @@ func (b *Bootstrapper) signIn(ctx context.Context, store *credential.Store, rec 
 	revoke := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := b.API.WithToken(token).RevokeToken(rctx); err != nil {
+		if err := revokeToken(rctx, b.API.WithToken(token)); err != nil {
 			log.Warn().Err(err).Str("step", "finish").Msg("could not revoke the sign-in token; it expires on its own")
 			return
 		}
 		log.Debug().Str("step", "finish").Msg("revoked the sign-in token")
 	}
 	return token, revoke, nil
+}
+
+// revokeToken revokes the user token, retrying a failure that may be transient (no answer,
+// 5xx) until ctx ends: a token left valid is worse than a few seconds' delay.
+func revokeToken(ctx context.Context, user *api.Client) error {
+	wait := 250 * time.Millisecond
+	for {
+		err := user.RevokeToken(ctx)
+		var (
+			apiErr  *api.APIError
+			upgrade *api.UpgradeRequiredError
+		)
+		if err == nil || errors.As(err, &upgrade) || (errors.As(err, &apiErr) && apiErr.Status < 500) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // legacy reads the previous install's Secret when the chart names one.

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -308,8 +309,13 @@ func transient(err error) bool {
 		host    x509.HostnameError
 		invalid x509.CertificateInvalidError
 		verify  *tls.CertificateVerificationError
+		timeout *url.Error
 	)
 	switch {
+	case errors.As(err, &timeout) && timeout.Timeout():
+		// The HTTP client's own timeout (it also matches context.DeadlineExceeded); the end
+		// of the run's context is checked by the callers before this.
+		return true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false
 	case errors.As(err, &upgrade):
