@@ -388,11 +388,3 @@ func TestLeaseOfADeadPodIsTakenOver(t *testing.T) {
 	}
 	e.assertConverged()
 }
-
-// TestAPIServerRestartDuringEnrollment would restart the kube-apiserver of a dedicated
-// cluster instance mid-run; the harness has no way to restart one process yet.
-func TestAPIServerRestartDuringEnrollment(t *testing.T) {
-	// It would run on a dedicated instance, clustertest.GetNamed(t, "faults"), never on the
-	// shared "test" one.
-	t.Skip("internal/cluster cannot restart only the kube-apiserver of an instance yet (needs a Cluster.RestartAPIServer)")
-}
