@@ -560,6 +560,13 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// clientTimeout is what net/http wraps in a *url.Error when http.Client.Timeout fires.
+type clientTimeout struct{}
+
+func (clientTimeout) Error() string   { return "Client.Timeout exceeded while awaiting headers" }
+func (clientTimeout) Timeout() bool   { return true }
+func (clientTimeout) Temporary() bool { return true }
+
 func TestTransient(t *testing.T) {
 	tests := []struct {
 		name string
@@ -578,6 +585,8 @@ func TestTransient(t *testing.T) {
 		{name: "undecodable 200", err: &api.DecodeError{Endpoint: "/device/code", Status: 200, Err: errors.New("bad")}, want: false},
 		{name: "undecodable 502", err: &api.DecodeError{Endpoint: "/device/code", Status: 502, Err: errors.New("bad")}, want: true},
 		{name: "canceled", err: fmt.Errorf("x: %w", context.Canceled), want: false},
+		{name: "the run's deadline", err: fmt.Errorf("x: %w", context.DeadlineExceeded), want: false},
+		{name: "the HTTP client's timeout", err: &url.Error{Op: "Post", URL: "http://127.0.0.1/device/token", Err: clientTimeout{}}, want: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
