@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -21,7 +20,6 @@ import (
 	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
-	"github.com/tracebloc/edge/internal/devbackend"
 )
 
 // Outcomes of a random kill, by what had happened when the process died.
@@ -88,17 +86,8 @@ func TestCrashAtRandomInstantsConverges(t *testing.T) {
 
 // crashAtRandom is one run: start, SIGKILL after delay, start again without a kill, check.
 func crashAtRandom(t *testing.T, c *cluster.Cluster, bin string, delay time.Duration) string {
-	ns := clustertest.Namespace(t, c)
-	srv, err := devbackend.New(devbackend.Config{DeviceInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { hs.Close(); srv.Close() })
-	env := append(os.Environ(),
-		"KUBECONFIG="+c.Kubeconfig, "TRACEBLOC_API_URL="+hs.URL, "TRACEBLOC_NAMESPACE="+ns,
-		"TRACEBLOC_POD_NAME=edge-1", "TRACEBLOC_CREDENTIAL_SECRET=edge-credentials",
-		"TRACEBLOC_LOG_FORMAT=json", "TRACEBLOC_LEASE_DURATION=3s", "TRACEBLOC_TEST_CRASH_AT=")
+	srv, url, ns, env := crashWorld(t, c)
+	env = append(env, "TRACEBLOC_TEST_CRASH_AT=")
 	var logs []*bytes.Buffer
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -189,7 +178,7 @@ func crashAtRandom(t *testing.T, c *cluster.Cluster, bin string, delay time.Dura
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := api.New(hs.URL)
+	client, err := api.New(url)
 	if err != nil {
 		t.Fatal(err)
 	}

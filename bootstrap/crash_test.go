@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"net/http/httptest"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
-	"github.com/tracebloc/edge/internal/devbackend"
 )
 
 // TestCrashAtEveryStepConverges kills the bootstrap process at each step boundary (the
@@ -26,17 +23,7 @@ func TestCrashAtEveryStepConverges(t *testing.T) {
 	steps := []string{"fast-path", "approval", "userinfo", "list", "write-ahead", "create", "created", "commit", "finish"}
 	for _, step := range steps {
 		t.Run(step, func(t *testing.T) {
-			ns := clustertest.Namespace(t, c)
-			srv, err := devbackend.New(devbackend.Config{DeviceInterval: time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			hs := httptest.NewServer(srv.Handler())
-			t.Cleanup(func() { hs.Close(); srv.Close() })
-			env := append(os.Environ(),
-				"KUBECONFIG="+c.Kubeconfig, "TRACEBLOC_API_URL="+hs.URL, "TRACEBLOC_NAMESPACE="+ns,
-				"TRACEBLOC_POD_NAME=edge-1", "TRACEBLOC_CREDENTIAL_SECRET=edge-credentials",
-				"TRACEBLOC_LOG_FORMAT=json", "TRACEBLOC_LEASE_DURATION=3s")
+			srv, url, ns, env := crashWorld(t, c)
 			start := func(crashAt string) int {
 				ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 				defer cancel()
@@ -78,7 +65,7 @@ func TestCrashAtEveryStepConverges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			api, _ := api.New(hs.URL)
+			api, _ := api.New(url)
 			if err := api.VerifyCredential(context.Background(), string(sec.Data["CLIENT_ID"]), string(sec.Data["CLIENT_PASSWORD"])); err != nil {
 				t.Fatalf("after a crash at %s the backend refuses the credential: %v", step, err)
 			}

@@ -160,15 +160,22 @@ var userCode = regexp.MustCompile(`\b[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4}
 // code its banner shows.
 func (e *env) start(ctx context.Context, r *run) (*bootstrapper.Outcome, error) {
 	e.t.Helper()
+	return e.startWith(ctx, r, e.answer)
+}
+
+// startWith runs the bootstrap with the HTTP timeout of r.cfg, as in the container, and
+// calls onCode for every code the banner shows.
+func (e *env) startWith(ctx context.Context, r *run, onCode func(*run, string)) (*bootstrapper.Outcome, error) {
+	e.t.Helper()
 	log := zerolog.New(&r.out).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	client, err := api.New(e.url, api.WithHTTPClient(&http.Client{Transport: e.wire.transport(), Timeout: 10 * time.Second}))
+	client, err := api.New(e.url, api.WithHTTPClient(&http.Client{Transport: e.wire.transport(), Timeout: r.cfg.HTTPTimeout}))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	cfg := r.cfg
 	b := &bootstrapper.Bootstrapper{
 		Config: &cfg, Kube: e.kube, API: client, Clock: clock.RealClock{},
-		Stdout: &bannerWatch{w: &r.out, seen: func(code string) { e.answer(r, code) }},
+		Stdout: &bannerWatch{w: &r.out, seen: func(code string) { onCode(r, code) }},
 		Log:    log, Hook: r.hook, LeaseRetry: 500 * time.Millisecond,
 	}
 	return b.Run(ctx)

@@ -12,39 +12,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	"github.com/tracebloc/edge/bootstrap/bootstrapper"
 	"github.com/tracebloc/edge/bootstrap/credential"
-	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/devbackend"
 )
 
 // faultTimeout is the bootstrap's HTTP timeout in these tests; a delayed answer waits longer.
 const faultTimeout = 2 * time.Second
 
-// startTimed is env.start with the bootstrap's own HTTP timeout (r.cfg.HTTPTimeout), so that
-// a slow answer times out on the client as it would in the container.
+// startTimed is env.start approving each code once (see approveOnce).
 func (e *env) startTimed(ctx context.Context, r *run) (*bootstrapper.Outcome, error) {
 	e.t.Helper()
-	log := zerolog.New(&r.out).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	client, err := api.New(e.url, api.WithHTTPClient(&http.Client{Transport: e.wire.transport(), Timeout: r.cfg.HTTPTimeout}))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cfg := r.cfg
-	b := &bootstrapper.Bootstrapper{
-		Config: &cfg, Kube: e.kube, API: client, Clock: clock.RealClock{},
-		Stdout: &bannerWatch{w: &r.out, seen: func(code string) { e.approveOnce(r, code) }},
-		Log:    log, Hook: r.hook, LeaseRetry: 500 * time.Millisecond,
-	}
-	return b.Run(ctx)
+	return e.startWith(ctx, r, e.approveOnce)
 }
 
 // approveOnce approves a code as dev@example.com. A code shown again by a restarted run was
