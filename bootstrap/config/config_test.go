@@ -1,0 +1,56 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/sethvargo/go-envconfig"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{
+		"TRACEBLOC_CREDENTIAL_SECRET": "edge-credentials", "TRACEBLOC_NAMESPACE": "edge",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Env != "prod" || c.BaseURL() != "https://api.tracebloc.io" || c.ResetWindow.String() != "10m0s" || c.LeaseDuration.String() != "15s" || c.LogFormat != "console" {
+		t.Errorf("Load() defaults = %+v", c)
+	}
+}
+
+// FuzzConfig feeds arbitrary values to every variable: Load never panics, every refusal
+// is ErrInvalid and names a TRACEBLOC_ variable, and what it accepts is valid.
+func FuzzConfig(f *testing.F) {
+	f.Add("prod", "", "edge", "edge-credentials", "", "10m", "15s", "30s", "console", "info", "false", "false")
+	f.Add("stg", "http://127.0.0.1:8787/", "Not_A_Namespace", "", "edge-credentials", "-1s", "1s", "0", "xml", "trace", "maybe", "yes")
+	f.Add("prod", "", "Bad_Namespace", "edge-credentials", "", "10m", "15s", "30s", "console", "info", "false", "false")
+	f.Add("dev", "ftp://x", "a", "b", "c", "1h", "1m", "1ms", "json", "debug", "true", "1")
+	f.Fuzz(func(t *testing.T, env, url, ns, secret, legacy, reset, lease, timeout, format, level, qr, verify string) {
+		m := map[string]string{
+			"TRACEBLOC_ENV": env, "TRACEBLOC_API_URL": url, "TRACEBLOC_NAMESPACE": ns,
+			"TRACEBLOC_CREDENTIAL_SECRET": secret, "TRACEBLOC_LEGACY_SECRET": legacy,
+			"TRACEBLOC_RESET_WINDOW": reset, "TRACEBLOC_LEASE_DURATION": lease, "TRACEBLOC_HTTP_TIMEOUT": timeout,
+			"TRACEBLOC_LOG_FORMAT": format, "TRACEBLOC_LOG_LEVEL": level, "TRACEBLOC_QR": qr,
+			"TRACEBLOC_VERIFY_CREDENTIAL": verify,
+		}
+		c, err := Load(context.Background(), envconfig.MapLookuper(m))
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "TRACEBLOC_") {
+				t.Fatalf("Load() error %q is not ErrInvalid naming a variable", err)
+			}
+			return
+		}
+		if len(validation.IsDNS1123Label(c.Namespace)) > 0 || c.CredentialSecret == "" || c.ResetWindow <= 0 || c.HTTPTimeout <= 0 {
+			t.Fatalf("Load() accepted an invalid configuration: namespace %q, secret %q, reset %v, timeout %v", c.Namespace, c.CredentialSecret, c.ResetWindow, c.HTTPTimeout)
+		}
+		switch c.Env {
+		case "dev", "stg", "prod":
+		default:
+			t.Fatalf("Load() accepted TRACEBLOC_ENV=%q", c.Env)
+		}
+	})
+}
