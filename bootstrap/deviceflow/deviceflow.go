@@ -50,6 +50,11 @@ var ErrDenied = fmt.Errorf("the activation code was denied in the browser: appro
 // errExpired ends the polling of one code: the loop then requests a new one.
 var errExpired = errors.New("device code expired")
 
+// ErrUnreachable is returned when the backend failed every poll of a code's whole lifetime:
+// a fault that outlasts a code is not a passing one, and the run stops with the last failure
+// rather than showing codes nobody can use.
+var ErrUnreachable = errors.New("the backend failed every poll for the activation code's whole lifetime")
+
 // Backend is the part of the tracebloc API the device flow calls; *api.Client implements it.
 type Backend interface {
 	RequestDeviceCode(ctx context.Context) (*api.DeviceCode, error)
@@ -92,7 +97,8 @@ type Flow struct {
 
 // Run returns the user token once a person approved. Errors: ErrDenied (wrapping
 // api.ErrAccessDenied) when the person refused; ctx errors; an *api.UpgradeRequiredError
-// passes through unchanged (never retried); other permanent 4xx pass through wrapped.
+// passes through unchanged (never retried); other permanent 4xx pass through wrapped;
+// ErrUnreachable when every poll of a code failed for its whole lifetime.
 func (f *Flow) Run(ctx context.Context) (token string, err error) {
 	if f.Backend == nil {
 		return "", errors.New("deviceflow: no backend configured")
@@ -211,8 +217,13 @@ func (r *runner) newCode(ctx context.Context) (*Pending, error) {
 // code the backend no longer knows is treated as expired.
 func (r *runner) poll(ctx context.Context, p *Pending, resumed bool) (string, error) {
 	wait, failures := p.Interval, 0
+	answered := false // any real answer (pending, slow_down) for this code
+	var lastErr error
 	for {
 		if err := r.sleepUntilExpiry(ctx, p, wait); err != nil {
+			if errors.Is(err, errExpired) && !answered && lastErr != nil {
+				return "", fmt.Errorf("%w (last: %v): check that the backend is reachable from the pod (backend URL, proxy, CA bundle); the pod restarts and tries again", ErrUnreachable, redact(lastErr, p.Code.DeviceCode))
+			}
 			return "", err
 		}
 		tok, err := r.Backend.PollDeviceToken(ctx, p.Code.DeviceCode)
@@ -226,10 +237,10 @@ func (r *runner) poll(ctx context.Context, p *Pending, resumed bool) (string, er
 		switch {
 		case errors.Is(err, api.ErrAuthorizationPending):
 			r.Log.Debug().Str("step", "approval").Msg("authorization pending")
-			wait, failures = p.Interval, 0
+			wait, failures, answered = p.Interval, 0, true
 		case errors.Is(err, api.ErrSlowDown):
 			p.Interval += SlowDownStep
-			wait, failures = p.Interval, 0
+			wait, failures, answered = p.Interval, 0, true
 			r.Log.Info().Str("step", "approval").Dur("interval", p.Interval).Msg("the backend asked to poll more slowly")
 			if err := r.save(ctx, p); err != nil {
 				return "", err
@@ -240,6 +251,7 @@ func (r *runner) poll(ctx context.Context, p *Pending, resumed bool) (string, er
 			return "", ErrDenied
 		case transient(err):
 			failures++
+			lastErr = err
 			wait = max(p.Interval, r.backoff(p.Interval, failures, err))
 			r.warn(err, p.Code.DeviceCode, wait, "could not ask whether the code was approved, retrying")
 		case resumed && errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusNotFound):
@@ -340,11 +352,16 @@ func permanent(what string, err error) error {
 }
 
 func (r *runner) warn(err error, deviceCode string, wait time.Duration, msg string) {
+	r.Log.Warn().Str("step", "approval").Str("error", redact(err, deviceCode)).Dur("retry_in", wait).Msg(msg)
+}
+
+// redact is err's text without the device code, which an error may echo.
+func redact(err error, deviceCode string) string {
 	text := err.Error()
 	if deviceCode != "" {
 		text = strings.ReplaceAll(text, deviceCode, "[device code]")
 	}
-	r.Log.Warn().Str("step", "approval").Str("error", text).Dur("retry_in", wait).Msg(msg)
+	return text
 }
 
 func (r *runner) show(ctx context.Context, p Pending) {

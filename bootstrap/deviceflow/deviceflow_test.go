@@ -327,6 +327,23 @@ func TestRun(t *testing.T) {
 			name:  "backoff never waits past the code's expiry",
 			codes: []answer{{code: code(1, 30, 5)}, {code: code(2, 900, 5)}},
 			polls: []answer{
+				pending, // 5 s
+				{err: &api.APIError{Method: "POST", Endpoint: "/device/token", Status: 500}}, // 10 s
+				{err: netErr}, // 20 s, but the code expires at 30 s
+				approved,
+			},
+			want: []string{
+				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
+				"5s poll dc-secret-1", "10s poll dc-secret-1", "20s poll dc-secret-1",
+				"30s code", "30s save dc-secret-2 interval=5s", "30s show USER-0002",
+				"35s poll dc-secret-2", "35s clear",
+			},
+			wantToken: "tok-secret",
+		},
+		{
+			name:  "a backend that fails every poll of a code's lifetime ends the run",
+			codes: []answer{{code: code(1, 30, 5)}, {code: code(2, 900, 5)}},
+			polls: []answer{
 				{err: &api.APIError{Method: "POST", Endpoint: "/device/token", Status: 500}}, // 10 s
 				{err: netErr}, // 20 s, but the code expires at 30 s
 				approved,
@@ -334,10 +351,10 @@ func TestRun(t *testing.T) {
 			want: []string{
 				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
 				"5s poll dc-secret-1", "15s poll dc-secret-1",
-				"30s code", "30s save dc-secret-2 interval=5s", "30s show USER-0002",
-				"35s poll dc-secret-2", "35s clear",
 			},
-			wantToken: "tok-secret",
+			wantErr: func(err error) bool {
+				return errors.Is(err, ErrUnreachable) && strings.Contains(err.Error(), "reachable") && !strings.Contains(err.Error(), "dc-secret")
+			},
 		},
 		{
 			name: "transient errors of POST /device/code are retried",
