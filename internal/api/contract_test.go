@@ -14,42 +14,33 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tracebloc/edge/internal/contract"
 )
 
 // contractDir holds the backend's recorded fixtures (shared/contract beside the repo).
-const contractDir = "../../../shared/contract"
+const contractDir = contract.SharedDir
 
 // fixture is one recorded answer: {"status": ..., "body": ...}.
-type fixture struct {
-	Status int             `json:"status"`
-	Body   json.RawMessage `json:"body"`
-}
+type fixture = contract.Fixture
 
 func readFixture(t *testing.T, name string) fixture {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(contractDir, name))
+	f, err := contract.Read(filepath.Join(contractDir, name))
 	if err != nil {
 		t.Fatalf("read fixture: %v", err)
-	}
-	var f fixture
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatalf("fixture %s: %v", name, err)
 	}
 	return f
 }
 
 func contractFiles(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(contractDir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(contractDir); errors.Is(err, os.ErrNotExist) {
+	names, err := contract.Names(contractDir)
+	if errors.Is(err, os.ErrNotExist) {
 		t.Skipf("contract fixtures not found at %s", contractDir)
 	}
-	var names []string
-	for _, f := range files {
-		names = append(names, filepath.Base(f))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return names
 }

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tracebloc/edge/internal/contract"
 )
 
 const (
@@ -28,44 +30,32 @@ const (
 )
 
 // recordedFixture is one recorded answer; Headers holds Retry-After of a 429.
-type recordedFixture struct {
-	Status  int               `json:"status"`
-	Headers map[string]string `json:"headers"`
-	Body    json.RawMessage   `json:"body"`
-}
+type recordedFixture = contract.Fixture
 
 func readRecorded(t *testing.T, name string) recordedFixture {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(recordedFilesDir, name))
+	f, err := contract.Read(filepath.Join(recordedFilesDir, name))
 	if err != nil {
 		t.Fatalf("read recorded fixture: %v (rewrite them with `go test ./internal/api -run TestRecorded -update`)", err)
-	}
-	var f recordedFixture
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatalf("recorded fixture %s: %v", name, err)
 	}
 	return f
 }
 
 func recordedFiles(t *testing.T) []string {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(recordedFilesDir, "*.json"))
-	if err != nil {
+	names, err := contract.Names(recordedFilesDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
-	if len(paths) == 0 {
+	if len(names) == 0 {
 		t.Fatalf("no recorded fixtures in %s: write them with `go test ./internal/api -run TestRecorded -update`", recordedFilesDir)
-	}
-	names := make([]string, 0, len(paths))
-	for _, p := range paths {
-		names = append(names, filepath.Base(p))
 	}
 	return names
 }
 
 // serveRecorded answers method+path with the recorded status, headers and body.
 func serveRecorded(t *testing.T, f recordedFixture, method, path string) http.Handler {
-	inner := serveFixture(t, fixture{Status: f.Status, Body: f.Body}, method, path)
+	inner := serveFixture(t, f, method, path)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for k, v := range f.Headers {
 			w.Header().Set(k, v)

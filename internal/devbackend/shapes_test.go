@@ -2,6 +2,7 @@ package devbackend
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,28 +12,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/contract"
 )
 
 // contractDir holds the recorded fixtures; they are read in place, never copied.
-const contractDir = "../../../shared/contract"
+const contractDir = contract.SharedDir
 
-type fixture struct {
-	Status int             `json:"status"`
-	Body   json.RawMessage `json:"body"`
-}
-
-func readFixture(t *testing.T, name string) fixture {
+func readFixture(t *testing.T, name string) contract.Fixture {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(contractDir, name))
-	if os.IsNotExist(err) {
+	f, err := contract.Read(filepath.Join(contractDir, name))
+	if errors.Is(err, os.ErrNotExist) {
 		t.Skipf("contract fixtures not found at %s", contractDir)
 	}
 	if err != nil {
 		t.Fatal(err)
-	}
-	var f fixture
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatalf("%s: %v", name, err)
 	}
 	return f
 }
