@@ -31,6 +31,9 @@ type Cluster struct {
 	ContainerdSocket string
 	// CgroupRoot is the kubelet's cgroup root, in every cgroup hierarchy.
 	CgroupRoot string
+
+	binDir string
+	state  state
 }
 
 func newCluster(opts Options, st state) (*Cluster, error) {
@@ -48,6 +51,7 @@ func newCluster(opts Options, st state) (*Cluster, error) {
 		Name: opts.Name, Dir: opts.Dir, Kubeconfig: p.adminKubeconfig(),
 		REST: cfg, Client: client, Ports: st.Ports,
 		ContainerdSocket: p.containerdSocket(), CgroupRoot: st.CgroupRoot,
+		binDir: opts.BinDir, state: st,
 	}, nil
 }
 
