@@ -55,7 +55,7 @@ type Outcome struct {
 // Run makes sure the credential is in place.
 func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 	cfg := b.Config
-	store := &credential.Store{Client: b.Kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret, Clock: b.Clock}
+	store := &credential.Store{Client: b.Kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret, Clock: b.Clock, Log: b.Log}
 	rec := &events.Recorder{Client: b.Kube, Namespace: cfg.Namespace, PodName: cfg.PodName, PodUID: cfg.PodUID, Clock: b.Clock, Log: b.Log}
 
 	// 1. Fast path: two reads, no backend call.
@@ -80,8 +80,11 @@ func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 		return &Outcome{FastPath: true}, nil
 	}
 
-	// 3. One at a time.
+	// 3. One at a time. When the Lease is lost under the enrollment (an API server
+	// restart), the Lease is taken again and the enrollment goes on with the same sign-in.
 	var out *Outcome
+	sess := &session{}
+	defer sess.end()
 	l := &lock.Lock{
 		Client: b.Kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret + "-lock", Identity: cfg.PodName,
 		LeaseDuration: cfg.LeaseDuration, RetryPeriod: b.LeaseRetry, Clock: b.Clock, Log: log,
@@ -92,7 +95,7 @@ func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 	}
 	err = l.Run(ctx, done, func(ctx context.Context) error {
 		var err error
-		out, err = b.enroll(ctx, store, rec, uid, log)
+		out, err = b.enroll(ctx, store, rec, sess, uid, log)
 		return err
 	})
 	if errors.Is(err, lock.ErrDoneElsewhere) {
@@ -128,7 +131,7 @@ func (b *Bootstrapper) usable(ctx context.Context, s credential.State, uid strin
 }
 
 // enroll runs under the Lease.
-func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec *events.Recorder, uid string, log zerolog.Logger) (*Outcome, error) {
+func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec *events.Recorder, sess *session, uid string, log zerolog.Logger) (*Outcome, error) {
 	cfg := b.Config
 	state, err := store.Read(ctx) // someone may have finished while we waited
 	if err != nil {
@@ -144,12 +147,16 @@ func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec 
 
 	// 4. Human approval.
 	b.hook("approval")
-	token, revoke, err := b.signIn(ctx, store, rec, uid, log)
-	if err != nil {
-		return nil, err
+	if sess.token == "" {
+		token, revoke, err := b.signIn(ctx, store, rec, uid, log)
+		if err != nil {
+			return nil, err
+		}
+		sess.token, sess.revoke = token, revoke
+	} else {
+		log.Info().Str("step", "approval").Msg("still signed in from before the lease was lost; no new approval needed")
 	}
-	defer revoke()
-	user := b.API.WithToken(token)
+	user := b.API.WithToken(sess.token)
 
 	// 5-7. Who, migration, mint or adopt.
 	e := &enroll.Enroller{
@@ -170,6 +177,19 @@ func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec 
 	rec.Normal(ctx, events.ReasonEnrolled, msg+": "+res.Enrollment)
 	b.hook("finish")
 	return &Outcome{Enrollment: res.Enrollment, ClientName: res.Client.FirstName}, nil
+}
+
+// session keeps the user token for the whole run, across the Lease's rounds, and revokes
+// it when the run ends.
+type session struct {
+	token  string
+	revoke func()
+}
+
+func (s *session) end() {
+	if s.revoke != nil {
+		s.revoke()
+	}
 }
 
 // signIn returns the user token: the operator's enrollment token, or one from the device

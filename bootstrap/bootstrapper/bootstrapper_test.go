@@ -39,7 +39,7 @@ const secretName = "edge-credentials"
 
 // env is one test's world: a namespace of the local cluster and a development backend.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	cluster   *cluster.Cluster
 	kube      kubernetes.Interface
 	kubeCalls *atomic.Int64
@@ -50,9 +50,14 @@ type env struct {
 	wire      *wireLog // every backend request and answer, to look for secrets
 }
 
-func newEnv(t *testing.T, cfg devbackend.Config) *env {
+func newEnv(t testing.TB, cfg devbackend.Config) *env {
 	t.Helper()
-	c := clustertest.Get(t)
+	return newEnvOn(t, clustertest.Get(t), cfg)
+}
+
+// newEnvOn is newEnv on another cluster instance, for tests that disrupt the cluster.
+func newEnvOn(t testing.TB, c *cluster.Cluster, cfg devbackend.Config) *env {
+	t.Helper()
 	e := &env{t: t, cluster: c, ns: clustertest.Namespace(t, c), uid: clustertest.KubeSystemUID(t, c), wire: &wireLog{}}
 	e.kube, e.kubeCalls = countingClient(t, c.REST)
 	if cfg.DeviceInterval == 0 {
@@ -75,7 +80,7 @@ func newEnv(t *testing.T, cfg devbackend.Config) *env {
 	return e
 }
 
-func countingClient(t *testing.T, base *rest.Config) (kubernetes.Interface, *atomic.Int64) {
+func countingClient(t testing.TB, base *rest.Config) (kubernetes.Interface, *atomic.Int64) {
 	t.Helper()
 	var n atomic.Int64
 	rc := rest.CopyConfig(base)

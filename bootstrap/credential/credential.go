@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"time"
 	"unicode"
@@ -21,8 +23,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
+
+	"github.com/rs/zerolog"
 )
 
 // Keys of the Secret's data. CLIENT_ID and CLIENT_PASSWORD are the names the edge
@@ -123,7 +128,15 @@ type Store struct {
 	Name      string
 	Clock     clock.PassiveClock
 	Labels    map[string]string // extra labels on a Secret the store creates (e.g. the cluster id)
+	// Patience is how long a read or write waits for an API server that does not answer
+	// (refused or dropped connections, timeouts, 429, 5xx) before it fails; 0 means
+	// DefaultPatience. The wait also ends with ctx.
+	Patience time.Duration
+	Log      zerolog.Logger // the waits, one line each
 }
+
+// DefaultPatience rides out an API server restart, which takes seconds to a minute.
+const DefaultPatience = 2 * time.Minute
 
 func (s *Store) secrets() typedSecrets { return s.Client.CoreV1().Secrets(s.Namespace) }
 
@@ -154,7 +167,11 @@ func stateOf(sec *corev1.Secret) State {
 }
 
 func (s *Store) get(ctx context.Context) (*corev1.Secret, error) {
-	sec, err := s.secrets().Get(ctx, s.Name, metav1.GetOptions{})
+	var sec *corev1.Secret
+	err := s.patiently(ctx, "read", func() (err error) {
+		sec, err = s.secrets().Get(ctx, s.Name, metav1.GetOptions{})
+		return err
+	})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -167,6 +184,10 @@ func (s *Store) get(ctx context.Context) (*corev1.Secret, error) {
 // modify reads the Secret (or starts a new one), lets edit change it, and writes it with
 // the resourceVersion it read; on a conflict it starts again from a fresh read.
 func (s *Store) modify(ctx context.Context, edit func(sec *corev1.Secret) error) error {
+	var (
+		since   time.Time
+		backoff time.Duration
+	)
 	for attempt := 0; ; attempt++ {
 		sec, err := s.get(ctx)
 		if err != nil {
@@ -210,6 +231,14 @@ func (s *Store) modify(ctx context.Context, edit func(sec *corev1.Secret) error)
 		}
 		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 5 {
 			continue
+		}
+		// A write that got no answer may or may not have happened: start again from a
+		// fresh read (the edits are idempotent), once the API server answers.
+		if Transient(err) && ctx.Err() == nil {
+			if werr := s.wait(ctx, "write", err, &since, &backoff); werr == nil {
+				attempt--
+				continue
+			}
 		}
 		return fmt.Errorf("write secret %s/%s: %w", s.Namespace, s.Name, err)
 	}
@@ -273,6 +302,71 @@ func (s *Store) Commit(ctx context.Context, r Record) error {
 		sec.Annotations[AnnEnrolledAt] = s.now().UTC().Format(time.RFC3339)
 		return nil
 	})
+}
+
+// patiently calls call until it returns nil or an error that is not Transient, waiting
+// between calls while the API server does not answer (see Patience).
+func (s *Store) patiently(ctx context.Context, what string, call func() error) error {
+	var (
+		since   time.Time
+		backoff time.Duration
+	)
+	for {
+		err := call()
+		if err == nil || !Transient(err) || ctx.Err() != nil {
+			return err
+		}
+		if werr := s.wait(ctx, what, err, &since, &backoff); werr != nil {
+			return werr
+		}
+	}
+}
+
+// wait sleeps before the next try after a transient error: 250ms doubling to 4s. It
+// returns an error, wrapping err, when the API server has not answered for Patience or
+// ctx ends.
+func (s *Store) wait(ctx context.Context, what string, err error, since *time.Time, backoff *time.Duration) error {
+	patience := s.Patience
+	if patience <= 0 {
+		patience = DefaultPatience
+	}
+	now := time.Now()
+	if since.IsZero() {
+		*since = now
+	}
+	if waited := now.Sub(*since); waited >= patience {
+		return fmt.Errorf("the Kubernetes API server has not answered for %s (check the API server and the pod's network): %w", waited.Round(time.Second), err)
+	}
+	*backoff = min(max(2**backoff, 250*time.Millisecond), 4*time.Second)
+	s.Log.Warn().Str("step", "secret").Str("secret", s.Name).Str("error", err.Error()).Dur("retry_in", *backoff).
+		Msgf("could not %s the credential Secret: the Kubernetes API server is not answering; trying again", what)
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return err
+	case <-t.C:
+		return nil
+	}
+}
+
+// Transient reports whether a Kubernetes API error is worth trying again: no answer
+// (connection refused, reset, EOF, timeout) or the server's own overload or failure
+// (429, 500, 503, 504). A context's end is not transient.
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) ||
+		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsUnexpectedServerError(err) {
+		return true
+	}
+	if utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var nerr net.Error
+	return errors.As(err, &nerr) && nerr.Timeout()
 }
 
 func (s *Store) now() time.Time {

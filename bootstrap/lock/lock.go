@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,7 +40,14 @@ var ErrDoneElsewhere = errors.New("another replica finished the enrollment")
 
 // Run calls work while holding the Lease. While another holder has it, done is polled every
 // RetryPeriod; when it reports true, Run returns ErrDoneElsewhere without running work.
-// The Lease is released when work returns.
+// The Lease is released when work returns, and Run returns work's own error even when ctx
+// ends at the same moment.
+//
+// When the Lease is lost while work runs (its renewal failed for RenewDeadline, as when
+// the API server restarts), work's context is cancelled, because another replica may take
+// the Lease; Run waits for work to return, takes the Lease again (at once when nobody
+// else took it) and calls work again. work must therefore be safe to call again after an
+// interruption, as the bootstrap's steps are after a crash.
 func (l *Lock) Run(ctx context.Context, done func(context.Context) (bool, error), work func(context.Context) error) error {
 	leaseDuration, retry := l.LeaseDuration, l.RetryPeriod
 	if leaseDuration == 0 {
@@ -52,25 +60,54 @@ func (l *Lock) Run(ctx context.Context, done func(context.Context) (bool, error)
 	if l.Clock != nil {
 		clk = l.Clock
 	}
+	for round := 1; ; round++ {
+		r := l.round(ctx, leaseDuration, retry, clk, done, work)
+		if !r.lost {
+			return r.err
+		}
+		l.Log.Warn().Str("step", "lock").Str("lease", l.Name).Str("error", r.err.Error()).Int("round", round).
+			Dur("renew_deadline", renewDeadline(leaseDuration)).
+			Msg("lost the enrollment lease: the Kubernetes API server did not confirm it in time; the enrollment goes on once this replica holds the lease again")
+	}
+}
+
+func renewDeadline(leaseDuration time.Duration) time.Duration { return leaseDuration * 2 / 3 }
+
+// result is how one call of work ended; lost means its context was cancelled because
+// the Lease was lost (not because Run or its caller stopped).
+type result struct {
+	err  error
+	lost bool
+}
+
+// round is one election: it returns work's result, ErrDoneElsewhere, or ctx's error;
+// lost reports that the Lease was lost while work ran and work should run again.
+func (l *Lock) round(ctx context.Context, leaseDuration, retry time.Duration, clk clock.WithTicker,
+	done func(context.Context) (bool, error), work func(context.Context) error) result {
 	rl, err := resourcelock.New(resourcelock.LeasesResourceLock, l.Namespace, l.Name,
 		l.Client.CoreV1(), l.Client.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: l.Identity})
 	if err != nil {
-		return fmt.Errorf("lease %s/%s: %w", l.Namespace, l.Name, err)
+		return result{err: fmt.Errorf("lease %s/%s: %w", l.Namespace, l.Name, err)}
 	}
 	electCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	result := make(chan error, 1)
+	var started atomic.Bool
+	results := make(chan result, 1)
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            rl,
 		LeaseDuration:   leaseDuration,
-		RenewDeadline:   leaseDuration * 2 / 3,
+		RenewDeadline:   renewDeadline(leaseDuration),
 		RetryPeriod:     retry,
 		ReleaseOnCancel: true,
 		Name:            l.Name,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leadCtx context.Context) {
+				started.Store(true)
 				l.Log.Info().Str("step", "lock").Str("lease", l.Name).Msg("holding the enrollment lease")
-				result <- work(leadCtx)
+				err := work(leadCtx)
+				// leadCtx ends with electCtx (Run is stopping) or when client-go gives the
+				// Lease up after a failed renewal: only the second is a loss.
+				results <- result{err: err, lost: err != nil && leadCtx.Err() != nil && electCtx.Err() == nil}
 				stop() // releases the Lease
 			},
 			OnStoppedLeading: func() {},
@@ -82,23 +119,48 @@ func (l *Lock) Run(ctx context.Context, done func(context.Context) (bool, error)
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("lease %s/%s: %w", l.Namespace, l.Name, err)
+		return result{err: fmt.Errorf("lease %s/%s: %w", l.Namespace, l.Name, err)}
 	}
 	finished := make(chan struct{})
 	go func() { elector.Run(electCtx); close(finished) }()
+	// stopAndWait stops the election and, when work started, waits for it: work never
+	// outlives Run.
+	stopAndWait := func() (result, bool) {
+		stop()
+		<-finished
+		if !started.Load() {
+			return result{}, false
+		}
+		return <-results, true
+	}
 
 	ticker := clk.NewTicker(retry)
 	defer ticker.Stop()
 	for {
 		select {
-		case err := <-result:
+		case r := <-results:
+			stop()
 			<-finished
-			return err
+			return result{err: r.err, lost: r.lost && ctx.Err() == nil}
+		case <-finished:
+			// The elector ended by itself: ctx ended, or the Lease was lost under work,
+			// whose context client-go cancelled; work's result says which.
+			if started.Load() {
+				r := <-results
+				return result{err: r.err, lost: r.lost && ctx.Err() == nil}
+			}
+			if err := ctx.Err(); err != nil {
+				return result{err: err}
+			}
+			return result{err: fmt.Errorf("lease %s/%s: the election ended before this replica held the Lease", l.Namespace, l.Name)}
 		case <-ctx.Done():
-			<-finished
-			return ctx.Err()
+			// work's own result, when it ran, wins over ctx's error.
+			if r, ran := stopAndWait(); ran {
+				return result{err: r.err}
+			}
+			return result{err: ctx.Err()}
 		case <-ticker.C():
-			if elector.IsLeader() {
+			if started.Load() || elector.IsLeader() {
 				continue
 			}
 			ok, err := done(ctx)
@@ -107,14 +169,10 @@ func (l *Lock) Run(ctx context.Context, done func(context.Context) (bool, error)
 				continue
 			}
 			if ok {
-				stop()
-				<-finished
-				select { // work may have started just now
-				case err := <-result:
-					return err
-				default:
+				if r, ran := stopAndWait(); ran && r.err == nil {
+					return result{err: nil} // work started just now and found the credential
 				}
-				return ErrDoneElsewhere
+				return result{err: ErrDoneElsewhere}
 			}
 		}
 	}
