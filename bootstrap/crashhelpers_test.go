@@ -19,7 +19,7 @@ var userCodeRE = regexp.MustCompile(`\b[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{
 
 // buildCrashBinary builds the bootstrap with -tags crashtest (TRACEBLOC_TEST_CRASH_AT ends
 // it at a named step; without that variable it runs like the real binary).
-func buildCrashBinary(t *testing.T) string {
+func buildCrashBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "tracebloc-bootstrap")
 	build := exec.Command("go", "build", "-tags", "crashtest", "-o", bin, ".")
@@ -36,7 +36,7 @@ func (w *testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return l
 
 // crashWorld is one crash run's world: a fresh namespace of c, a development backend, and
 // the bootstrap's environment pointing at both (TRACEBLOC_TEST_CRASH_AT is the caller's).
-func crashWorld(t *testing.T, c *cluster.Cluster) (srv *devbackend.Server, url, ns string, env []string) {
+func crashWorld(t testing.TB, c *cluster.Cluster) (srv *devbackend.Server, url, ns string, env []string) {
 	t.Helper()
 	ns = clustertest.Namespace(t, c)
 	srv, err := devbackend.New(devbackend.Config{DeviceInterval: time.Second})
