@@ -41,6 +41,7 @@ func (s *Server) issueToken(ctx context.Context, q querier, kind string, userID,
 	if err != nil {
 		return "", err
 	}
+	s.issued(SecretToken, tok)
 	return tok, nil
 }
 

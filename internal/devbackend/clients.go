@@ -82,6 +82,9 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, api.ErrorBody{Error: "invalid_request", Detail: err.Error()})
 		return
 	}
+	if req.Password != "" {
+		s.issued(SecretPassword, req.Password)
+	}
 	if errs := validateCreate(req); len(errs) > 0 {
 		validationError(w, errs)
 		return
@@ -245,6 +248,9 @@ func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
 	if err := decodeBody(r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, api.ErrorBody{Error: "invalid_request", Detail: err.Error()})
 		return
+	}
+	if req.Password != nil && *req.Password != "" {
+		s.issued(SecretPassword, *req.Password)
 	}
 	fields := map[string]string{}
 	switch {

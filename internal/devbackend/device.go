@@ -67,6 +67,7 @@ func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	deviceCode := randomSecret(32)
+	s.issued(SecretDeviceCode, deviceCode)
 	var userCode string
 	for attempt := 0; ; attempt++ {
 		userCode = newUserCode()

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,5 +260,62 @@ func TestBearerAuth(t *testing.T) {
 	}
 	if a := e.do("POST", "/auth/revoke", "", nil); a.status != 401 {
 		t.Errorf("POST /auth/revoke without a token = %d, want 401", a.status)
+	}
+}
+
+// TestIssuedReportsEverySecret: the hook of the secrets scan sees the device code and the
+// token of a device-flow run, the password of a create and the machine token of a login,
+// and never the user code, which is meant to be shown.
+func TestIssuedReportsEverySecret(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		issued = map[string]string{} // value -> kind
+	)
+	e := newEnv(t, func(c *Config) {
+		c.Issued = func(kind, value string) {
+			mu.Lock()
+			defer mu.Unlock()
+			issued[value] = kind
+		}
+	})
+	dc := e.deviceCode()
+	if err := e.srv.Approve(dc.UserCode, adminA); err != nil {
+		t.Fatalf("Approve: %v", err)
+	}
+	a := e.poll(dc.DeviceCode)
+	if a.status != http.StatusOK {
+		t.Fatalf("poll after approval = %d %s, want 200", a.status, a.body)
+	}
+	var tok api.Token
+	a.decode(t, &tok)
+	dev := e.mustCreate(tok.Token, createReq("edge", "tracebloc", "cluster-1"))
+	a = e.do("POST", "/api-token-auth/", "", map[string]string{"username": dev.Username, "password": goodPassword})
+	if a.status != http.StatusOK {
+		t.Fatalf("POST /api-token-auth/ = %d %s, want 200", a.status, a.body)
+	}
+	var machine api.Token
+	a.decode(t, &machine)
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []struct{ name, value, kind string }{
+		{"device code", dc.DeviceCode, SecretDeviceCode},
+		{"user token", tok.Token, SecretToken},
+		{"password", goodPassword, SecretPassword},
+		{"machine token", machine.Token, SecretToken},
+	} {
+		got, ok := issued[want.value]
+		switch {
+		case !ok:
+			t.Errorf("Issued never reported the %s, want it reported as %q", want.name, want.kind)
+		case got != want.kind:
+			t.Errorf("Issued reported the %s as %q, want %q", want.name, got, want.kind)
+		}
+	}
+	if kind, ok := issued[dc.UserCode]; ok {
+		t.Errorf("Issued reported the user code as %q, want it never reported", kind)
+	}
+	if len(issued) != 4 {
+		t.Errorf("Issued reported %d values, want 4", len(issued))
 	}
 }

@@ -44,7 +44,20 @@ type Config struct {
 	PageSize       int           // clients per page of GET /edge-device/; default 10
 	Now            func() time.Time
 	Logger         zerolog.Logger
+	// Issued, when set, is called with every secret the backend hands out or receives:
+	// each access token it issues (SecretToken), each device code (SecretDeviceCode) and
+	// each machine password of a create or patch body (SecretPassword); never a user code,
+	// which is shown on purpose. It is for tests that prove secrets never leak (nil in
+	// production) and is called from the handlers' goroutines, concurrently.
+	Issued func(kind, value string)
 }
+
+// Kinds of secret Config.Issued reports.
+const (
+	SecretToken      = "token"
+	SecretDeviceCode = "device code"
+	SecretPassword   = "password"
+)
 
 // Server is the development backend.
 type Server struct {
@@ -372,6 +385,13 @@ func randomSecret(n int) string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// issued reports a secret to Config.Issued, when set.
+func (s *Server) issued(kind, value string) {
+	if s.cfg.Issued != nil {
+		s.cfg.Issued(kind, value)
+	}
 }
 
 // baseURL is the public URL of the backend for r.

@@ -90,6 +90,9 @@ type Stage struct {
 	// harness's RuntimeClass, and reach the API server at 127.0.0.1:APIServerPort.
 	Loopback      bool
 	APIServerPort int
+	// Output, when set, receives a copy of every helm command's combined output (the
+	// end-to-end tests scan it for secrets).
+	Output io.Writer
 }
 
 // Values are the --set arguments every install of the journey uses, ready for helm's
@@ -131,11 +134,14 @@ func (s *Stage) HelmEnv() []string {
 	return env
 }
 
-// Helm runs the helm CLI and returns its combined output.
+// Helm3 runs the helm CLI and returns its combined output.
 func (s *Stage) Helm3(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, s.Helm, args...)
 	cmd.Env = s.HelmEnv()
 	out, err := cmd.CombinedOutput()
+	if s.Output != nil {
+		_, _ = s.Output.Write(out)
+	}
 	if err != nil {
 		return string(out), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, out)
 	}

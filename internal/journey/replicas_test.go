@@ -3,6 +3,7 @@ package journey_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -44,6 +45,9 @@ type replicaLogs struct {
 
 func (w *world) followReplicas(ctx context.Context, release, ns string, n int) *replicaLogs {
 	rl := &replicaLogs{logs: map[string]*strings.Builder{}, codes: map[string][]string{}, approved: map[string]bool{}}
+	w.t.Cleanup(func() {
+		suite.add(fmt.Sprintf("bootstrap logs followed of the replicas of %s/%s (%s)", ns, release, w.t.Name()), rl.String())
+	})
 	started := map[string]bool{}
 	go func() {
 		for len(started) < n && ctx.Err() == nil {
