@@ -14,9 +14,9 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/sethvargo/go-envconfig"
+	"github.com/tracebloc/edge/bootstrap/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -93,7 +93,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // kubeClient uses the pod's service account, or KUBECONFIG outside a pod.
-func kubeClient() (kubernetes.Interface, error) {
+func kubeClient() (kube.Interface, error) {
 	rc, err := rest.InClusterConfig()
 	if err != nil {
 		rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -103,7 +103,7 @@ func kubeClient() (kubernetes.Interface, error) {
 		}
 	}
 	rc.UserAgent = version.UserAgent()
-	return kubernetes.NewForConfig(rc)
+	return kube.NewForConfig(rc)
 }
 
 // exitCode reports err on stderr as the last line and returns the documented code.
@@ -137,7 +137,7 @@ func exitCode(err error, stderr io.Writer) int {
 
 // check is the chart's `helm test`: the credential Secret holds both keys. It prints the
 // key names, never the values.
-func check(ctx context.Context, cfg *config.Config, kube kubernetes.Interface, stdout io.Writer) error {
+func check(ctx context.Context, cfg *config.Config, kube kube.Interface, stdout io.Writer) error {
 	store := &credential.Store{Client: kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret}
 	s, err := store.Read(ctx)
 	if err != nil {
@@ -152,7 +152,7 @@ func check(ctx context.Context, cfg *config.Config, kube kubernetes.Interface, s
 
 // revoke is the chart's opt-in offboarding hook: the machine credential revokes its own
 // client, so that it can no longer log in. A missing Secret leaves nothing to revoke.
-func revoke(ctx context.Context, cfg *config.Config, kube kubernetes.Interface, client *api.Client, log zerolog.Logger) error {
+func revoke(ctx context.Context, cfg *config.Config, kube kube.Interface, client *api.Client, log zerolog.Logger) error {
 	sec, err := kube.CoreV1().Secrets(cfg.Namespace).Get(ctx, cfg.CredentialSecret, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		log.Info().Str("step", "revoke").Msg("no credential Secret; nothing to revoke")

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"k8s.io/client-go/kubernetes"
+	"github.com/tracebloc/edge/bootstrap/kube"
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/bootstrap/banner"
@@ -33,7 +33,7 @@ import (
 // Bootstrapper holds what one run needs; everything is injected.
 type Bootstrapper struct {
 	Config   *config.Config
-	Kube     kubernetes.Interface
+	Kube     kube.Interface
 	API      *api.Client // unauthenticated; the run signs it in
 	Clock    clock.WithTicker
 	Stdout   io.Writer // the banner

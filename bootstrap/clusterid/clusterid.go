@@ -7,8 +7,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/tracebloc/edge/bootstrap/kube"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Namespace is the namespace whose UID identifies a cluster.
@@ -18,7 +18,7 @@ const Namespace = "kube-system"
 const Label = "tracebloc.io/cluster-id"
 
 // Read returns this cluster's id: one GET of the kube-system namespace.
-func Read(ctx context.Context, c kubernetes.Interface) (string, error) {
+func Read(ctx context.Context, c kube.Interface) (string, error) {
 	ns, err := c.CoreV1().Namespaces().Get(ctx, Namespace, metav1.GetOptions{})
 	if err != nil {
 		return "", fmt.Errorf("read the cluster id (namespace %s): %w", Namespace, err)

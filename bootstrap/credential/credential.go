@@ -20,11 +20,11 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/tracebloc/edge/bootstrap/kube"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/rs/zerolog"
@@ -123,7 +123,7 @@ type Record struct {
 
 // Store reads and writes one credential Secret.
 type Store struct {
-	Client    kubernetes.Interface
+	Client    kube.Interface
 	Namespace string
 	Name      string
 	Clock     clock.PassiveClock

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tracebloc/edge/bootstrap/kube"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/rs/zerolog"
@@ -28,7 +28,7 @@ const (
 
 // Recorder writes Events about one pod. A Recorder without a pod name records nothing.
 type Recorder struct {
-	Client    kubernetes.Interface
+	Client    kube.Interface
 	Namespace string
 	PodName   string
 	PodUID    string

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"k8s.io/client-go/kubernetes"
+	"github.com/tracebloc/edge/bootstrap/kube"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/utils/clock"
@@ -23,7 +23,7 @@ import (
 
 // Lock is one Lease.
 type Lock struct {
-	Client    kubernetes.Interface
+	Client    kube.Interface
 	Namespace string
 	Name      string // the Lease's name
 	Identity  string // this holder (the pod's name)
