@@ -74,9 +74,8 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s)
 	  done; \
 	done
 
-bench: build tools ## benchmarks: the Go benchmarks, then the post-renderer against kustomize and the floor
-	$(GO) test -run '^$$' -bench . -benchmem ./...
-	scripts/bench-postrender
+bench: build tools ## every figure of issue 7 (Go benchmarks, post-renderer, enrollment, sizes, cluster, e2e), ending with a table
+	scripts/bench
 
 clean: ## remove build output
 	rm -rf $(BIN)
