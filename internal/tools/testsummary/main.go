@@ -1,5 +1,7 @@
 // Command testsummary reads `go test -json` on stdin, prints the output of every failed
-// test and package, and ends with one line "N passed, N failed, N skipped". It exits 1
+// test and package, passes through the lines a package's TestMain reports with a
+// "secrets scan:" prefix (the end-to-end suite's scan, a figure of issue 7), and ends with
+// one line "N passed, N failed, N skipped". It exits 1
 // when anything failed (a test, or a package that did not build or whose TestMain failed).
 package main
 
@@ -20,6 +22,9 @@ type event struct {
 	Output  string
 	Elapsed float64
 }
+
+// reportPrefix starts the output lines of a package that are shown even when it passes.
+const reportPrefix = "secrets scan:"
 
 func main() {
 	os.Exit(run(os.Stdin, os.Stdout))
@@ -52,6 +57,9 @@ func run(in io.Reader, out io.Writer) int {
 				output[key] = b
 			}
 			b.WriteString(ev.Output)
+			if ev.Test == "" && strings.HasPrefix(ev.Output, reportPrefix) {
+				fmt.Fprintf(out, "     %s %s", ev.Package, ev.Output)
+			}
 		case "pass":
 			if ev.Test != "" {
 				passed++
