@@ -36,6 +36,18 @@ func outage(t *testing.T, c *cluster.Cluster, down time.Duration, during func())
 	return res
 }
 
+// waitFor reports whether out comes to hold text within d.
+func waitFor(out *syncBuffer, text string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !strings.Contains(out.String(), text) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
 // distinct returns the codes without repeats (a code shown again after the Lease came
 // back is the same code).
 func distinct(codes []string) []string {
@@ -62,11 +74,16 @@ func TestAPIServerRestartWhileWaitingForApproval(t *testing.T) {
 		once      sync.Once
 		restarted <-chan error
 	)
-	down := 2 * r.cfg.LeaseDuration // well past the renew deadline (2/3 of it)
+	down := r.cfg.LeaseDuration // after the Lease is lost
 	out, err := e.startWith(e.ctx(), r, func(r *run, code string) {
 		e.answer(r, code)
 		once.Do(func() {
 			restarted = outage(t, c, down, func() {
+				// Approve once the Lease is lost, so the approval can only be seen by
+				// polling the stored code again after the Lease is back.
+				if !waitFor(&r.out, "lost the enrollment lease", time.Minute) {
+					t.Errorf("the Lease was not lost within a minute of the API server stopping")
+				}
 				if err := e.backend.Approve(code, "dev@example.com"); err != nil {
 					t.Errorf("approve %s: %v", code, err)
 				}
