@@ -92,6 +92,11 @@ func isTerminal(w io.Writer) bool {
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
+// kubeRequestTimeout bounds one Kubernetes request: an API server that accepts a
+// connection and never answers fails the request, which is then tried again like a
+// refused one (credential.Store's patience), instead of hanging a run that has no deadline.
+var kubeRequestTimeout = 30 * time.Second
+
 // kubeClient uses the pod's service account, or KUBECONFIG outside a pod.
 func kubeClient() (kube.Interface, error) {
 	rc, err := rest.InClusterConfig()
@@ -103,6 +108,7 @@ func kubeClient() (kube.Interface, error) {
 		}
 	}
 	rc.UserAgent = version.UserAgent()
+	rc.Timeout = kubeRequestTimeout
 	return kube.NewForConfig(rc)
 }
 

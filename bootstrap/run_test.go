@@ -5,10 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tracebloc/edge/bootstrap/config"
+	"github.com/tracebloc/edge/bootstrap/credential"
 	"github.com/tracebloc/edge/bootstrap/deviceflow"
 	"github.com/tracebloc/edge/bootstrap/enroll"
 	"github.com/tracebloc/edge/internal/api"
@@ -66,5 +74,47 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 				t.Errorf("run() = %v (exit %d), want exit 2 naming %s", err, code, tt.want)
 			}
 		})
+	}
+}
+
+// An API server that accepts the connection and never answers fails the request after
+// kubeRequestTimeout, instead of hanging the run.
+func TestKubeRequestsHaveATimeout(t *testing.T) {
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	cfg := "apiVersion: v1\nkind: Config\ncurrent-context: c\n" +
+		"clusters: [{name: c, cluster: {server: " + hang.URL + "}}]\n" +
+		"contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\n"
+	if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kubeconfig)
+	t.Setenv("KUBERNETES_SERVICE_HOST", "") // not in a pod
+	defer func(d time.Duration) { kubeRequestTimeout = d }(kubeRequestTimeout)
+	kubeRequestTimeout = 300 * time.Millisecond
+	client, err := kubeClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.CoreV1().Namespaces().Get(context.Background(), "kube-system", metav1.GetOptions{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !credential.Transient(err) {
+			t.Errorf("Get() = %v, want a timeout that the Secret store tries again", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a request to an API server that never answers did not end within 10s")
 	}
 }

@@ -351,11 +351,16 @@ func (s *Store) wait(ctx context.Context, what string, err error, since *time.Ti
 }
 
 // Transient reports whether a Kubernetes API error is worth trying again: no answer
-// (connection refused, reset, EOF, timeout) or the server's own overload or failure
-// (429, 500, 503, 504). A context's end is not transient.
+// (connection refused, reset, EOF, a request's timeout) or the server's own overload or
+// failure (429, 500, 503, 504). A cancelled context is not transient; a timeout cannot be
+// told from the end of the caller's deadline, so callers check their context first.
 func Transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) {
 		return false
+	}
+	var nerr net.Error
+	if errors.As(err, &nerr) && nerr.Timeout() {
+		return true
 	}
 	if apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) ||
 		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsUnexpectedServerError(err) {
@@ -365,8 +370,7 @@ func Transient(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
-	var nerr net.Error
-	return errors.As(err, &nerr) && nerr.Timeout()
+	return false
 }
 
 func (s *Store) now() time.Time {

@@ -41,7 +41,7 @@ func TestTransient(t *testing.T) {
 		{"conflict", apierrors.NewConflict(secrets, "creds", errors.New("changed")), false},
 		{"invalid", apierrors.NewBadRequest("bad"), false},
 		{"cancelled", fmt.Errorf("read: %w", context.Canceled), false},
-		{"deadline", &url.Error{Op: "Get", Err: context.DeadlineExceeded}, false},
+		{"request timeout", &url.Error{Op: "Get", Err: timeoutError{}}, true},
 		{"nil", nil, false},
 	}
 	for _, tc := range tests {
@@ -115,3 +115,9 @@ func TestStoreDoesNotWaitOnARefusal(t *testing.T) {
 		t.Fatalf("Read() = %v after %d calls, want the Forbidden error after 1", err, calls.Load())
 	}
 }
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "Client.Timeout exceeded while awaiting headers" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
