@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -98,7 +99,11 @@ func (d *demo) up(ctx context.Context) error {
 		d.say("load %s and %s into your cluster's nodes (e.g. kind load image-archive), and make %s reachable from its pods",
 			art.BootstrapImage, art.WorkloadImage, stage.BackendURL)
 	}
-	if err := d.backend(ctx); err != nil {
+	uid, err := stage.Kube.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read the cluster id: %w", err)
+	}
+	if err := d.backend(ctx, string(uid.UID)); err != nil {
 		return err
 	}
 	verb := "install"
@@ -116,27 +121,91 @@ func (d *demo) up(ctx context.Context) error {
 	if !auto {
 		d.say("open the URL in the banner below in a browser, pick a user and approve (or run with DEMO_AUTO_APPROVE=1)")
 	}
+	// Follow every run of the bootstrap (a run that fails is restarted by the kubelet and
+	// may show a new code), approve each code once, until the workload runs or the
+	// bootstrap stops for a reason a restart does not fix.
+	fctx, stopFollowing := context.WithCancel(ctx)
 	codes := make(chan string, 4)
-	follow := make(chan error, 1)
-	go func() { follow <- stage.FollowBootstrap(ctx, release, namespace, d.out, codes, 0); close(codes) }()
+	following := make(chan struct{})
 	go func() {
+		defer close(following)
+		defer close(codes)
+		// Start with the run going on now (a pod left by an earlier demo may have
+		// restarted many times), then each next one.
+		for next := int32(0); fctx.Err() == nil; next++ {
+			next = max(next, bootstrapRestarts(fctx, stage))
+			_ = stage.FollowBootstrap(fctx, release, namespace, d.out, codes, next)
+		}
+	}()
+	go func() {
+		seen := map[string]bool{}
 		for code := range codes {
-			if auto {
-				if err := approve(ctx, stage.BackendURL, code); err != nil {
-					fmt.Fprintf(d.log, "demo: auto-approve %s: %v\n", code, err)
-				} else {
-					d.say("DEMO_AUTO_APPROVE: approved %s as dev@example.com", code)
-				}
+			if !auto || seen[code] {
+				continue
+			}
+			seen[code] = true
+			if err := approve(ctx, stage.BackendURL, code); err != nil {
+				fmt.Fprintf(d.log, "demo: auto-approve %s: %v\n", code, err)
+			} else {
+				d.say("DEMO_AUTO_APPROVE: approved %s as dev@example.com", code)
 			}
 		}
 	}()
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
 	defer cancel()
-	if _, err := stage.WaitRunning(wctx, release, namespace); err != nil {
+	err = waitForWorkload(wctx, stage)
+	time.Sleep(time.Second) // the last log lines
+	stopFollowing()
+	<-following
+	if err != nil {
 		return err
 	}
-	<-follow
 	return d.result(ctx, stage)
+}
+
+// bootstrapRestarts returns how often the bootstrap container of the release's newest pod
+// has restarted (0 when there is no such pod yet).
+func bootstrapRestarts(ctx context.Context, stage *journey.Stage) int32 {
+	p, err := stage.PodOf(ctx, release, namespace)
+	if err != nil {
+		return 0
+	}
+	for _, st := range p.Status.InitContainerStatuses {
+		if st.Name == "bootstrap" {
+			return st.RestartCount
+		}
+	}
+	return 0
+}
+
+// waitForWorkload waits until the release's workload runs, or returns an error when the
+// bootstrap ended with an exit code that a restart does not change (README: 2 and 4 to 7).
+func waitForWorkload(ctx context.Context, stage *journey.Stage) error {
+	for {
+		p, err := stage.PodOf(ctx, release, namespace)
+		if err == nil {
+			for _, st := range p.Status.ContainerStatuses {
+				if st.State.Running != nil {
+					return nil
+				}
+			}
+			for _, st := range p.Status.InitContainerStatuses {
+				if st.Name != "bootstrap" {
+					continue
+				}
+				for _, t := range []*corev1.ContainerStateTerminated{st.State.Terminated, st.LastTerminationState.Terminated} {
+					if t != nil && (t.ExitCode == 2 || t.ExitCode >= 4 && t.ExitCode <= 7) {
+						return fmt.Errorf("the bootstrap stopped with exit code %d (its last log line above says why; the README lists the codes): fix that, or start over with make demo-down", t.ExitCode)
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the workload of %s/%s is not running after 20 minutes: %w", namespace, release, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // cluster points stage at the cluster in KUBECONFIG when it answers, else at the local
@@ -173,12 +242,23 @@ func answering(ctx context.Context, kubeconfig string) (kubernetes.Interface, er
 	return cs, err
 }
 
-// backend starts the development backend as its own process, unless it runs already.
-func (d *demo) backend(ctx context.Context) error {
+// backend starts the development backend as its own process, unless it runs already for
+// this cluster. Its data is kept per cluster id, so a demo again on the same cluster shows
+// the re-install that adopts the client, and a new cluster (after demo-down, or a cluster
+// started again) starts from an empty backend instead of one whose clients name a
+// cluster that is gone.
+func (d *demo) backend(ctx context.Context, clusterID string) error {
 	url := "http://" + backendAddr
+	marker := filepath.Join(d.dir, "devbackend.cluster")
 	if up(url) {
-		d.say("the development backend already runs at %s", url)
-		return nil
+		if b, _ := os.ReadFile(marker); strings.TrimSpace(string(b)) == clusterID {
+			d.say("the development backend already runs at %s", url)
+			return nil
+		}
+		d.say("the development backend at %s serves another cluster; starting it again for this one", url)
+		if err := d.stopBackend(); err != nil {
+			return err
+		}
 	}
 	logf, err := os.Create(filepath.Join(d.dir, "devbackend.log"))
 	if err != nil {
@@ -186,13 +266,16 @@ func (d *demo) backend(ctx context.Context) error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(filepath.Join(d.root, "bin", "tracebloc-devbackend"), "--listen", backendAddr, "--public-url", url,
-		"--device-interval", "2s", "--db", filepath.Join(d.dir, "devbackend.db"))
+		"--device-interval", "2s", "--db", filepath.Join(d.dir, "devbackend-"+clusterID+".db"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives the demo, until demo-down
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start the development backend (make build first): %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(d.dir, "devbackend.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(marker, []byte(clusterID+"\n"), 0o644); err != nil {
 		return err
 	}
 	_ = cmd.Process.Release()
@@ -203,6 +286,39 @@ func (d *demo) backend(ctx context.Context) error {
 		return fmt.Errorf("the development backend did not start: see %s", logf.Name())
 	}
 	d.say("the development backend runs at %s (activation page %s/activate; log %s)", url, url, logf.Name())
+	return nil
+}
+
+// stopBackend stops the development backend the demo started (by the PID it recorded,
+// after checking that PID is still that program) and waits until its port is free.
+func (d *demo) stopBackend() error {
+	pidFile := filepath.Join(d.dir, "devbackend.pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		if up("http://" + backendAddr) {
+			return fmt.Errorf("something that this demo did not start answers at %s: stop it, then run the demo again", backendAddr)
+		}
+		return nil
+	}
+	defer os.Remove(pidFile)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if !strings.Contains(string(cmdline), "tracebloc-devbackend") {
+		d.say("the development backend (pid %d) is not running", pid)
+		return nil
+	}
+	if p, err := os.FindProcess(pid); err == nil && p.Signal(syscall.SIGTERM) == nil {
+		d.say("stopped the development backend (pid %d)", pid)
+	}
+	for i := 0; i < 100 && up("http://"+backendAddr); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if up("http://" + backendAddr) {
+		return fmt.Errorf("the development backend (pid %d) did not stop within 10s", pid)
+	}
 	return nil
 }
 
@@ -274,16 +390,13 @@ func (d *demo) down(ctx context.Context) error {
 			d.say("uninstalled %s from %s", release, namespace)
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(d.dir, "devbackend.pid")); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			if !strings.Contains(string(cmdline), "tracebloc-devbackend") {
-				d.say("the development backend (pid %d) is not running", pid)
-			} else if p, err := os.FindProcess(pid); err == nil && p.Signal(syscall.SIGTERM) == nil {
-				d.say("stopped the development backend (pid %d)", pid)
-			}
-		}
-		_ = os.Remove(filepath.Join(d.dir, "devbackend.pid"))
+	if err := d.stopBackend(); err != nil {
+		return err
+	}
+	// The backend's data names this cluster, which goes now.
+	dbs, _ := filepath.Glob(filepath.Join(d.dir, "devbackend*.db*"))
+	for _, f := range append(dbs, filepath.Join(d.dir, "devbackend.cluster")) {
+		_ = os.Remove(f)
 	}
 	if err := cluster.Down(ctx, opts); err != nil {
 		return err

@@ -1,0 +1,66 @@
+package demo
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/tracebloc/edge/internal/journey"
+)
+
+// pod is the release's pod with the bootstrap's state and, when running, the workload's.
+func pod(bootstrap corev1.ContainerStatus, workloadRunning bool) *corev1.Pod {
+	bootstrap.Name = "bootstrap"
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "edge-1", Namespace: namespace, Labels: map[string]string{"app.kubernetes.io/instance": release}},
+		Status:     corev1.PodStatus{InitContainerStatuses: []corev1.ContainerStatus{bootstrap}},
+	}
+	if workloadRunning {
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "edge", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+	}
+	return p
+}
+
+func exited(code int32) corev1.ContainerState {
+	return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code}}
+}
+
+func TestWaitForWorkload(t *testing.T) {
+	tests := []struct {
+		name    string
+		pod     *corev1.Pod
+		wantErr string // "" = the workload runs
+	}{
+		{"workload runs", pod(corev1.ContainerStatus{State: exited(0)}, true), ""},
+		{"conflict stops the wait", pod(corev1.ContainerStatus{State: exited(4)}, false), "exit code 4"},
+		{"configuration error, restarting", pod(corev1.ContainerStatus{LastTerminationState: exited(2), State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{}}}, false), "exit code 2"},
+		{"exit 1 is retried by the kubelet", pod(corev1.ContainerStatus{LastTerminationState: exited(1)}, false), "not running"},
+		{"denied shows a new code next run", pod(corev1.ContainerStatus{LastTerminationState: exited(3)}, false), "not running"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stage := &journey.Stage{Kube: fake.NewClientset(tc.pod)}
+			ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+			defer cancel()
+			err := waitForWorkload(ctx, stage)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("waitForWorkload() = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestBootstrapRestarts(t *testing.T) {
+	stage := &journey.Stage{Kube: fake.NewClientset(pod(corev1.ContainerStatus{RestartCount: 5}, false))}
+	if got := bootstrapRestarts(context.Background(), stage); got != 5 {
+		t.Errorf("bootstrapRestarts() = %d, want 5", got)
+	}
+	if got := bootstrapRestarts(context.Background(), &journey.Stage{Kube: fake.NewClientset()}); got != 0 {
+		t.Errorf("bootstrapRestarts(no pod) = %d, want 0", got)
+	}
+}
