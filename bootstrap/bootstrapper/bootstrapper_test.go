@@ -32,6 +32,7 @@ import (
 	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/devbackend"
+	"github.com/tracebloc/edge/internal/syncbuf"
 	"github.com/tracebloc/edge/internal/version"
 )
 
@@ -146,7 +147,7 @@ type run struct {
 	hook     func(string)
 	approve  string // email that approves each code shown ("" = dev@example.com); "-" = nobody
 	deny     bool
-	out      syncBuffer
+	out      syncbuf.Buffer
 	codes    []string
 	mu       sync.Mutex
 	codeSeen chan string
@@ -223,23 +224,6 @@ func (b *bannerWatch) Write(p []byte) (int, error) {
 		b.seen(m)
 	}
 	return n, err
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (e *env) ctx() context.Context {

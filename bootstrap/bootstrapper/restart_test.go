@@ -11,6 +11,7 @@ import (
 	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/devbackend"
+	"github.com/tracebloc/edge/internal/syncbuf"
 )
 
 // faultsCluster is the instance whose API server these tests stop: the other tests of
@@ -37,7 +38,7 @@ func outage(t *testing.T, c *cluster.Cluster, down time.Duration, during func())
 }
 
 // waitFor reports whether out comes to hold text within d.
-func waitFor(out *syncBuffer, text string, d time.Duration) bool {
+func waitFor(out *syncbuf.Buffer, text string, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for !strings.Contains(out.String(), text) {
 		if time.Now().After(deadline) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/tracebloc/edge/bootstrap/lock"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
+	"github.com/tracebloc/edge/internal/syncbuf"
 )
 
 type roundTripper func(*http.Request) (*http.Response, error)
@@ -45,7 +45,7 @@ func (c *cut) client(t *testing.T, base *rest.Config) kubernetes.Interface {
 	return cs
 }
 
-func newLock(t *testing.T, client kubernetes.Interface, ns string, log *logBuffer) *lock.Lock {
+func newLock(t *testing.T, client kubernetes.Interface, ns string, log *syncbuf.Buffer) *lock.Lock {
 	t.Helper()
 	return &lock.Lock{
 		Client: client, Namespace: ns, Name: "edge-credentials-lock", Identity: "edge-0",
@@ -62,7 +62,7 @@ func TestLostLeaseRunsWorkAgain(t *testing.T) {
 	c := clustertest.Get(t)
 	ns := clustertest.Namespace(t, c)
 	var sw cut
-	var log logBuffer
+	var log syncbuf.Buffer
 	l := newLock(t, sw.client(t, c.REST), ns, &log)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -92,7 +92,7 @@ func TestLostLeaseRunsWorkAgain(t *testing.T) {
 func TestWorkErrorWinsOverCancel(t *testing.T) {
 	c := clustertest.Get(t)
 	ns := clustertest.Namespace(t, c)
-	var log logBuffer
+	var log syncbuf.Buffer
 	l := newLock(t, c.Client, ns, &log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -111,7 +111,7 @@ func TestWorkErrorWinsOverCancel(t *testing.T) {
 func TestCancelWhileWaiting(t *testing.T) {
 	c := clustertest.Get(t)
 	ns := clustertest.Namespace(t, c)
-	var log logBuffer
+	var log syncbuf.Buffer
 	holder := newLock(t, c.Client, ns, &log)
 	waiter := newLock(t, c.Client, ns, &log)
 	waiter.Identity = "edge-1"
@@ -131,22 +131,4 @@ func TestCancelWhileWaiting(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Run() = %v, want %v", err, context.DeadlineExceeded)
 	}
-}
-
-// logBuffer is the log, safe to read while the election's goroutines write.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *logBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *logBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/syncbuf"
 )
 
 // clock is the injected clock of the tests.
@@ -28,20 +29,6 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
-
-// syncBuffer collects the log lines written from the handler goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 // Users of the tests: two accounts, one viewer.
 const (
@@ -65,13 +52,13 @@ type env struct {
 	srv   *Server
 	ts    *httptest.Server
 	clock *clock
-	log   *syncBuffer
+	log   *syncbuf.Buffer
 }
 
 // newEnv serves a fresh in-memory backend on 127.0.0.1 with the test users and clock.
 func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, log: &syncBuffer{}}
+	e := &env{t: t, clock: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, log: &syncbuf.Buffer{}}
 	cfg := Config{Users: testUsers(), Now: e.clock.Now, Logger: zerolog.New(e.log)}
 	for _, m := range mutate {
 		m(&cfg)

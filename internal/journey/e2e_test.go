@@ -23,6 +23,7 @@ import (
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/devbackend"
 	"github.com/tracebloc/edge/internal/journey"
+	"github.com/tracebloc/edge/internal/syncbuf"
 )
 
 // The journey runs on its own cluster instance: the post-renderer's guard allows one
@@ -83,7 +84,7 @@ func newWorld(t *testing.T, name string) *world {
 		}
 		imported.Store(c.Dir, true)
 	}
-	backendLog := &syncBuffer{}
+	backendLog := &syncbuf.Buffer{}
 	srv, err := devbackend.New(devbackend.Config{
 		DeviceInterval: time.Second,
 		Users: []devbackend.User{
@@ -102,7 +103,7 @@ func newWorld(t *testing.T, name string) *world {
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	w := &world{t: t, c: c, backend: srv, url: hs.URL, uid: clustertest.KubeSystemUID(t, c)}
 	w.ns = clustertest.Namespace(t, c)
-	helmOut := &syncBuffer{}
+	helmOut := &syncbuf.Buffer{}
 	w.stage = &journey.Stage{
 		Root: root, Kubeconfig: c.Kubeconfig, Kube: c.Client, Helm: clustertest.Tool(t, "helm"), HelmHome: t.TempDir(),
 		PostRender: artifacts.PostRender, BackendURL: hs.URL, Loopback: true, APIServerPort: c.Ports.APIServer,
