@@ -249,12 +249,23 @@ func bootstrapStarted(p *corev1.Pod, minRestarts int32) bool {
 // WaitRunning waits until the release's newest pod has its workload container running
 // (the bootstrap finished and the credential reached the workload).
 func (s *Stage) WaitRunning(ctx context.Context, release, ns string) (*corev1.Pod, error) {
+	return s.WaitRunningUnless(ctx, release, ns, nil)
+}
+
+// WaitRunningUnless is WaitRunning that gives up with giveUp's error as soon as giveUp
+// returns one for the newest pod (nil giveUp: never).
+func (s *Stage) WaitRunningUnless(ctx context.Context, release, ns string, giveUp func(*corev1.Pod) error) (*corev1.Pod, error) {
 	for {
 		p, err := s.PodOf(ctx, release, ns)
 		if err == nil {
 			for _, st := range p.Status.ContainerStatuses {
 				if st.State.Running != nil {
 					return p, nil
+				}
+			}
+			if giveUp != nil {
+				if err := giveUp(p); err != nil {
+					return nil, err
 				}
 			}
 		}

@@ -181,31 +181,23 @@ func bootstrapRestarts(ctx context.Context, stage *journey.Stage) int32 {
 // waitForWorkload waits until the release's workload runs, or returns an error when the
 // bootstrap ended with an exit code that a restart does not change (README: 2 and 4 to 7).
 func waitForWorkload(ctx context.Context, stage *journey.Stage) error {
-	for {
-		p, err := stage.PodOf(ctx, release, namespace)
-		if err == nil {
-			for _, st := range p.Status.ContainerStatuses {
-				if st.State.Running != nil {
-					return nil
-				}
-			}
-			for _, st := range p.Status.InitContainerStatuses {
-				if st.Name != "bootstrap" {
-					continue
-				}
-				for _, t := range []*corev1.ContainerStateTerminated{st.State.Terminated, st.LastTerminationState.Terminated} {
-					if t != nil && (t.ExitCode == 2 || t.ExitCode >= 4 && t.ExitCode <= 7) {
-						return fmt.Errorf("the bootstrap stopped with exit code %d (its last log line above says why; the README lists the codes): fix that, or start over with make demo-down", t.ExitCode)
-					}
-				}
-			}
+	_, err := stage.WaitRunningUnless(ctx, release, namespace, stoppedForGood)
+	return err
+}
+
+// stoppedForGood returns an error when the pod's bootstrap ended with such an exit code.
+func stoppedForGood(p *corev1.Pod) error {
+	for _, st := range p.Status.InitContainerStatuses {
+		if st.Name != "bootstrap" {
+			continue
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the workload of %s/%s is not running after 20 minutes: %w", namespace, release, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
+		for _, t := range []*corev1.ContainerStateTerminated{st.State.Terminated, st.LastTerminationState.Terminated} {
+			if t != nil && (t.ExitCode == 2 || t.ExitCode >= 4 && t.ExitCode <= 7) {
+				return fmt.Errorf("the bootstrap stopped with exit code %d (its last log line above says why; the README lists the codes): fix that, or start over with make demo-down", t.ExitCode)
+			}
 		}
 	}
+	return nil
 }
 
 // cluster points stage at the cluster in KUBECONFIG when it answers, else at the local
