@@ -45,13 +45,17 @@ func contractFiles(t *testing.T) []string {
 	return names
 }
 
-// serveFixture answers method+path with the fixture's status and body (no body for null).
+// serveFixture answers method+path with the fixture's status, headers (a recorded 429's
+// Retry-After) and body (no body for null).
 func serveFixture(t *testing.T, f fixture, method, path string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method || r.URL.Path != path {
 			t.Errorf("request %s %s, want %s %s", r.Method, r.URL.Path, method, path)
 			http.NotFound(w, r)
 			return
+		}
+		for k, v := range f.Headers {
+			w.Header().Set(k, v)
 		}
 		if string(f.Body) != "null" {
 			w.Header().Set("Content-Type", "application/json")

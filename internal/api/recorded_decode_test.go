@@ -53,17 +53,6 @@ func recordedFiles(t *testing.T) []string {
 	return names
 }
 
-// serveRecorded answers method+path with the recorded status, headers and body.
-func serveRecorded(t *testing.T, f recordedFixture, method, path string) http.Handler {
-	inner := serveFixture(t, f, method, path)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for k, v := range f.Headers {
-			w.Header().Set(k, v)
-		}
-		inner.ServeHTTP(w, r)
-	})
-}
-
 var recordedTime = time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)
 
 // recordedDevice is a client of the recording's account "dev" (id 1), created by Dev
@@ -276,7 +265,7 @@ func TestRecordedDecode(t *testing.T) {
 	recordedFiles(t)
 	for _, tc := range recordedCases() {
 		t.Run(tc.file, func(t *testing.T) {
-			c, _, _ := newTestClient(t, serveRecorded(t, readRecorded(t, tc.file), tc.method, tc.path))
+			c, _, _ := newTestClient(t, serveFixture(t, readRecorded(t, tc.file), tc.method, tc.path))
 			tc.check(t, context.Background(), c.WithToken("user-token"))
 		})
 	}
@@ -333,7 +322,7 @@ func TestRecordedList(t *testing.T) {
 func TestRecordedRateLimited(t *testing.T) {
 	recordedFiles(t)
 	f := readRecorded(t, "error_429_rate_limited.json")
-	c, _, s := newTestClient(t, serveRecorded(t, f, "POST", "/device/code"), WithMaxRetries(2))
+	c, _, s := newTestClient(t, serveFixture(t, f, "POST", "/device/code"), WithMaxRetries(2))
 	dc, err := c.RequestDeviceCode(context.Background())
 	if dc != nil {
 		t.Errorf("RequestDeviceCode() = %+v, want nil", dc)
