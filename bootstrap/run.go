@@ -14,7 +14,6 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/sethvargo/go-envconfig"
-	"github.com/tracebloc/edge/bootstrap/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -27,6 +26,7 @@ import (
 	"github.com/tracebloc/edge/bootstrap/credential"
 	"github.com/tracebloc/edge/bootstrap/deviceflow"
 	"github.com/tracebloc/edge/bootstrap/enroll"
+	"github.com/tracebloc/edge/bootstrap/kube"
 	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/version"
 )

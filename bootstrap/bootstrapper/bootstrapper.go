@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/tracebloc/edge/bootstrap/kube"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/bootstrap/banner"
@@ -24,10 +25,9 @@ import (
 	"github.com/tracebloc/edge/bootstrap/deviceflow"
 	"github.com/tracebloc/edge/bootstrap/enroll"
 	"github.com/tracebloc/edge/bootstrap/events"
+	"github.com/tracebloc/edge/bootstrap/kube"
 	"github.com/tracebloc/edge/bootstrap/lock"
 	"github.com/tracebloc/edge/internal/api"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Bootstrapper holds what one run needs; everything is injected.

@@ -7,8 +7,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/tracebloc/edge/bootstrap/kube"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tracebloc/edge/bootstrap/kube"
 )
 
 // Namespace is the namespace whose UID identifies a cluster.

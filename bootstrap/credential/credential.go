@@ -20,14 +20,14 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/tracebloc/edge/bootstrap/kube"
+	"github.com/rs/zerolog"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/utils/clock"
 
-	"github.com/rs/zerolog"
+	"github.com/tracebloc/edge/bootstrap/kube"
 )
 
 // Keys of the Secret's data. CLIENT_ID and CLIENT_PASSWORD are the names the edge

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tracebloc/edge/bootstrap/kube"
+	"github.com/rs/zerolog"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
-	"github.com/rs/zerolog"
+	"github.com/tracebloc/edge/bootstrap/kube"
 )
 
 // Reasons of the Events the bootstrap records.

@@ -15,10 +15,11 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/tracebloc/edge/bootstrap/kube"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/utils/clock"
+
+	"github.com/tracebloc/edge/bootstrap/kube"
 )
 
 // Lock is one Lease.
