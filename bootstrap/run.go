@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// client-go's leader election talks through klog; the bootstrap's own lines say what
 	// a person needs, so klog stays quiet.
 	klog.SetLogger(logr.Discard())
-	kube, err := kubeClient()
+	kc, err := kubeClient()
 	if err != nil {
 		return err
 	}
@@ -65,14 +65,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch command {
 	case "check":
-		return check(ctx, cfg, kube, stdout)
+		return check(ctx, cfg, kc, stdout)
 	case "revoke":
-		return revoke(ctx, cfg, kube, client, log)
+		return revoke(ctx, cfg, kc, client, log)
 	}
 	log.Info().Str("step", "start").Str("version", version.Version).Str("backend", cfg.BaseURL()).
 		Str("namespace", cfg.Namespace).Str("secret", cfg.CredentialSecret).Msg("tracebloc edge bootstrap")
 	b := &bootstrapper.Bootstrapper{
-		Config: cfg, Kube: kube, API: client, Clock: clock.RealClock{},
+		Config: cfg, Kube: kc, API: client, Clock: clock.RealClock{},
 		Stdout: stdout, Terminal: isTerminal(stdout), Log: log, Hook: crashHook(),
 	}
 	_, err = b.Run(ctx)
@@ -143,8 +143,8 @@ func exitCode(err error, stderr io.Writer) int {
 
 // check is the chart's `helm test`: the credential Secret holds both keys. It prints the
 // key names, never the values.
-func check(ctx context.Context, cfg *config.Config, kube kube.Interface, stdout io.Writer) error {
-	store := &credential.Store{Client: kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret}
+func check(ctx context.Context, cfg *config.Config, kc kube.Interface, stdout io.Writer) error {
+	store := &credential.Store{Client: kc, Namespace: cfg.Namespace, Name: cfg.CredentialSecret}
 	s, err := store.Read(ctx)
 	if err != nil {
 		return err
@@ -158,8 +158,8 @@ func check(ctx context.Context, cfg *config.Config, kube kube.Interface, stdout 
 
 // revoke is the chart's opt-in offboarding hook: the machine credential revokes its own
 // client, so that it can no longer log in. A missing Secret leaves nothing to revoke.
-func revoke(ctx context.Context, cfg *config.Config, kube kube.Interface, client *api.Client, log zerolog.Logger) error {
-	sec, err := kube.CoreV1().Secrets(cfg.Namespace).Get(ctx, cfg.CredentialSecret, metav1.GetOptions{})
+func revoke(ctx context.Context, cfg *config.Config, kc kube.Interface, client *api.Client, log zerolog.Logger) error {
+	sec, err := kc.CoreV1().Secrets(cfg.Namespace).Get(ctx, cfg.CredentialSecret, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		log.Info().Str("step", "revoke").Msg("no credential Secret; nothing to revoke")
 		return nil
