@@ -1,7 +1,6 @@
 package bootstrapper_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,7 +47,7 @@ type env struct {
 	uid       string
 	backend   *devbackend.Server
 	url       string
-	wire      *wireLog // every backend request and answer, to look for secrets
+	issued    *issuedLog // every secret the backend issued or received
 }
 
 func newEnv(t testing.TB, cfg devbackend.Config) *env {
@@ -59,7 +58,7 @@ func newEnv(t testing.TB, cfg devbackend.Config) *env {
 // newEnvOn is newEnv on another cluster instance, for tests that disrupt the cluster.
 func newEnvOn(t testing.TB, c *cluster.Cluster, cfg devbackend.Config) *env {
 	t.Helper()
-	e := &env{t: t, cluster: c, ns: clustertest.Namespace(t, c), uid: clustertest.KubeSystemUID(t, c), wire: &wireLog{}}
+	e := &env{t: t, cluster: c, ns: clustertest.Namespace(t, c), uid: clustertest.KubeSystemUID(t, c), issued: &issuedLog{}}
 	e.kube, e.kubeCalls = countingClient(t, c.REST)
 	if cfg.DeviceInterval == 0 {
 		cfg.DeviceInterval = time.Second
@@ -70,6 +69,9 @@ func newEnvOn(t testing.TB, c *cluster.Cluster, cfg devbackend.Config) *env {
 			{Email: "other@example.com", Account: "other", FirstName: "Other", Admin: true},
 			{Email: "viewer@example.com", Account: "dev", FirstName: "Viewer", Admin: false},
 		}
+	}
+	if cfg.Issued == nil {
+		cfg.Issued = e.issued.record
 	}
 	srv, err := devbackend.New(cfg)
 	if err != nil {
@@ -99,45 +101,23 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// wireLog keeps every backend answer body, so tests can learn the secrets that were issued.
-type wireLog struct {
+// issuedLog keeps every secret the development backend issued or received (its Issued
+// hook), so tests can look for them where a person reads.
+type issuedLog struct {
 	mu     sync.Mutex
-	bodies []string
+	values []string
 }
 
-func (w *wireLog) transport() http.RoundTripper {
-	return roundTripper(func(r *http.Request) (*http.Response, error) {
-		resp, err := http.DefaultTransport.RoundTrip(r)
-		if err != nil {
-			return resp, err
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		w.mu.Lock()
-		w.bodies = append(w.bodies, string(body))
-		w.mu.Unlock()
-		return resp, nil
-	})
+func (l *issuedLog) record(_, value string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.values = append(l.values, value)
 }
 
-// secrets returns the device codes and tokens the backend issued.
-func (w *wireLog) secrets() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []string
-	for _, b := range w.bodies {
-		var m map[string]any
-		if json.Unmarshal([]byte(b), &m) != nil {
-			continue
-		}
-		for _, k := range []string{"device_code", "token"} {
-			if v, ok := m[k].(string); ok && v != "" {
-				out = append(out, v)
-			}
-		}
-	}
-	return out
+func (l *issuedLog) secrets() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.values...)
 }
 
 // run is one start of the bootstrap; out collects its banner and log lines.
@@ -174,7 +154,7 @@ func (e *env) start(ctx context.Context, r *run) (*bootstrapper.Outcome, error) 
 func (e *env) startWith(ctx context.Context, r *run, onCode func(*run, string)) (*bootstrapper.Outcome, error) {
 	e.t.Helper()
 	log := zerolog.New(&r.out).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	client, err := api.New(e.url, api.WithHTTPClient(&http.Client{Transport: e.wire.transport(), Timeout: r.cfg.HTTPTimeout}))
+	client, err := api.New(e.url, api.WithHTTPClient(&http.Client{Timeout: r.cfg.HTTPTimeout}))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -709,7 +689,7 @@ func TestNothingSecretIsWrittenWhereAPersonReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := e.secret()
-	secrets := append(e.wire.secrets(), string(s.Data["CLIENT_PASSWORD"]))
+	secrets := append(e.issued.secrets(), string(s.Data["CLIENT_PASSWORD"]))
 	if len(secrets) < 3 {
 		t.Fatalf("found %d secrets to look for, want at least a device code, a token and a password", len(secrets))
 	}
