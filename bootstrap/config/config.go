@@ -27,6 +27,10 @@
 //	TRACEBLOC_LOG_FORMAT           console | json (default console)
 //	TRACEBLOC_LOG_LEVEL            debug | info | warn | error (default info)
 //	TRACEBLOC_QR                   true: print a QR code of the activation URL in the banner
+//	TRACEBLOC_CHART_VERSION        the chart's version, shown on the approval page (the chart
+//	                               sets it); omitted when empty
+//	TRACEBLOC_VERIFICATION_HOSTS   comma-separated host names an activation URL may point at,
+//	                               besides the backend's own host (default: none)
 //
 // Proxies come from HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
 package config
@@ -35,9 +39,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -68,6 +74,8 @@ type Config struct {
 	LogFormat         string        `env:"TRACEBLOC_LOG_FORMAT,default=console"`
 	LogLevel          string        `env:"TRACEBLOC_LOG_LEVEL,default=info"`
 	QR                bool          `env:"TRACEBLOC_QR,default=false"`
+	ChartVersion      string        `env:"TRACEBLOC_CHART_VERSION"`
+	VerificationHosts []string      `env:"TRACEBLOC_VERIFICATION_HOSTS"`
 }
 
 // ErrInvalid marks every configuration error (exit code 2).
@@ -91,6 +99,13 @@ func Load(ctx context.Context, lookup envconfig.Lookuper) (*Config, error) {
 	if c.PodName == "" {
 		c.PodName, _ = os.Hostname()
 	}
+	var hosts []string
+	for _, h := range c.VerificationHosts {
+		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	c.VerificationHosts = hosts
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -155,6 +170,14 @@ func (c *Config) Validate() error {
 	default:
 		bad("TRACEBLOC_LOG_LEVEL", "%q is not debug, info, warn or error", c.LogLevel)
 	}
+	if c.ChartVersion != "" && !chartVersion.MatchString(c.ChartVersion) {
+		bad("TRACEBLOC_CHART_VERSION", "%q is not a version such as 0.4.0", c.ChartVersion)
+	}
+	for _, h := range c.VerificationHosts {
+		if msgs := validation.IsDNS1123Subdomain(h); len(msgs) > 0 && net.ParseIP(h) == nil {
+			bad("TRACEBLOC_VERIFICATION_HOSTS", "%q is not a host name such as app.tracebloc.io (no scheme, port or path)", h)
+		}
+	}
 	if c.CAFile != "" {
 		if _, err := os.Stat(c.CAFile); err != nil {
 			bad("TRACEBLOC_CA_FILE", "cannot read %s: mount the CA bundle there or unset it", c.CAFile)
@@ -165,6 +188,9 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// chartVersion is a semantic version as Helm writes a chart's (at most 64 characters).
+var chartVersion = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]{1,40})?$`)
 
 // BaseURL is the backend the bootstrap talks to.
 func (c *Config) BaseURL() string {

@@ -3,9 +3,11 @@ package config
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sethvargo/go-envconfig"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -53,4 +55,46 @@ func FuzzConfig(f *testing.F) {
 			t.Fatalf("Load() accepted TRACEBLOC_ENV=%q", c.Env)
 		}
 	})
+}
+
+func TestLoadApprovalContext(t *testing.T) {
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantHosts []string
+		wantChart string
+		wantErr   string // "" = accepted
+	}{
+		{name: "unset", wantHosts: nil},
+		{name: "hosts trimmed and lowered", env: map[string]string{"TRACEBLOC_VERIFICATION_HOSTS": " App.Tracebloc.io ,,127.0.0.1"},
+			wantHosts: []string{"app.tracebloc.io", "127.0.0.1"}},
+		{name: "host with a scheme", env: map[string]string{"TRACEBLOC_VERIFICATION_HOSTS": "https://app.tracebloc.io"}, wantErr: "TRACEBLOC_VERIFICATION_HOSTS"},
+		{name: "host with a port", env: map[string]string{"TRACEBLOC_VERIFICATION_HOSTS": "app.tracebloc.io:443"}, wantErr: "TRACEBLOC_VERIFICATION_HOSTS"},
+		{name: "chart version", env: map[string]string{"TRACEBLOC_CHART_VERSION": "0.4.1-rc.1"}, wantChart: "0.4.1-rc.1"},
+		{name: "chart version with text", env: map[string]string{"TRACEBLOC_CHART_VERSION": "0.4.1 <b>"}, wantErr: "TRACEBLOC_CHART_VERSION"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := map[string]string{"TRACEBLOC_CREDENTIAL_SECRET": "edge-credentials", "TRACEBLOC_NAMESPACE": "edge"}
+			for k, v := range tt.env {
+				m[k] = v
+			}
+			c, err := Load(context.Background(), envconfig.MapLookuper(m))
+			if tt.wantErr != "" {
+				if !errors.Is(err, ErrInvalid) || !strings.Contains(fmt.Sprint(err), tt.wantErr) {
+					t.Fatalf("Load() = %v, want ErrInvalid naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantHosts, c.VerificationHosts); diff != "" {
+				t.Errorf("VerificationHosts (-want +got):\n%s", diff)
+			}
+			if c.ChartVersion != tt.wantChart {
+				t.Errorf("ChartVersion = %q, want %q", c.ChartVersion, tt.wantChart)
+			}
+		})
+	}
 }
