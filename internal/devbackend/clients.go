@@ -138,6 +138,12 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, fmt.Errorf("explain unique violation: %w", err))
 		return
 	}
+	if s.cfg.ContractOnly {
+		// Without the extension the uniqueness is a plain validation error (as a
+		// serializer's unique-together check answers), with no code and no holder.
+		validationError(w, map[string]string{"namespace": "A client of this account already uses this namespace."})
+		return
+	}
 	writeJSON(w, http.StatusConflict, api.ErrorBody{
 		Error: api.CodeNamespaceConflict, Namespace: req.Namespace, HolderName: holder.FirstName,
 	})
@@ -256,10 +262,15 @@ func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case req.ClusterID == nil && req.Password == nil:
 		fields["cluster_id"] = "Send cluster_id or password."
+		if s.cfg.ContractOnly {
+			fields["cluster_id"] = "This field is required."
+		}
 	case req.ClusterID != nil && (*req.ClusterID == "" || len(*req.ClusterID) > 253):
 		fields["cluster_id"] = "Must be 1 to 253 characters."
 	}
-	if req.Password != nil && len(*req.Password) < minPasswordLen {
+	if req.Password != nil && s.cfg.ContractOnly {
+		fields["password"] = "This field cannot be changed."
+	} else if req.Password != nil && len(*req.Password) < minPasswordLen {
 		fields["password"] = fmt.Sprintf("Ensure this field has at least %d characters.", minPasswordLen)
 	}
 	if len(fields) > 0 {
@@ -303,7 +314,7 @@ func (s *Server) backfill(w http.ResponseWriter, r *http.Request, c *client, clu
 		if *c.ClusterID == clusterID {
 			return true
 		}
-		writeJSON(w, http.StatusConflict, api.ErrorBody{
+		s.patchConflict(w, api.ErrorBody{
 			Error: "cluster_id_set", ClusterID: *c.ClusterID,
 			Detail: fmt.Sprintf("Client %q is already anchored to another cluster.", c.FirstName),
 		})
@@ -323,15 +334,26 @@ func (s *Server) backfill(w http.ResponseWriter, r *http.Request, c *client, clu
 		return false
 	}
 	if holder.Account != c.Account {
-		writeJSON(w, http.StatusConflict, api.ErrorBody{
+		s.patchConflict(w, api.ErrorBody{
 			Error: api.CodeClusterConflict, ClusterID: clusterID, OwnerEmail: holder.CreatedByEmail,
+			Detail: "Another account's client holds this cluster.",
 		})
 		return false
 	}
-	writeJSON(w, http.StatusConflict, api.ErrorBody{
+	s.patchConflict(w, api.ErrorBody{
 		Error: api.CodeClusterInUse, ClusterID: clusterID, HolderClientID: holder.ID, HolderName: holder.FirstName,
+		Detail: "Another client of this account holds this cluster.",
 	})
 	return false
+}
+
+// patchConflict answers a 409 of PATCH; the contract gives that 409 no body, so with
+// ContractOnly it carries only the detail.
+func (s *Server) patchConflict(w http.ResponseWriter, body api.ErrorBody) {
+	if s.cfg.ContractOnly {
+		body = api.ErrorBody{Detail: body.Detail}
+	}
+	writeJSON(w, http.StatusConflict, body)
 }
 
 // revokeClient kills the machine credential and keeps the record.
@@ -346,6 +368,10 @@ func (s *Server) revokeClient(w http.ResponseWriter, r *http.Request) {
 // decision: the contract names the call, not who may make it.) Every other bearer goes
 // through the account's rules.
 func (s *Server) revokeSelf(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.ContractOnly {
+		s.authed(s.writer(s.revokeClient))(w, r)
+		return
+	}
 	var clientID sql.NullInt64
 	var revoked bool
 	err := s.db.QueryRowContext(r.Context(), `SELECT client_id, revoked FROM tokens WHERE digest = ? AND kind = 'machine'`, digest(bearer(r))).

@@ -47,6 +47,10 @@
 //   - GET /edge-device/ pages hold Config.PageSize clients (default 10; the recorded
 //     edge_device_list.json shows 15), newest first; next/previous are absolute
 //     URLs built from the request's host; a page out of range is 404 {"detail":"Invalid page."}.
+//   - Config.ContractOnly (flag --contract-only) turns every extension off: the answers
+//     are those of a backend with only the pinned contract (a password in PATCH and a
+//     taken namespace are 400, a 429 has no Retry-After, a machine token cannot revoke,
+//     the body of POST /device/code is ignored). internal/api/EXTENSIONS.md lists them.
 //   - The activation page (/activate) has no sign-in: whoever reaches it picks one of the
 //     configured development users. That is why the binary refuses a non-loopback listen
 //     address unless told otherwise, and the /_dev/ API answers only loopback peers.

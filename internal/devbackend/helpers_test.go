@@ -138,6 +138,12 @@ func (e *env) do(method, path, token string, body any, header ...string) answer 
 	return answer{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
+// dev calls the test-only /_dev/ API.
+func (e *env) dev(method, path string, body any) answer {
+	e.t.Helper()
+	return e.do(method, path, "", body)
+}
+
 func (e *env) deviceCode() api.DeviceCode {
 	e.t.Helper()
 	a := e.do("POST", "/device/code", "", nil)

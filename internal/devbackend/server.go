@@ -44,6 +44,10 @@ type Config struct {
 	PageSize       int           // clients per page of GET /edge-device/; default 10
 	Now            func() time.Time
 	Logger         zerolog.Logger
+	// ContractOnly turns off every extension beyond the pinned contract (listed in
+	// internal/api/EXTENSIONS.md): the backend then answers as one that has only the
+	// recorded calls would, so tests can show the bootstrap copes with such a backend.
+	ContractOnly bool
 	// Issued, when set, is called with every secret the backend hands out or receives:
 	// each access token it issues (SecretToken), each device code (SecretDeviceCode) and
 	// each machine password of a create or patch body (SecretPassword); never a user code,
@@ -303,7 +307,7 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) bool {
 		}
 		panic(http.ErrAbortHandler) // HTTP/2: abort the stream instead
 	}
-	if f.Status == http.StatusTooManyRequests {
+	if f.Status == http.StatusTooManyRequests && !s.cfg.ContractOnly {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeError(w, f.Status, api.ErrorBody{Error: "injected_fault", Detail: "Fault injected by /_dev/faults."})
@@ -348,7 +352,9 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
 	if delay <= 0 {
 		return true
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(delay.Seconds()))))
+	if !s.cfg.ContractOnly {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(delay.Seconds()))))
+	}
 	writeError(w, http.StatusTooManyRequests, api.ErrorBody{Detail: "Request was throttled."})
 	return false
 }

@@ -4,7 +4,7 @@
 //	tracebloc-devbackend [--listen 127.0.0.1:8787] [--db FILE] [--public-url URL]
 //	    [--device-interval 5s] [--device-ttl 15m] [--min-version X.Y.Z] [--rate R]
 //	    [--user email:account[:first_name[:admin|viewer]]]... [--log-format console|json]
-//	    [--allow-non-loopback]
+//	    [--contract-only] [--allow-non-loopback]
 //
 // It prints "listening on http://ADDR" to stderr and serves until SIGINT or SIGTERM.
 package main
@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) e
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "public base URL for verification_uri (default: from the request's Host)")
 	fs.StringVar(&cfg.MinVersion, "min-version", "", "answer 426 to clients older than this version (default: off)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "requests per second per client IP on /device/code and /device/token (default: off)")
+	fs.BoolVar(&cfg.ContractOnly, "contract-only", false, "answer as a backend with only the pinned contract: every extension off (internal/api/EXTENSIONS.md)")
 	fs.Func("user", "development user email:account[:first_name[:admin|viewer]] (repeatable; default dev@example.com:dev:Dev:admin)", func(v string) error {
 		u, err := devbackend.ParseUser(v)
 		if err != nil {
