@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -99,6 +101,14 @@ var kubeRequestTimeout = 30 * time.Second
 
 // kubeClient uses the pod's service account, or KUBECONFIG outside a pod.
 func kubeClient() (kube.Interface, error) {
+	rc, err := kubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	return kube.NewForConfig(rc)
+}
+
+func kubeConfig() (*rest.Config, error) {
 	rc, err := rest.InClusterConfig()
 	if err != nil {
 		rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -109,7 +119,10 @@ func kubeClient() (kube.Interface, error) {
 	}
 	rc.UserAgent = version.UserAgent()
 	rc.Timeout = kubeRequestTimeout
-	return kube.NewForConfig(rc)
+	// HTTPS_PROXY is for the backend (a corporate proxy); client-go would send the API
+	// server's calls through it too, and a proxy cannot reach the in-cluster address.
+	rc.Proxy = func(*http.Request) (*url.URL, error) { return nil, nil }
+	return rc, nil
 }
 
 // exitCode reports err on stderr as the last line and returns the documented code.
