@@ -273,7 +273,7 @@ func (e *env) userClient(email string) *api.Client {
 	e.t.Helper()
 	c, _ := api.New(e.url)
 	ctx := context.Background()
-	code, err := c.RequestDeviceCode(ctx)
+	code, err := c.RequestDeviceCode(ctx, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -631,7 +631,7 @@ func TestClusterMismatchStops(t *testing.T) {
 func TestEnrollmentTokenIsUsedAndNotRevoked(t *testing.T) {
 	e := newEnv(t, devbackend.Config{})
 	c, _ := api.New(e.url)
-	code, _ := c.RequestDeviceCode(context.Background())
+	code, _ := c.RequestDeviceCode(context.Background(), nil)
 	if err := e.backend.Approve(code.UserCode, "dev@example.com"); err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ var ErrUnreachable = errors.New("the backend failed every poll for the activatio
 
 // Backend is the part of the tracebloc API the device flow calls; *api.Client implements it.
 type Backend interface {
-	RequestDeviceCode(ctx context.Context) (*api.DeviceCode, error)
+	RequestDeviceCode(ctx context.Context, dctx *api.DeviceContext) (*api.DeviceCode, error)
 	PollDeviceToken(ctx context.Context, deviceCode string) (*api.Token, error)
 }
 
@@ -85,6 +85,9 @@ type Store interface {
 // Flow is one run of the device grant. Only Backend is required.
 type Flow struct {
 	Backend Backend
+	// Context is sent with every code request so that the approval page can say what is
+	// being connected; nil sends none.
+	Context *api.DeviceContext
 	Store   Store       // optional (nil: nothing persisted)
 	Clock   clock.Clock // default the real clock; tests use k8s.io/utils/clock/testing
 	// Show is called once for every new code shown, and once for a code resumed from the
@@ -181,7 +184,7 @@ func (r *runner) resume(ctx context.Context) (*Pending, error) {
 func (r *runner) newCode(ctx context.Context) (*Pending, error) {
 	for failures := 0; ; failures++ {
 		issued := r.Clock.Now()
-		dc, err := r.Backend.RequestDeviceCode(ctx)
+		dc, err := r.Backend.RequestDeviceCode(ctx, r.Context)
 		if err == nil {
 			p := &Pending{Code: *dc, IssuedAt: issued, Interval: time.Duration(dc.Interval) * time.Second}
 			if p.Interval <= 0 {

@@ -60,7 +60,7 @@ type fakeBackend struct {
 	polls []answer
 }
 
-func (b *fakeBackend) RequestDeviceCode(ctx context.Context) (*api.DeviceCode, error) {
+func (b *fakeBackend) RequestDeviceCode(ctx context.Context, dctx *api.DeviceContext) (*api.DeviceCode, error) {
 	b.j.add("code")
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -114,8 +114,8 @@ type approver struct {
 	userCode string
 }
 
-func (a *approver) RequestDeviceCode(ctx context.Context) (*api.DeviceCode, error) {
-	dc, err := a.Backend.RequestDeviceCode(ctx)
+func (a *approver) RequestDeviceCode(ctx context.Context, dctx *api.DeviceContext) (*api.DeviceCode, error) {
+	dc, err := a.Backend.RequestDeviceCode(ctx, dctx)
 	if err == nil {
 		a.mu.Lock()
 		a.userCode = dc.UserCode

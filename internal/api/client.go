@@ -126,10 +126,15 @@ const (
 func pathEdgeDevice(id int64) string       { return fmt.Sprintf("/edge-device/%d/", id) }
 func pathEdgeDeviceRevoke(id int64) string { return fmt.Sprintf("/edge-device/%d/revoke/", id) }
 
-// RequestDeviceCode starts the device authorization grant (POST /device/code).
-func (c *Client) RequestDeviceCode(ctx context.Context) (*DeviceCode, error) {
+// RequestDeviceCode starts the device authorization grant (POST /device/code). dctx, when
+// not nil, is sent as the JSON body; nil sends no body.
+func (c *Client) RequestDeviceCode(ctx context.Context, dctx *DeviceContext) (*DeviceCode, error) {
 	var dc DeviceCode
-	if _, err := c.callJSON(ctx, http.MethodPost, pathDeviceCode, nil, false, &dc); err != nil {
+	var in any
+	if dctx != nil {
+		in = dctx
+	}
+	if _, err := c.callJSON(ctx, http.MethodPost, pathDeviceCode, in, false, &dc); err != nil {
 		return nil, err
 	}
 	if dc.DeviceCode == "" || dc.UserCode == "" || dc.VerificationURI == "" {

@@ -105,8 +105,17 @@ func TestRequestShapes(t *testing.T) {
 		wantBody   string // JSON, compared as a value; "" means no body
 		wantAuth   bool
 	}{
-		{"device code", func(ctx context.Context, c *Client) error { _, err := c.RequestDeviceCode(ctx); return err },
+		{"device code", func(ctx context.Context, c *Client) error { _, err := c.RequestDeviceCode(ctx, nil); return err },
 			"POST", "/device/code", "", false},
+		{"device code with the approval context", func(ctx context.Context, c *Client) error {
+			_, err := c.RequestDeviceCode(ctx, &DeviceContext{ClusterID: "uid", Namespace: "ns", ClientName: "edge-01",
+				KubernetesVersion: "v1.34.1", ChartVersion: "1.2.3"})
+			return err
+		}, "POST", "/device/code", `{"cluster_id":"uid","namespace":"ns","client_name":"edge-01","kubernetes_version":"v1.34.1","chart_version":"1.2.3"}`, false},
+		{"device code with a partial context", func(ctx context.Context, c *Client) error {
+			_, err := c.RequestDeviceCode(ctx, &DeviceContext{ClusterID: "uid"})
+			return err
+		}, "POST", "/device/code", `{"cluster_id":"uid"}`, false},
 		{"device token", func(ctx context.Context, c *Client) error { _, err := c.PollDeviceToken(ctx, "DC"); return err },
 			"POST", "/device/token", `{"device_code":"DC"}`, false},
 		{"userinfo", func(ctx context.Context, c *Client) error { _, err := c.UserInfo(ctx); return err },
@@ -706,7 +715,7 @@ func TestTransportErrorSaysWhatToCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.RequestDeviceCode(context.Background())
+	_, err = c.RequestDeviceCode(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "check the backend URL") {
 		t.Errorf("RequestDeviceCode() = %v, want an error that says what to check", err)
 	}

@@ -145,7 +145,7 @@ func deviceTokenErrorCase(file, code string, match error) contractCase {
 func contractCases() []contractCase {
 	return []contractCase{
 		{"device_code.json", "POST", "/device/code", func(t *testing.T, ctx context.Context, c *Client) {
-			got, err := c.RequestDeviceCode(ctx)
+			got, err := c.RequestDeviceCode(ctx, nil)
 			if err != nil {
 				t.Fatalf("RequestDeviceCode() = %v", err)
 			}

@@ -60,7 +60,7 @@ type endpointCall struct {
 func endpointCalls() []endpointCall {
 	return []endpointCall{
 		{"RequestDeviceCode", "POST", "/device/code", func(ctx context.Context, c *Client) (any, error) {
-			return c.RequestDeviceCode(ctx)
+			return c.RequestDeviceCode(ctx, nil)
 		}},
 		{"PollDeviceToken", "POST", "/device/token", func(ctx context.Context, c *Client) (any, error) {
 			return c.PollDeviceToken(ctx, "DEVICE-CODE")

@@ -124,7 +124,7 @@ func recordedCases() []contractCase {
 	lost := recordedDevice(3, "edge-lost", "lost", "recorded-cluster-uid-0003")
 	return []contractCase{
 		{"device_code.json", "POST", "/device/code", func(t *testing.T, ctx context.Context, c *Client) {
-			got, err := c.RequestDeviceCode(ctx)
+			got, err := c.RequestDeviceCode(ctx, nil)
 			if err != nil {
 				t.Fatalf("RequestDeviceCode() = %v", err)
 			}
@@ -323,7 +323,7 @@ func TestRecordedRateLimited(t *testing.T) {
 	recordedFiles(t)
 	f := readRecorded(t, "error_429_rate_limited.json")
 	c, _, s := newTestClient(t, serveFixture(t, f, "POST", "/device/code"), WithMaxRetries(2))
-	dc, err := c.RequestDeviceCode(context.Background())
+	dc, err := c.RequestDeviceCode(context.Background(), nil)
 	if dc != nil {
 		t.Errorf("RequestDeviceCode() = %+v, want nil", dc)
 	}

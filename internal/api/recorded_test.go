@@ -190,7 +190,7 @@ func must(t *testing.T, name string, err error) {
 func login(t *testing.T, b *backend, email string) string {
 	t.Helper()
 	ctx := context.Background()
-	dc, err := b.client.RequestDeviceCode(ctx)
+	dc, err := b.client.RequestDeviceCode(ctx, nil)
 	must(t, "login: device code", err)
 	must(t, "login: approve", b.srv.Approve(dc.UserCode, email))
 	tok, err := b.client.PollDeviceToken(ctx, dc.DeviceCode)
@@ -241,7 +241,7 @@ func record(t *testing.T) map[string][]byte {
 	c := b.client
 
 	// Device authorization grant: pending, slow_down, success; denied; expired.
-	dc, err := c.RequestDeviceCode(ctx)
+	dc, err := c.RequestDeviceCode(ctx, nil)
 	must(t, "device code", err)
 	rec.save(b, "device_code.json")
 	_, err = c.PollDeviceToken(ctx, dc.DeviceCode)
@@ -256,7 +256,7 @@ func record(t *testing.T) map[string][]byte {
 	must(t, "poll after approval", err)
 	rec.save(b, "device_token_success.json")
 
-	denied, err := c.RequestDeviceCode(ctx)
+	denied, err := c.RequestDeviceCode(ctx, nil)
 	must(t, "device code to deny", err)
 	must(t, "deny", b.srv.Deny(denied.UserCode))
 	b.cap.take()
@@ -264,7 +264,7 @@ func record(t *testing.T) map[string][]byte {
 	expect(t, "poll after denial", err, api.ErrAccessDenied)
 	rec.save(b, "device_token_error_access_denied.json")
 
-	expiring, err := c.RequestDeviceCode(ctx)
+	expiring, err := c.RequestDeviceCode(ctx, nil)
 	must(t, "device code to expire", err)
 	b.cap.take()
 	clock.Add(15 * time.Minute) // DeviceTTL
@@ -367,10 +367,10 @@ func record(t *testing.T) map[string][]byte {
 	// Rate limit: its own backend (1 request/s, burst 1), two codes at the same instant.
 	limited := startBackend(t, devbackend.Config{Now: clock.Now, Rate: 1})
 	rec.urls = append(rec.urls, limited.ts.URL)
-	_, err = limited.client.RequestDeviceCode(ctx)
+	_, err = limited.client.RequestDeviceCode(ctx, nil)
 	must(t, "rate: first code", err)
 	limited.cap.take()
-	_, err = limited.client.RequestDeviceCode(ctx)
+	_, err = limited.client.RequestDeviceCode(ctx, nil)
 	expect(t, "rate: second code", err, api.ErrRateLimited)
 	rec.save(limited, "error_429_rate_limited.json")
 

@@ -2,6 +2,17 @@ package api
 
 import "time"
 
+// DeviceContext is the optional body of POST /device/code: what the bootstrap knows about
+// the cluster it asks to connect, so that the approval page can show it. A backend that
+// ignores the body answers as it does without one.
+type DeviceContext struct {
+	ClusterID         string `json:"cluster_id,omitempty"`
+	Namespace         string `json:"namespace,omitempty"`
+	ClientName        string `json:"client_name,omitempty"`
+	KubernetesVersion string `json:"kubernetes_version,omitempty"`
+	ChartVersion      string `json:"chart_version,omitempty"`
+}
+
 // DeviceCode is the answer of POST /device/code (RFC 8628 section 3.2).
 type DeviceCode struct {
 	DeviceCode              string `json:"device_code"`

@@ -19,7 +19,7 @@ func TestAPIClientAgainstBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, err := c.RequestDeviceCode(ctx)
+	dc, err := c.RequestDeviceCode(ctx, nil)
 	if err != nil {
 		t.Fatalf("RequestDeviceCode: %v", err)
 	}

@@ -440,7 +440,7 @@ func TestLegacyInstallIsMigrated(t *testing.T) {
 	w := newWorld(t, clusterName)
 	ctx := w.ctx()
 	c, _ := api.New(w.url)
-	code, err := c.RequestDeviceCode(ctx)
+	code, err := c.RequestDeviceCode(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
