@@ -24,7 +24,7 @@ help: ## list the targets
 
 build: ## the three static binaries in bin/
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tracebloc-bootstrap ./bootstrap
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tracebloc-postrender ./postrender
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tracebloc-postrender ./postrender/cmd/tracebloc-postrender
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tracebloc-devbackend ./internal/devbackend/cmd/tracebloc-devbackend
 
 test: build tools ## everything CI runs, real-cluster tests included; ends with "N passed, N failed"

@@ -45,7 +45,7 @@ func Build(ctx context.Context, root, dir string, log io.Writer) (*Artifacts, er
 		BootstrapImage: filepath.Join(dir, "edge-bootstrap.oci.tar"),
 		WorkloadImage:  filepath.Join(dir, "edge-standin.oci.tar"),
 	}
-	for bin, pkg := range map[string]string{a.Bootstrap: "./bootstrap", a.PostRender: "./postrender", a.Standin: "./images/standin"} {
+	for bin, pkg := range map[string]string{a.Bootstrap: "./bootstrap", a.PostRender: "./postrender/cmd/tracebloc-postrender", a.Standin: "./images/standin"} {
 		if err := goCmd(ctx, root, log, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg); err != nil {
 			return nil, fmt.Errorf("build %s: %w", pkg, err)
 		}

@@ -356,7 +356,7 @@ func TestClusterHelm4Plugin(t *testing.T) {
 	c := clustertest.Get(t)
 	tool := clustertest.Tool(t, "helm4")
 	testHelm(t, c, tool, func(env []string) []string {
-		plugin, err := filepath.Abs("plugin")
+		plugin, err := filepath.Abs(filepath.Join("..", "..", "plugin"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,7 +373,7 @@ func testHelm(t *testing.T, c *cluster.Cluster, tool string, setup func(env []st
 	pr := setup(env)
 	uid := clustertest.KubeSystemUID(t, c)
 	release := "edge"
-	chart, err := filepath.Abs("testdata/chart")
+	chart, err := filepath.Abs(filepath.Join("..", "..", "testdata", "chart"))
 	if err != nil {
 		t.Fatal(err)
 	}
