@@ -8,10 +8,15 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+
+	"github.com/tracebloc/edge/bootstrap/credential"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/default.golden.yaml from the current chart")
@@ -82,17 +87,17 @@ func TestRBAC(t *testing.T) {
 	}{
 		{
 			name: "default", sa: "edge-bootstrap", clusterRN: "edge-bootstrap-tracebloc",
-			role: []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update", "patch"), leaseCreate, lease("edge-credentials-lock"), events},
+			role: []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), leaseCreate, lease("edge-credentials-lock"), events},
 		},
 		{
 			name: "legacy secret readable, not writable", values: "legacySecret: {name: tracebloc-client}\n",
 			sa: "edge-bootstrap", clusterRN: "edge-bootstrap-tracebloc",
-			role: []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update", "patch"), secret("tracebloc-client", "get"), leaseCreate, lease("edge-credentials-lock"), events},
+			role: []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), secret("tracebloc-client", "get"), leaseCreate, lease("edge-credentials-lock"), events},
 		},
 		{
 			name: "named credential secret", values: "credentialSecret: {name: machine}\nfullnameOverride: tb\n",
 			sa: "tb-bootstrap", clusterRN: "tb-bootstrap-tracebloc",
-			role: []rbacv1.PolicyRule{creds, secret("machine", "get", "update", "patch"), leaseCreate, lease("machine-lock"), events},
+			role: []rbacv1.PolicyRule{creds, secret("machine", "get", "update"), leaseCreate, lease("machine-lock"), events},
 		},
 	}
 	wantClusterRules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: []string{"kube-system"}, Verbs: []string{"get"}}}
@@ -370,6 +375,7 @@ func TestBootstrapEnv(t *testing.T) {
 			val("TRACEBLOC_LOG_FORMAT", format), val("TRACEBLOC_LOG_LEVEL", level), val("TRACEBLOC_QR", qr),
 			val("TRACEBLOC_VERIFY_CREDENTIAL", verify), val("TRACEBLOC_RESET_WINDOW", "10m"),
 			val("TRACEBLOC_LEASE_DURATION", "15s"), val("TRACEBLOC_HTTP_TIMEOUT", "30s"),
+			val("TRACEBLOC_CHART_VERSION", "0.1.0"),
 		}
 	}
 	join := func(parts ...[]corev1.EnvVar) []corev1.EnvVar {
@@ -407,7 +413,14 @@ func TestBootstrapEnv(t *testing.T) {
 		{
 			name: "proxy", values: "proxy: {httpsProxy: 'http://p:3128', httpProxy: 'http://p:3128', noProxy: '.svc'}\n",
 			want: join(downward, []corev1.EnvVar{val("TRACEBLOC_CREDENTIAL_SECRET", "edge-credentials"), val("TRACEBLOC_ENV", "prod")}, defaults,
-				[]corev1.EnvVar{val("HTTPS_PROXY", "http://p:3128"), val("HTTP_PROXY", "http://p:3128"), val("NO_PROXY", ".svc")}),
+				[]corev1.EnvVar{val("HTTPS_PROXY", "http://p:3128"), val("HTTP_PROXY", "http://p:3128"), val("NO_PROXY", clusterNoProxy)}),
+		},
+		{
+			name: "verification hosts", values: "backend: {verificationHosts: [login.example.com, sso.example.org]}\n",
+			want: join(downward, []corev1.EnvVar{
+				val("TRACEBLOC_CREDENTIAL_SECRET", "edge-credentials"), val("TRACEBLOC_ENV", "prod"),
+				val("TRACEBLOC_VERIFICATION_HOSTS", "login.example.com,sso.example.org"),
+			}, defaults),
 		},
 		{
 			name: "every value",
@@ -435,6 +448,7 @@ bootstrap:
 				val("TRACEBLOC_LOG_FORMAT", "json"), val("TRACEBLOC_LOG_LEVEL", "debug"), val("TRACEBLOC_QR", "true"),
 				val("TRACEBLOC_VERIFY_CREDENTIAL", "true"), val("TRACEBLOC_RESET_WINDOW", "1h"),
 				val("TRACEBLOC_LEASE_DURATION", "5s"), val("TRACEBLOC_HTTP_TIMEOUT", "1m30s"),
+				val("TRACEBLOC_CHART_VERSION", "0.1.0"),
 				val("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
 				{Name: "FROM_SECRET", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}},
 			}),
@@ -538,7 +552,7 @@ workload: {command: [/workload], args: [--serve], extraEnv: [{name: MODE, value:
 proxy: {httpsProxy: 'http://p:3128'}
 `,
 			image: "localhost/workload:test", policy: corev1.PullNever, command: []string{"/workload"}, args: []string{"--serve"},
-			env: []corev1.EnvVar{ref("CLIENT_ID", "machine"), ref("CLIENT_PASSWORD", "machine"), {Name: "HTTPS_PROXY", Value: "http://p:3128"}, {Name: "MODE", Value: "test"}},
+			env: []corev1.EnvVar{ref("CLIENT_ID", "machine"), ref("CLIENT_PASSWORD", "machine"), {Name: "HTTPS_PROXY", Value: "http://p:3128"}, {Name: "NO_PROXY", Value: clusterNoProxy}, {Name: "MODE", Value: "test"}},
 		},
 		{
 			name: "digest", values: "image: {digest: 'sha256:" + strings.Repeat("cd", 32) + "'}\n", image: "docker.io/tracebloc/jobs-manager@sha256:" + strings.Repeat("cd", 32), policy: corev1.PullIfNotPresent,
@@ -643,7 +657,7 @@ offboarding: {revokeOnUninstall: true}
 // ones have none; every object carries the recommended labels, and the cluster-id label
 // exactly when a cluster id is set.
 func TestNamespaceAndLabels(t *testing.T) {
-	clusterScoped := map[string]bool{"ClusterRole": true, "ClusterRoleBinding": true}
+	clusterScoped := map[string]bool{"ClusterRole": true, "ClusterRoleBinding": true, "ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true}
 	for _, vc := range valueCases() {
 		t.Run(vc.name, func(t *testing.T) {
 			r := render(t, vc.values)
@@ -840,4 +854,249 @@ func commentOut(s string) string {
 		b.WriteString(strings.TrimRight("# "+line, " ") + "\n")
 	}
 	return b.String()
+}
+
+// clusterNoProxy is the NO_PROXY of every container when a proxy is set and proxy.noProxy
+// adds nothing: the cluster's service domains, the API server's names, and loopback.
+const clusterNoProxy = ".svc,.svc.cluster.local,kubernetes.default.svc,kubernetes.default,127.0.0.1,localhost"
+
+// TestNoProxy: with any proxy value set, every container that gets proxy settings also
+// gets a NO_PROXY that keeps the cluster's own traffic off the proxy, followed by
+// proxy.noProxy's entries; without proxy values no container gets any of them.
+func TestNoProxy(t *testing.T) {
+	tests := []struct {
+		name   string
+		values string
+		want   string // NO_PROXY; "" means no proxy variable at all
+	}{
+		{name: "no proxy"},
+		{name: "https proxy", values: "proxy: {httpsProxy: 'http://p:3128'}\n", want: clusterNoProxy},
+		{name: "http proxy", values: "proxy: {httpProxy: 'http://p:3128'}\n", want: clusterNoProxy},
+		{name: "noProxy alone", values: "proxy: {noProxy: '10.96.0.0/12'}\n", want: clusterNoProxy + ",10.96.0.0/12"},
+		{
+			name:   "additions trimmed, empty and repeated entries dropped",
+			values: "proxy: {httpsProxy: 'http://p:3128', noProxy: ' 10.96.0.0/12, .corp.example.com,,.svc,localhost'}\n",
+			want:   clusterNoProxy + ",10.96.0.0/12,.corp.example.com",
+		},
+		{
+			name:   "cluster domain",
+			values: "proxy: {httpsProxy: 'http://p:3128'}\nclusterDomain: k8s.example\n",
+			want:   ".svc,.svc.k8s.example,kubernetes.default.svc,kubernetes.default,127.0.0.1,localhost",
+		},
+	}
+	proxyVars := map[string]bool{"HTTPS_PROXY": true, "HTTP_PROXY": true, "NO_PROXY": true, "https_proxy": true, "http_proxy": true, "no_proxy": true}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var containers int
+			for _, p := range render(t, tt.values+"offboarding: {revokeOnUninstall: true}\n").pods() {
+				for _, c := range allContainers(p.spec) {
+					containers++
+					var proxies, noProxies []string
+					for _, e := range c.Env {
+						if proxyVars[e.Name] {
+							proxies = append(proxies, e.Name)
+						}
+						if e.Name == "NO_PROXY" {
+							noProxies = append(noProxies, e.Value)
+						}
+					}
+					switch {
+					case tt.want == "" && len(proxies) > 0:
+						t.Errorf("%s/%s: proxy variables %v without a proxy value", p.name, c.Name, proxies)
+					case tt.want != "" && !cmp.Equal(noProxies, []string{tt.want}):
+						t.Errorf("%s/%s: NO_PROXY = %q, want exactly one, %q", p.name, c.Name, noProxies, tt.want)
+					}
+				}
+			}
+			if containers < 4 {
+				t.Errorf("checked %d containers, want the bootstrap, the workload, the test and the revoke hook", containers)
+			}
+		})
+	}
+}
+
+// TestResources: every container and init container of every object the chart renders has
+// cpu and memory requests and a memory limit by default, so no pod is BestEffort and none
+// can take a node's memory. It finds containers in any object, not only the known pods.
+func TestResources(t *testing.T) {
+	cases := append(valueCases(),
+		struct{ name, values string }{"partial override keeps the defaults", "workload: {resources: {requests: {cpu: '2'}}}\nbootstrap: {resources: {limits: {cpu: 500m}}}\n"},
+	)
+	for _, vc := range cases {
+		t.Run(vc.name, func(t *testing.T) {
+			values := vc.values
+			if !strings.Contains(values, "offboarding") {
+				values += "offboarding: {revokeOnUninstall: true}\n"
+			}
+			var found int
+			for _, o := range render(t, values).objects {
+				m, kind := meta(t, o)
+				for _, c := range containersIn(t, o) {
+					found++
+					what := kind + "/" + m.GetName() + "/" + c.Name
+					req, lim := c.Resources.Requests, c.Resources.Limits
+					if req.Cpu().IsZero() || req.Memory().IsZero() || lim.Memory().IsZero() {
+						t.Errorf("%s: requests cpu %s memory %s, limit memory %s; want all three set", what, req.Cpu(), req.Memory(), lim.Memory())
+						continue
+					}
+					if req.Memory().Cmp(*lim.Memory()) > 0 {
+						t.Errorf("%s: memory request %s above its limit %s", what, req.Memory(), lim.Memory())
+					}
+				}
+			}
+			if found < 4 {
+				t.Errorf("found %d containers, want the bootstrap, the workload, the test and the revoke hook", found)
+			}
+		})
+	}
+}
+
+// containersIn returns every container, init container and ephemeral container anywhere in
+// obj (a pod template at any depth).
+func containersIn(t *testing.T, obj runtime.Object) []corev1.Container {
+	t.Helper()
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatalf("%T to unstructured: %v", obj, err)
+	}
+	var out []corev1.Container
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, sub := range x {
+				if list, ok := sub.([]any); ok && (k == "containers" || k == "initContainers" || k == "ephemeralContainers") {
+					for _, item := range list {
+						var c corev1.Container
+						if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.(map[string]any), &c); err != nil {
+							t.Fatalf("%T: %s: %v", obj, k, err)
+						}
+						out = append(out, c)
+					}
+					continue
+				}
+				walk(sub)
+			}
+		case []any:
+			for _, sub := range x {
+				walk(sub)
+			}
+		}
+	}
+	walk(u)
+	return out
+}
+
+// TestAdmissionPolicy: the policy and its binding are on by default, named for the
+// release and its namespace, match the bootstrap's ServiceAccount alone, and hold it to
+// the credential Secret with the labels bootstrap/credential sets. That the API server
+// enforces them is TestAdmissionPolicyOnCluster's part.
+func TestAdmissionPolicy(t *testing.T) {
+	tests := []struct {
+		name, ns, values     string
+		policy, user, secret string // "" policy: none rendered
+	}{
+		{name: "default", ns: namespace, policy: "edge-bootstrap-secrets-tracebloc", user: "system:serviceaccount:tracebloc:edge-bootstrap", secret: "edge-credentials"},
+		{name: "another namespace", ns: "lab", policy: "edge-bootstrap-secrets-lab", user: "system:serviceaccount:lab:edge-bootstrap", secret: "edge-credentials"},
+		{
+			name: "named release and secret", ns: namespace, values: "fullnameOverride: tb\ncredentialSecret: {name: machine}\n",
+			policy: "tb-bootstrap-secrets-tracebloc", user: "system:serviceaccount:tracebloc:tb-bootstrap", secret: "machine",
+		},
+		{name: "off", ns: namespace, values: "admissionPolicy: {enabled: false}\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := renderValuesIn(t, tt.ns, tt.values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var policies []*admissionv1.ValidatingAdmissionPolicy
+			var bindings []*admissionv1.ValidatingAdmissionPolicyBinding
+			for _, o := range decode(t, out).objects {
+				switch x := o.(type) {
+				case *admissionv1.ValidatingAdmissionPolicy:
+					policies = append(policies, x)
+				case *admissionv1.ValidatingAdmissionPolicyBinding:
+					bindings = append(bindings, x)
+				}
+			}
+			if tt.policy == "" {
+				if len(policies)+len(bindings) != 0 {
+					t.Fatalf("rendered %d policies and %d bindings with admissionPolicy.enabled=false, want none", len(policies), len(bindings))
+				}
+				return
+			}
+			if len(policies) != 1 || len(bindings) != 1 {
+				t.Fatalf("rendered %d policies and %d bindings, want one of each", len(policies), len(bindings))
+			}
+			p, b := policies[0], bindings[0]
+			if p.Name != tt.policy || b.Name != tt.policy {
+				t.Errorf("policy %q, binding %q; want both %q", p.Name, b.Name, tt.policy)
+			}
+			wantBinding := admissionv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: tt.policy, ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny}}
+			if diff := cmp.Diff(wantBinding, b.Spec); diff != "" {
+				t.Errorf("binding spec (-want +got):\n%s", diff)
+			}
+			if got := ptr.Deref(p.Spec.FailurePolicy, ""); got != admissionv1.Fail {
+				t.Errorf("failurePolicy = %q, want Fail: a policy that cannot be evaluated must refuse", got)
+			}
+			wantMatch := &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{RuleWithOperations: admissionv1.RuleWithOperations{
+				Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update},
+				Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}},
+			}}}}
+			if diff := cmp.Diff(wantMatch, p.Spec.MatchConstraints); diff != "" {
+				t.Errorf("matchConstraints (-want +got):\n%s", diff)
+			}
+			wantConditions := []admissionv1.MatchCondition{{Name: "bootstrap-service-account", Expression: "request.userInfo.username == '" + tt.user + "'"}}
+			if diff := cmp.Diff(wantConditions, p.Spec.MatchConditions); diff != "" {
+				t.Errorf("matchConditions (-want +got):\n%s", diff)
+			}
+			var rules []string
+			for _, v := range p.Spec.Validations {
+				rules = append(rules, v.Expression)
+				if !strings.Contains(v.Message, "refused by the admission policy "+tt.policy) || ptr.Deref(v.Reason, "") != metav1.StatusReasonForbidden {
+					t.Errorf("validation %q: message %q, reason %v; want a Forbidden that names the policy", v.Expression, v.Message, v.Reason)
+				}
+			}
+			all := strings.Join(rules, "\n")
+			for _, w := range []string{
+				"object.type == 'Opaque'",
+				"object.metadata.name == '" + tt.secret + "'",
+				"object.metadata.labels['" + credential.LabelCredential + "'] == 'true'",
+				"object.metadata.labels['" + credential.LabelManagedBy + "'] == 'tracebloc-bootstrap'",
+			} {
+				if !strings.Contains(all, w) {
+					t.Errorf("no validation checks %s; validations:\n%s", w, all)
+				}
+			}
+		})
+	}
+}
+
+// TestAdmissionPolicyNeedsTheAPI: on a cluster that does not serve the policy API, the
+// install stops with what to do instead of a bare "no matches for kind".
+func TestAdmissionPolicyNeedsTheAPI(t *testing.T) {
+	webhooksOnly := []string{"admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration"}
+	tests := []struct {
+		name    string
+		values  string
+		apis    []string
+		wantErr string
+	}{
+		{name: "served", apis: append([]string{"admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"}, webhooksOnly...)},
+		{name: "not served", apis: webhooksOnly, wantErr: "set admissionPolicy.enabled=false"},
+		{name: "not served, policy off", values: "admissionPolicy: {enabled: false}\n", apis: webhooksOnly},
+		{name: "helm template (no discovery)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := renderWithAPIs(t, namespace, tt.values, tt.apis)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("render: %v, want no error", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("render error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
 }

@@ -46,6 +46,11 @@ func TestSchemaRejects(t *testing.T) {
 		{"backend url", "backend: {url: api.tracebloc.io}\n", []string{"at '/backend/url': 'api.tracebloc.io' does not match pattern"}},
 		{"env var without name", "bootstrap: {extraEnv: [{value: x}]}\n", []string{"at '/bootstrap/extraEnv/0': missing property 'name'"}},
 		{"root user", "workload: {runAsUser: 0}\n", []string{"at '/workload/runAsUser': minimum: got 0, want 1"}},
+		{"verification host with a scheme", "backend: {verificationHosts: ['https://login.example.com']}\n", []string{"at '/backend/verificationHosts/0': 'https://login.example.com' does not match pattern"}},
+		{"verification hosts as a string", "backend: {verificationHosts: login.example.com}\n", []string{"at '/backend/verificationHosts': got string, want array"}},
+		{"empty cluster domain", "clusterDomain: ''\n", []string{"at '/clusterDomain': minLength: got 0, want 1"}},
+		{"cluster domain with a dot first", "clusterDomain: .cluster.local\n", []string{"at '/clusterDomain': '.cluster.local' does not match pattern"}},
+		{"admission policy as a string", "admissionPolicy: {enabled: 'no'}\n", []string{"at '/admissionPolicy/enabled': got string, want boolean"}},
 		{"rule without verbs", "workload: {serviceAccount: {rules: [{resources: [pods]}]}}\n", []string{"at '/workload/serviceAccount/rules/0': missing property 'verbs'"}},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -72,6 +73,13 @@ func renderValues(t *testing.T, valuesYAML string) (map[string]string, error) {
 // renderValuesIn renders into another namespace (the real-cluster tests' fresh ones).
 func renderValuesIn(t *testing.T, ns, valuesYAML string) (map[string]string, error) {
 	t.Helper()
+	return renderWithAPIs(t, ns, valuesYAML, nil)
+}
+
+// renderWithAPIs renders as against a cluster that serves apis too ("group/version/Kind"
+// entries, as helm install learns them from discovery).
+func renderWithAPIs(t *testing.T, ns, valuesYAML string, apis []string) (map[string]string, error) {
+	t.Helper()
 	ch := loadChart(t)
 	vals, err := chartutil.ReadValues([]byte(valuesYAML))
 	if err != nil {
@@ -79,6 +87,7 @@ func renderValuesIn(t *testing.T, ns, valuesYAML string) (map[string]string, err
 	}
 	caps := chartutil.DefaultCapabilities.Copy()
 	caps.KubeVersion = chartutil.KubeVersion{Version: "v1.34.4", Major: "1", Minor: "34"}
+	caps.APIVersions = append(slices.Clone(caps.APIVersions), apis...)
 	opts := chartutil.ReleaseOptions{Name: release, Namespace: ns, Revision: 1, IsInstall: true}
 	top, err := chartutil.ToRenderValuesWithSchemaValidation(ch, vals, opts, caps, false)
 	if err != nil {

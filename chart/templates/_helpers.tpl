@@ -19,6 +19,11 @@ fullnameOverride); everything else derives from it.
 {{- printf "%s-bootstrap-%s" (include "edge.fullname" .) .Release.Namespace -}}
 {{- end -}}
 
+{{/* The admission policy and its binding are cluster-scoped too. */}}
+{{- define "edge.admissionPolicyName" -}}
+{{- printf "%s-bootstrap-secrets-%s" (include "edge.fullname" .) .Release.Namespace -}}
+{{- end -}}
+
 {{- define "edge.credentialSecret" -}}
 {{- default (printf "%s-credentials" (include "edge.fullname" .)) .Values.credentialSecret.name -}}
 {{- end -}}
@@ -158,19 +163,34 @@ seccompProfile:
 {{- end }}
 {{- end -}}
 
+{{/*
+The proxy variables of every container. With any proxy value set, NO_PROXY always keeps
+the cluster's own names and loopback off the proxy, so a proxy setting for the backend
+cannot send API server or service traffic through it; proxy.noProxy adds to them.
+*/}}
 {{- define "edge.proxyEnv" -}}
-{{- with .Values.proxy.httpsProxy }}
+{{- $p := .Values.proxy -}}
+{{- with $p.httpsProxy }}
 - name: HTTPS_PROXY
   value: {{ . | quote }}
 {{- end }}
-{{- with .Values.proxy.httpProxy }}
+{{- with $p.httpProxy }}
 - name: HTTP_PROXY
   value: {{ . | quote }}
 {{- end }}
-{{- with .Values.proxy.noProxy }}
+{{- if or $p.httpsProxy $p.httpProxy $p.noProxy }}
 - name: NO_PROXY
-  value: {{ . | quote }}
+  value: {{ include "edge.noProxy" . | quote }}
 {{- end }}
+{{- end -}}
+
+{{- define "edge.noProxy" -}}
+{{- $domain := .Values.clusterDomain -}}
+{{- $entries := list ".svc" (printf ".svc.%s" $domain) "kubernetes.default.svc" "kubernetes.default" "127.0.0.1" "localhost" -}}
+{{- range splitList "," .Values.proxy.noProxy -}}
+{{- with trim . }}{{ $entries = append $entries . }}{{ end -}}
+{{- end -}}
+{{- uniq $entries | join "," -}}
 {{- end -}}
 
 {{/*
@@ -203,6 +223,10 @@ the helm test and the offboarding hook): the variables of bootstrap/config.
 {{- else }}
 - name: TRACEBLOC_ENV
   value: {{ .Values.backend.env | quote }}
+{{- end }}
+{{- with .Values.backend.verificationHosts }}
+- name: TRACEBLOC_VERIFICATION_HOSTS
+  value: {{ join "," . | quote }}
 {{- end }}
 {{- with .Values.legacySecret.name }}
 - name: TRACEBLOC_LEGACY_SECRET
@@ -241,6 +265,8 @@ the helm test and the offboarding hook): the variables of bootstrap/config.
   value: {{ $b.leaseDuration | quote }}
 - name: TRACEBLOC_HTTP_TIMEOUT
   value: {{ $b.httpTimeout | quote }}
+- name: TRACEBLOC_CHART_VERSION
+  value: {{ .Chart.Version | quote }}
 {{- include "edge.proxyEnv" . }}
 {{- with $b.extraEnv }}
 {{ toYaml . }}
