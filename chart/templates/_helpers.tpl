@@ -60,6 +60,8 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/part-of: tracebloc
 helm.sh/chart: {{ include "edge.chart" .ctx }}
+{{- /* Where the post-renderer learns the release namespace: Helm 3 passes it none. */}}
+tracebloc.io/release-namespace: {{ .ctx.Release.Namespace }}
 {{- with include "edge.clusterId" .ctx }}
 tracebloc.io/cluster-id: {{ . | quote }}
 {{- end }}

@@ -1,7 +1,6 @@
 // Package clusterinfo provides what the post-renderer learns from the operator's cluster
 // through client-go: the cluster's identity (the UID of the kube-system namespace, read
-// with the metadata client), which kinds are cluster-scoped (discovery), and the
-// kubeconfig context's namespace.
+// with the metadata client) and which kinds are cluster-scoped (discovery).
 //
 // Helm passes a post-renderer neither --kubeconfig nor --kube-context, so they come from
 // the post-renderer's own flags; without them the usual kubeconfig rules apply ($KUBECONFIG,
@@ -39,15 +38,6 @@ func LoadKubeconfig(path, kubeContext string) Kubeconfig {
 	}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: kubeContext}
 	return Kubeconfig{config: clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)}
-}
-
-// Namespace is the context's namespace, "default" when it names none.
-func (k Kubeconfig) Namespace() (string, error) {
-	ns, _, err := k.config.Namespace()
-	if err != nil {
-		return "", fmt.Errorf("read the kubeconfig's namespace: %w", err)
-	}
-	return ns, nil
 }
 
 // RESTConfig is the client configuration of the selected context.

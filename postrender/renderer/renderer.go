@@ -27,10 +27,12 @@ import (
 // Config is what a render needs. The zero value renders against the current kubeconfig
 // context with no pins.
 type Config struct {
-	// Namespace is the target namespace; empty: the one the chart writes on its objects,
-	// then HelmNamespace, then the kubeconfig context's namespace.
+	// Namespace is the release namespace; empty: the one the edge chart writes on its
+	// objects (transform.ReleaseNamespaceLabel), then HelmNamespace. With none of them,
+	// objects without a namespace are left to Helm and the guard does not run.
 	Namespace string
-	// HelmNamespace is $HELM_NAMESPACE (Helm 4 gives its plugins the release namespace).
+	// HelmNamespace is $HELM_NAMESPACE (Helm 4 gives its plugins the release namespace;
+	// Helm 3 gives an exec post-renderer none).
 	HelmNamespace string
 	// ClusterID, when set, is used instead of the kube-system UID.
 	ClusterID string
@@ -89,15 +91,10 @@ func (r *Renderer) Render(ctx context.Context, in io.Reader) ([]byte, error) {
 	kubeconfig := clusterinfo.LoadKubeconfig(r.cfg.Kubeconfig, r.cfg.KubeContext)
 	opts := transform.Options{
 		Namespace: r.cfg.Namespace,
+		Fallback:  r.cfg.HelmNamespace,
 		ClusterID: r.cfg.ClusterID,
 		Pins:      r.cfg.Pins,
 		Scopes:    map[transform.GroupKind]bool{},
-		Fallback: func() (string, error) {
-			if r.cfg.HelmNamespace != "" {
-				return r.cfg.HelmNamespace, nil
-			}
-			return kubeconfig.Namespace()
-		},
 	}
 	var meta metadata.Interface
 	if r.cfg.Offline {
@@ -120,7 +117,11 @@ func (r *Renderer) Render(ctx context.Context, in io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if meta != nil {
+	if res.Namespace == "" {
+		// Nothing to tell "another namespace" from; a stream without an object of the edge
+		// chart installs no tracebloc client.
+		r.log.Info().Msg("no release namespace known (no --namespace, no $HELM_NAMESPACE, no object of the edge chart): objects without a namespace are left to Helm, and no check for a tracebloc client in another namespace ran")
+	} else if meta != nil {
 		if err := r.guard(ctx, meta, res.Namespace); err != nil {
 			return nil, err
 		}

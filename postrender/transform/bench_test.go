@@ -41,8 +41,9 @@ func BenchmarkStream(b *testing.B) {
 	}
 }
 
-// BenchmarkStreamDeferred measures the stream when the target namespace comes from the
-// chart, so that documents without one wait for the end.
+// BenchmarkStreamDeferred measures the stream when nothing gives the release namespace up
+// front (Helm 3 with no post-renderer arguments), so that documents without one wait for
+// the end.
 func BenchmarkStreamDeferred(b *testing.B) {
 	input := benchStream(1000)
 	b.SetBytes(int64(len(input)))

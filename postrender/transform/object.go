@@ -21,6 +21,9 @@ func (t *transformer) object(obj *yaml.Node) (bool, error) {
 	if gk == (GroupKind{"apiextensions.k8s.io", "CustomResourceDefinition"}) {
 		t.learnScope(obj)
 	}
+	if err := t.learnTarget(obj); err != nil {
+		return false, err
+	}
 	changed := false
 	for _, edit := range [...]func(*transformer, *yaml.Node, GroupKind) (bool, error){
 		(*transformer).namespace, (*transformer).subjects, (*transformer).labels, (*transformer).images,
@@ -64,31 +67,43 @@ func (t *transformer) learnScope(crd *yaml.Node) {
 	t.scopes[GroupKind{group, kind}] = scalarField(spec, "scope") == "Cluster"
 }
 
-// targetNamespace returns the target namespace, or errNeedNamespace while it is not known.
+// learnTarget takes the release namespace from an object of the edge chart, which names
+// it in ReleaseNamespaceLabel; the first such object settles it.
+func (t *transformer) learnTarget(obj *yaml.Node) error {
+	ns := scalarField(field(field(obj, "metadata"), "labels"), ReleaseNamespaceLabel)
+	switch {
+	case ns == "":
+		return nil
+	case !t.settled:
+		t.target, t.settled, t.fromChart = ns, true, true
+	case t.fromChart && ns != t.target:
+		return fmt.Errorf("the edge chart's objects name two release namespaces in label %s, %q and %q: render one release at a time, or pass --namespace", ReleaseNamespaceLabel, t.target, ns)
+	}
+	return nil
+}
+
+// targetNamespace returns the release namespace ("" when the stream never said it), or
+// errNeedNamespace while it may still come.
 func (t *transformer) targetNamespace() (string, error) {
-	if t.target == "" {
+	if !t.settled {
 		return "", errNeedNamespace
 	}
 	return t.target, nil
 }
 
-// namespace sets metadata.namespace on a namespaced object that has none. An explicit one
-// is never changed (charts put objects in kube-system on purpose); it counts as a vote for
-// the release namespace.
+// namespace sets metadata.namespace on a namespaced object that has none, when the release
+// namespace is known; Helm puts such an object there, and so does this. An explicit one is
+// never changed (charts put objects in kube-system on purpose).
 func (t *transformer) namespace(obj *yaml.Node, gk GroupKind) (bool, error) {
 	if t.scopes.clusterScoped(gk) {
 		return false, nil
 	}
 	meta := field(obj, "metadata")
-	if ns := scalarField(meta, "namespace"); ns != "" {
-		if t.votes[ns] == 0 {
-			t.order = append(t.order, ns)
-		}
-		t.votes[ns]++
+	if scalarField(meta, "namespace") != "" {
 		return false, nil
 	}
 	target, err := t.targetNamespace()
-	if err != nil {
+	if err != nil || target == "" {
 		return false, err
 	}
 	meta, err = ensureMap(obj, "metadata")
@@ -113,7 +128,8 @@ func (t *transformer) namespace(obj *yaml.Node, gk GroupKind) (bool, error) {
 }
 
 // subjects gives the ServiceAccount subjects of RoleBindings and ClusterRoleBindings that
-// name no namespace the target namespace, where the chart's ServiceAccounts land.
+// name no namespace the release namespace, where the chart's ServiceAccounts land; with
+// the release namespace unknown they stay as they are.
 func (t *transformer) subjects(obj *yaml.Node, gk GroupKind) (bool, error) {
 	if gk.Group != "rbac.authorization.k8s.io" || (gk.Kind != "RoleBinding" && gk.Kind != "ClusterRoleBinding") {
 		return false, nil
@@ -128,7 +144,7 @@ func (t *transformer) subjects(obj *yaml.Node, gk GroupKind) (bool, error) {
 			continue
 		}
 		target, err := t.targetNamespace()
-		if err != nil {
+		if err != nil || target == "" {
 			return false, err
 		}
 		changed = setString(s, "namespace", target) || changed

@@ -1,6 +1,12 @@
 // Package transform provides the edit that the post-renderer makes to a rendered Helm
-// stream: the target namespace on namespaced objects that have none, the
+// stream: the release namespace on namespaced objects that have none, the
 // tracebloc.io/cluster-id label on every object and pod template, and image digest pins.
+//
+// The release namespace comes from the caller (a flag, $HELM_NAMESPACE) or from the edge
+// chart's own objects (ReleaseNamespaceLabel), never from the namespaces other objects
+// name: a chart may put more objects in kube-system than in its release namespace. When
+// nothing says it, objects without a namespace are left to Helm, which applies them into
+// the release namespace.
 //
 // It reads one document at a time and keeps only the output bytes, so memory follows the
 // size of the output, not of a parsed stream. Each document is parsed with kyaml (the
@@ -27,15 +33,21 @@ import (
 // bootstrap through the downward API.
 const ClusterIDLabel = "tracebloc.io/cluster-id"
 
+// ReleaseNamespaceLabel is the label the edge chart writes on its own objects with the
+// release namespace. It is the only thing in a stream that says which namespace Helm
+// installs into; the namespaces other objects name say nothing about it.
+const ReleaseNamespaceLabel = "tracebloc.io/release-namespace"
+
 // Options says what to write.
 type Options struct {
-	// Namespace is the target namespace. Empty: the namespace that most namespaced objects
-	// of the stream name (the release namespace the chart writes on its own objects; the
-	// first one on a tie), else Fallback.
+	// Namespace is the release namespace as the operator gave it; it wins over the stream.
+	// Empty: the one the edge chart's own objects name (ReleaseNamespaceLabel), else
+	// Fallback.
 	Namespace string
-	// Fallback gives the namespace when neither Namespace nor the stream does ($HELM_NAMESPACE,
-	// the kubeconfig context's namespace). Nil: "default".
-	Fallback func() (string, error)
+	// Fallback is the release namespace when no object of the edge chart names one
+	// ($HELM_NAMESPACE). Empty: objects without a namespace are left as they are, and Helm
+	// applies them into the release namespace.
+	Fallback string
 	// ClusterID is the value of the cluster-id label; empty writes no label.
 	ClusterID string
 	// Pins are the image digest pins.
@@ -48,14 +60,15 @@ type Options struct {
 // Result is the transformed stream.
 type Result struct {
 	Output []byte
-	// Namespace is the target namespace the stream was rendered for.
+	// Namespace is the release namespace the stream was rendered for; empty when nothing
+	// said it (objects without a namespace were left as they are).
 	Namespace string
 	// Documents counts the documents read, comment-only ones included.
 	Documents int
 }
 
-// errNeedNamespace stops the edit of a document that needs the target namespace before the
-// stream has told it; the document is done again at the end.
+// errNeedNamespace stops the edit of a document that needs the release namespace before
+// the stream has told it; the document is done again once it is known, at the end.
 var errNeedNamespace = errors.New("target namespace not known yet")
 
 type pendingDoc struct {
@@ -66,24 +79,25 @@ type pendingDoc struct {
 }
 
 type transformer struct {
-	opts    Options
-	scopes  scopes
-	target  string
-	votes   map[string]int
-	order   []string
-	out     bytes.Buffer
-	pending []pendingDoc
-	plain   plainEmitter
+	opts   Options
+	scopes scopes
+	// target is the release namespace; settled says it is final ("" then: unknown).
+	target    string
+	settled   bool
+	fromChart bool // target came from ReleaseNamespaceLabel
+	out       bytes.Buffer
+	pending   []pendingDoc
+	plain     plainEmitter
 }
 
 // Stream transforms the YAML stream r. On error the Result is empty: nothing of a stream
 // that failed is ever written.
 func Stream(r io.Reader, opts Options) (Result, error) {
 	t := &transformer{
-		opts:   opts,
-		scopes: newScopes(opts.Scopes),
-		target: opts.Namespace,
-		votes:  map[string]int{},
+		opts:    opts,
+		scopes:  newScopes(opts.Scopes),
+		target:  opts.Namespace,
+		settled: opts.Namespace != "",
 	}
 	sp := newSplitter(r)
 	index := 0
@@ -108,8 +122,8 @@ func Stream(r io.Reader, opts Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	if err := t.resolveTarget(); err != nil {
-		return Result{}, err
+	if !t.settled {
+		t.target, t.settled = opts.Fallback, true
 	}
 	out, err := t.finish()
 	if err != nil {
@@ -118,35 +132,7 @@ func Stream(r io.Reader, opts Options) (Result, error) {
 	return Result{Output: out, Namespace: t.target, Documents: index}, nil
 }
 
-// resolveTarget settles the target namespace once the whole stream has been read.
-func (t *transformer) resolveTarget() error {
-	if t.target != "" {
-		return nil
-	}
-	best := 0
-	for _, ns := range t.order {
-		if t.votes[ns] > best {
-			t.target, best = ns, t.votes[ns]
-		}
-	}
-	if t.target != "" {
-		return nil
-	}
-	t.target = "default"
-	if t.opts.Fallback == nil {
-		return nil
-	}
-	ns, err := t.opts.Fallback()
-	if err != nil {
-		return fmt.Errorf("find the target namespace: %w", err)
-	}
-	if ns != "" {
-		t.target = ns
-	}
-	return nil
-}
-
-// finish does the documents that waited for the target namespace and splices them in.
+// finish does the documents that waited for the release namespace and splices them in.
 func (t *transformer) finish() ([]byte, error) {
 	if len(t.pending) == 0 {
 		return t.out.Bytes(), nil

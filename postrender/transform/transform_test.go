@@ -2,7 +2,6 @@ package transform
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -45,14 +44,14 @@ func goldenOptions(t *testing.T, name string) Options {
 			{Group: "cert-manager.io", Kind: "ClusterIssuer"}: true,
 			{Group: "cert-manager.io", Kind: "Issuer"}:        false,
 		}
-	case "namespace-from-chart":
+	case "namespace-from-chart", "kube-system-majority-edge-chart":
+		// The edge chart's label wins over $HELM_NAMESPACE.
+		opts.Namespace, opts.Fallback = "", "from-helm-namespace"
+	case "namespace-fallback", "kube-system-majority-helm-namespace":
+		opts.Namespace, opts.Fallback = "", "from-helm-namespace"
+	case "kube-system-majority":
+		// Helm 3 without post-renderer arguments: nothing says the release namespace.
 		opts.Namespace = ""
-		opts.Fallback = func() (string, error) {
-			return "", errors.New("the fallback must not be asked when the chart names the namespace")
-		}
-	case "namespace-fallback":
-		opts.Namespace = ""
-		opts.Fallback = func() (string, error) { return "from-helm-namespace", nil }
 	case "offline-no-label":
 		opts.ClusterID = ""
 	}
@@ -145,6 +144,11 @@ func documents(stream []byte) int {
 }
 
 func TestStreamNamespaceResult(t *testing.T) {
+	const (
+		inKubeSystem  = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: kube-system}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: kube-system}\n---\n"
+		edgeObject    = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: edge, namespace: rel, labels: {tracebloc.io/release-namespace: rel}}\n"
+		namespaceless = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+	)
 	tests := []struct {
 		name  string
 		input string
@@ -152,31 +156,42 @@ func TestStreamNamespaceResult(t *testing.T) {
 		want  string
 	}{
 		{
-			name:  "explicit target wins over the stream",
-			input: "kind: ConfigMap\napiVersion: v1\nmetadata:\n  name: a\n  namespace: chart\n",
-			opts:  Options{Namespace: "flag"},
+			name:  "the given namespace wins over the edge chart's",
+			input: edgeObject,
+			opts:  Options{Namespace: "flag", Fallback: "helm"},
 			want:  "flag",
 		},
 		{
-			name:  "the namespace most objects name",
-			input: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: kube-system}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: rel}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: c, namespace: rel}\n",
+			name:  "the edge chart's label",
+			input: inKubeSystem + edgeObject,
 			want:  "rel",
 		},
 		{
-			name:  "a tie goes to the first",
-			input: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: first}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: second}\n",
-			want:  "first",
+			name:  "the edge chart's label wins over the fallback",
+			input: namespaceless + "---\n" + edgeObject,
+			opts:  Options{Fallback: "helm"},
+			want:  "rel",
 		},
 		{
-			name:  "a Namespace object's name is not a vote",
-			input: "apiVersion: v1\nkind: Namespace\nmetadata: {name: other, namespace: ignored-on-cluster-scoped}\n",
-			opts:  Options{Fallback: func() (string, error) { return "fallback", nil }},
-			want:  "fallback",
+			name:  "the label on a cluster-scoped object of the edge chart",
+			input: "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r, labels: {tracebloc.io/release-namespace: rel}}\n",
+			want:  "rel",
 		},
 		{
-			name:  "no fallback: default",
-			input: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
-			want:  "default",
+			name:  "the fallback when the edge chart names none",
+			input: inKubeSystem + namespaceless,
+			opts:  Options{Fallback: "helm"},
+			want:  "helm",
+		},
+		{
+			name:  "more objects in kube-system are no hint",
+			input: inKubeSystem + namespaceless,
+			want:  "",
+		},
+		{
+			name:  "a Namespace object's name is no hint",
+			input: "apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n",
+			want:  "",
 		},
 	}
 	for _, tt := range tests {
@@ -189,6 +204,25 @@ func TestStreamNamespaceResult(t *testing.T) {
 				t.Errorf("Stream(%q).Namespace = %q, want %q", tt.input, res.Namespace, tt.want)
 			}
 		})
+	}
+}
+
+// TestStreamUnknownNamespace: with the release namespace unknown, objects and subjects
+// without a namespace come out as they went in (Helm applies them into the release
+// namespace), and the rest of the edit still happens.
+func TestStreamUnknownNamespace(t *testing.T) {
+	input := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: kube-system}\n---\n" +
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n---\n" +
+		"apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: c}\nsubjects:\n- {kind: ServiceAccount, name: s}\n"
+	want := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: kube-system, labels: {tracebloc.io/cluster-id: id}}\n---\n" +
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, labels: {tracebloc.io/cluster-id: id}}\n---\n" +
+		"apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: c, labels: {tracebloc.io/cluster-id: id}}\nsubjects:\n- {kind: ServiceAccount, name: s}\n"
+	res, err := Stream(strings.NewReader(input), Options{ClusterID: "id"})
+	if err != nil {
+		t.Fatalf("Stream error: %v", err)
+	}
+	if diff := cmp.Diff(want, string(res.Output)); diff != "" {
+		t.Errorf("Stream with no release namespace (-want +got):\n%s", diff)
 	}
 }
 
@@ -242,16 +276,18 @@ func TestStreamErrors(t *testing.T) {
 			wantErr: []string{"document 1", "metadata is not a map"},
 		},
 		{
-			name:    "a failing fallback",
-			input:   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
-			opts:    Options{Fallback: func() (string, error) { return "", errors.New("kubeconfig unreadable") }},
-			wantErr: []string{"find the target namespace", "kubeconfig unreadable"},
+			name: "the edge chart's objects name two release namespaces",
+			input: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n" +
+				"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: b, namespace: one, labels: {tracebloc.io/release-namespace: one}}\n---\n" +
+				"# Source: edge/templates/sa.yaml\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: c, namespace: two, labels: {tracebloc.io/release-namespace: two}}\n",
+			opts:    Options{Fallback: "helm"},
+			wantErr: []string{"document 3 (edge/templates/sa.yaml)", `two release namespaces in label tracebloc.io/release-namespace, "one" and "two"`, "--namespace"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts
-			if opts.Fallback == nil {
+			if opts.Fallback == "" {
 				opts.Namespace = "edge"
 			}
 			opts.ClusterID = testClusterID

@@ -196,6 +196,29 @@ func TestClusterGuard(t *testing.T) {
 			t.Errorf("run --namespace %s = %v, want no conflict with its own Secret", holder, err)
 		}
 	})
+	t.Run("the README's quick-start command: the edge chart's objects name the namespace", func(t *testing.T) {
+		// Helm 3 passes no arguments and no HELM_NAMESPACE; the chart's label is all there is.
+		input := stream + strings.ReplaceAll(edgeStream, ": tracebloc\n", ": "+target+"\n")
+		stdout, _, err := runPR(t, input, "--kubeconfig", c.Kubeconfig)
+		if err == nil || !strings.Contains(err.Error(), holder+"/edge-credentials") {
+			t.Errorf("run with the edge chart's objects in %s = %v, want the guard to name %s/edge-credentials", target, err, holder)
+		}
+		if stdout != "" {
+			t.Errorf("stdout = %q with the error, want nothing", stdout)
+		}
+	})
+	t.Run("no release namespace known: objects left to Helm, no guard", func(t *testing.T) {
+		stdout, stderr, err := runPR(t, kubeSystemStream, "--kubeconfig", c.Kubeconfig)
+		if err != nil {
+			t.Fatalf("run with no release namespace: %v", err)
+		}
+		if !strings.Contains(stderr, "no release namespace known") {
+			t.Errorf("stderr = %q, want it to say that no release namespace is known", stderr)
+		}
+		if strings.Contains(stdout, "namespace: "+holder) || strings.Contains(stdout, "namespace: "+target) {
+			t.Errorf("stdout = %q, want the object without a namespace left as it is", stdout)
+		}
+	})
 	t.Run("forbidden to list: a warning", func(t *testing.T) {
 		kubeconfig := impersonating(t, c, "tracebloc-postrender-nobody-"+rand.String(5))
 		stdout, stderr, err := runPR(t, stream, "--kubeconfig", kubeconfig, "--namespace", target, "--cluster-id", "given")

@@ -1,7 +1,8 @@
 // Command tracebloc-postrender is the tracebloc Helm post-renderer: it reads the rendered
-// manifests on stdin and writes them to stdout with the target namespace filled in, the
-// tracebloc.io/cluster-id label on every object and pod template, and images pinned by
-// digest; it refuses an install that would put a second tracebloc client on one cluster.
+// manifests on stdin and writes them to stdout with the release namespace on objects that
+// have none, the tracebloc.io/cluster-id label on every object and pod template, and
+// images pinned by digest; it refuses an install that would put a second tracebloc client
+// on one cluster.
 //
 //	helm install edge tracebloc/edge -n edge --post-renderer tracebloc-postrender \
 //	  [--post-renderer-args --kube-context=prod]
@@ -12,9 +13,11 @@
 // Flags, each also read from the environment (Helm 4 passes its environment to plugins;
 // a flag wins over its variable):
 //
-//	--namespace     TRACEBLOC_POSTRENDER_NAMESPACE     target namespace; default: the one the
-//	                                                   chart writes on its objects, then
-//	                                                   $HELM_NAMESPACE, then the context's
+//	--namespace     TRACEBLOC_POSTRENDER_NAMESPACE     release namespace; default: the one the
+//	                                                   edge chart writes on its objects (label
+//	                                                   tracebloc.io/release-namespace), then
+//	                                                   $HELM_NAMESPACE; with neither, objects
+//	                                                   without a namespace are left to Helm
 //	--cluster-id    TRACEBLOC_POSTRENDER_CLUSTER_ID    cluster id label value; skips the lookup
 //	--kubeconfig    TRACEBLOC_POSTRENDER_KUBECONFIG    kubeconfig file (default $KUBECONFIG,
 //	                                                   then ~/.kube/config)

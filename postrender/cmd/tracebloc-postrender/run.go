@@ -91,7 +91,7 @@ func loadConfig(ctx context.Context, args []string, stderr io.Writer) (Config, b
 	}
 	fs := flag.NewFlagSet("tracebloc-postrender", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Namespace, "namespace", cfg.Namespace, "target `namespace` (default: the one the chart writes, then $HELM_NAMESPACE, then the kubeconfig context's)")
+	fs.StringVar(&cfg.Namespace, "namespace", cfg.Namespace, "release `namespace` (default: the one the edge chart writes on its objects, then $HELM_NAMESPACE; with neither, objects without a namespace are left to Helm)")
 	fs.StringVar(&cfg.ClusterID, "cluster-id", cfg.ClusterID, "cluster `id` for the tracebloc.io/cluster-id label; skips reading the kube-system UID")
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", cfg.Kubeconfig, "kubeconfig `file` (default $KUBECONFIG, then ~/.kube/config)")
 	fs.StringVar(&cfg.KubeContext, "kube-context", cfg.KubeContext, "kubeconfig `context` (default $HELM_KUBECONTEXT, then the current one)")

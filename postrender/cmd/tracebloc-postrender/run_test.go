@@ -159,9 +159,38 @@ func TestRunEmptyInput(t *testing.T) {
 	}
 }
 
+// edgeStream is an object of the edge chart: the chart names the release namespace in a label.
+const edgeStream = `---
+# Source: edge/templates/serviceaccount.yaml
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: edge-bootstrap
+  namespace: tracebloc
+  labels:
+    tracebloc.io/release-namespace: tracebloc
+`
+
+// kubeSystemStream has more objects in kube-system than anywhere else, and one with no
+// namespace, which Helm applies into the release namespace.
+const kubeSystemStream = stream + `---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: a
+  namespace: kube-system
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: b
+  namespace: kube-system
+`
+
 func TestRunOffline(t *testing.T) {
 	tests := []struct {
 		name       string
+		input      string
 		args       []string
 		env        map[string]string
 		want       string
@@ -207,9 +236,32 @@ func TestRunOffline(t *testing.T) {
 			wantStderr: "offline",
 		},
 		{
-			name:       "the kubeconfig context's namespace last",
+			name:       "never the kubeconfig context's namespace: Helm may install elsewhere",
 			args:       []string{"--offline", "--kubeconfig", "KUBECONFIG"},
-			want:       "---\n# Source: edge/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: edge\n  namespace: from-context\n",
+			want:       stream,
+			wantStderr: "offline",
+		},
+		{
+			name:       "the edge chart's label wins over HELM_NAMESPACE",
+			input:      stream + edgeStream,
+			args:       []string{"--offline"},
+			env:        map[string]string{"HELM_NAMESPACE": "from-helm"},
+			want:       "---\n# Source: edge/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: edge\n  namespace: tracebloc\n" + edgeStream,
+			wantStderr: "offline",
+		},
+		{
+			name:       "more objects in kube-system, no HELM_NAMESPACE: left to Helm",
+			input:      kubeSystemStream,
+			args:       []string{"--offline"},
+			want:       kubeSystemStream,
+			wantStderr: "no release namespace known",
+		},
+		{
+			name:       "more objects in kube-system, HELM_NAMESPACE",
+			input:      kubeSystemStream,
+			args:       []string{"--offline"},
+			env:        map[string]string{"HELM_NAMESPACE": "from-helm"},
+			want:       strings.Replace(kubeSystemStream, "  name: edge\n", "  name: edge\n  namespace: from-helm\n", 1),
 			wantStderr: "offline",
 		},
 	}
@@ -224,7 +276,11 @@ func TestRunOffline(t *testing.T) {
 			for i, a := range tt.args {
 				args[i] = strings.ReplaceAll(a, "KUBECONFIG", kubeconfig)
 			}
-			stdout, stderr, err := runPR(t, stream, args...)
+			input := tt.input
+			if input == "" {
+				input = stream
+			}
+			stdout, stderr, err := runPR(t, input, args...)
 			if err != nil {
 				t.Fatalf("run(%q) error: %v", args, err)
 			}
