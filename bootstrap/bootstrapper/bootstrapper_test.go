@@ -244,10 +244,7 @@ func (e *env) verify() {
 
 func (e *env) tokens() []devbackend.TokenRecord {
 	e.t.Helper()
-	resp, err := http.Get(e.url + "/_dev/tokens")
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	resp := e.devRequest(http.MethodGet, "/_dev/tokens", "")
 	defer resp.Body.Close()
 	var out []devbackend.TokenRecord
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
@@ -256,12 +253,25 @@ func (e *env) tokens() []devbackend.TokenRecord {
 	return out
 }
 
-func (e *env) devPost(path, body string) {
+// devRequest calls the development backend's /_dev/ API, which needs its admin token.
+func (e *env) devRequest(method, path, body string) *http.Response {
 	e.t.Helper()
-	resp, err := http.Post(e.url+path, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.backend.AdminToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp
+}
+
+func (e *env) devPost(path, body string) {
+	e.t.Helper()
+	resp := e.devRequest(http.MethodPost, path, body)
 	resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		e.t.Fatalf("POST %s: HTTP %d", path, resp.StatusCode)

@@ -95,12 +95,7 @@ func (e *env) assertConverged() {
 
 func (e *env) devDelete(path string) {
 	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodDelete, e.url+path, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp.Body.Close()
+	e.devRequest(http.MethodDelete, path, "").Body.Close()
 }
 
 // faultKinds are the failures the backend (or the path to it) can show.

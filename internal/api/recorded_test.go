@@ -199,12 +199,15 @@ func login(t *testing.T, b *backend, email string) string {
 	return tok.Token
 }
 
-// heartbeat plays the edge workload's heartbeat through the loopback-only /_dev/ API, so
-// that the client is live.
+// heartbeat plays the edge workload's heartbeat through the /_dev/ API (loopback, admin
+// token), so that the client is live.
 func heartbeat(t *testing.T, b *backend, id int64) {
 	t.Helper()
-	resp, err := b.ts.Client().Post(fmt.Sprintf("%s/_dev/clients/%d/heartbeat", b.ts.URL, id),
-		"application/json", strings.NewReader(`{"status": 1}`))
+	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/_dev/clients/%d/heartbeat", b.ts.URL, id), strings.NewReader(`{"status": 1}`))
+	must(t, "heartbeat", err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+b.srv.AdminToken())
+	resp, err := b.ts.Client().Do(req)
 	must(t, "heartbeat", err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

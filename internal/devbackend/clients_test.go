@@ -193,7 +193,7 @@ func TestCreateDecisions(t *testing.T) {
 
 func (e *env) heartbeat(id int64, status, running int) {
 	e.t.Helper()
-	a := e.do("POST", fmt.Sprintf("/_dev/clients/%d/heartbeat", id), "", map[string]int{"status": status, "num_running_experiments": running})
+	a := e.dev("POST", fmt.Sprintf("/_dev/clients/%d/heartbeat", id), map[string]int{"status": status, "num_running_experiments": running})
 	if a.status != 200 {
 		e.t.Fatalf("heartbeat = %d %s", a.status, a.body)
 	}
@@ -408,7 +408,7 @@ func TestRevokeKillsMachineTokens(t *testing.T) {
 		t.Fatal("fresh credential refused")
 	}
 	var before []TokenRecord
-	e.do("GET", "/_dev/tokens", "", nil).decode(t, &before)
+	e.dev("GET", "/_dev/tokens", nil).decode(t, &before)
 	a := e.do("POST", fmt.Sprintf("/edge-device/%d/revoke/", d.ID), tok, nil)
 	var res api.RevokeResult
 	a.decode(t, &res)
@@ -418,7 +418,7 @@ func TestRevokeKillsMachineTokens(t *testing.T) {
 		t.Errorf("revoke answer (-want +got):\n%s", diff)
 	}
 	var after []TokenRecord
-	e.do("GET", "/_dev/tokens", "", nil).decode(t, &after)
+	e.dev("GET", "/_dev/tokens", nil).decode(t, &after)
 	for _, tr := range after {
 		if tr.Kind == "machine" && !tr.Revoked {
 			t.Errorf("machine token %d still valid after revoke", tr.ID)

@@ -164,11 +164,14 @@ func (s *Server) devTokens(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// maxFaultDelayMS keeps an injected delay within the binary's write timeout.
+const maxFaultDelayMS = 60_000
+
 func (s *Server) devAddFault(w http.ResponseWriter, r *http.Request) {
 	var f fault
-	if err := decodeBody(r, &f); err != nil || f.Path == "" || f.Count < 1 || f.DelayMS < 0 ||
+	if err := decodeBody(r, &f); err != nil || f.Path == "" || f.Count < 1 || f.DelayMS < 0 || f.DelayMS > maxFaultDelayMS ||
 		(f.Status != 0 && (f.Status < 100 || f.Status > 599)) {
-		writeError(w, http.StatusBadRequest, api.ErrorBody{Detail: `Send {"path": "/device/token", "status": 503, "count": 1, "delay_ms": 0}; status 0 drops the connection.`})
+		writeError(w, http.StatusBadRequest, api.ErrorBody{Detail: `Send {"path": "/device/token", "status": 503, "count": 1, "delay_ms": 0}; status 0 drops the connection, delay_ms is at most 60000.`})
 		return
 	}
 	s.mu.Lock()
@@ -190,15 +193,15 @@ func (s *Server) devRequests(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) devClearRequests(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	s.requests = nil
+	s.requests.clear()
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // Requests returns the API requests served since the start or the last DELETE
-// /_dev/requests (as GET /_dev/requests).
+// /_dev/requests, oldest first, as GET /_dev/requests: at most the newest 10,000.
 func (s *Server) Requests() []RequestRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]RequestRecord{}, s.requests...)
+	return s.requests.list()
 }

@@ -303,6 +303,7 @@ func TestIssuedReportsEverySecret(t *testing.T) {
 		{"user token", tok.Token, SecretToken},
 		{"password", goodPassword, SecretPassword},
 		{"machine token", machine.Token, SecretToken},
+		{"admin token", e.srv.AdminToken(), SecretToken},
 	} {
 		got, ok := issued[want.value]
 		switch {
@@ -315,7 +316,7 @@ func TestIssuedReportsEverySecret(t *testing.T) {
 	if kind, ok := issued[dc.UserCode]; ok {
 		t.Errorf("Issued reported the user code as %q, want it never reported", kind)
 	}
-	if len(issued) != 4 {
-		t.Errorf("Issued reported %d values, want 4", len(issued))
+	if len(issued) != 5 {
+		t.Errorf("Issued reported %d values, want 5", len(issued))
 	}
 }

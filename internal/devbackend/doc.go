@@ -54,8 +54,15 @@
 //   - The activation page (/activate) has no sign-in: whoever reaches it picks one of the
 //     configured development users. That is why the binary refuses a non-loopback listen
 //     address unless told otherwise, and the /_dev/ API answers only loopback peers.
+//   - Bounds: GET /_dev/requests keeps the newest 10,000 requests; the rate limiters are
+//     at most 4096 (a limiter whose budget is full again is dropped, and when all are in
+//     use the least recently used one). The binary's server has read, write and idle
+//     timeouts; an injected delay is at most 60 s.
 //
-// Test-only API, loopback peers only (404 otherwise): POST /_dev/approve {"user_code",
+// Test-only API, loopback peers with the admin token only (404 to other peers, 401 without
+// "Authorization: Bearer <Config.AdminToken>", which New generates when empty and the
+// binary writes to --admin-token-file), because every local process, a cluster's
+// host-network pods included, is a loopback peer: POST /_dev/approve {"user_code",
 // "email"}, POST /_dev/deny {"user_code"}, GET /_dev/pending, GET /_dev/clients, GET
 // /_dev/tokens, POST /_dev/clients/<id>/heartbeat {"status","num_running_experiments"},
 // POST /_dev/faults {"path","status","count","delay_ms"} (status 0 drops the connection; a

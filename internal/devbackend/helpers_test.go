@@ -138,10 +138,10 @@ func (e *env) do(method, path, token string, body any, header ...string) answer 
 	return answer{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-// dev calls the test-only /_dev/ API.
+// dev calls the test-only /_dev/ API with the admin token.
 func (e *env) dev(method, path string, body any) answer {
 	e.t.Helper()
-	return e.do(method, path, "", body)
+	return e.do(method, path, e.srv.AdminToken(), body)
 }
 
 func (e *env) deviceCode() api.DeviceCode {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -19,7 +20,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 
 	"github.com/tracebloc/edge/internal/api"
 )
@@ -48,6 +48,10 @@ type Config struct {
 	// internal/api/EXTENSIONS.md): the backend then answers as one that has only the
 	// recorded calls would, so tests can show the bootstrap copes with such a backend.
 	ContractOnly bool
+	// AdminToken is the bearer token the /_dev/ API requires of its loopback callers, so
+	// that other local processes (a cluster's host-network pods) cannot approve codes.
+	// Empty: New generates one; Server.AdminToken returns it.
+	AdminToken string
 	// Issued, when set, is called with every secret the backend hands out or receives:
 	// each access token it issues (SecretToken), each device code (SecretDeviceCode) and
 	// each machine password of a create or patch body (SecretPassword); never a user code,
@@ -70,10 +74,11 @@ type Server struct {
 	handler  http.Handler
 	activate *template.Template
 
-	mu       sync.Mutex
-	requests []RequestRecord
-	faults   []*fault
-	limiters map[string]*rate.Limiter
+	mu          sync.Mutex
+	requests    requestLog
+	faults      []*fault
+	limiters    map[string]*limiter
+	maxLimiters int
 }
 
 // RequestRecord is one API request served, as GET /_dev/requests lists it.
@@ -127,6 +132,12 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	switch {
+	case cfg.AdminToken == "":
+		cfg.AdminToken = randomSecret(32)
+	case len(cfg.AdminToken) < minAdminTokenLen:
+		return nil, fmt.Errorf("the admin token has %d characters, want at least %d: leave it empty to have one generated", len(cfg.AdminToken), minAdminTokenLen)
+	}
 	ctx := context.Background()
 	db, err := openDB(ctx, cfg.DBPath)
 	if err != nil {
@@ -136,10 +147,15 @@ func New(cfg Config) (*Server, error) {
 		db.Close()
 		return nil, fmt.Errorf("store the development users: %w", err)
 	}
-	s := &Server{cfg: cfg, db: db, limiters: map[string]*rate.Limiter{}, activate: parseActivate()}
+	s := &Server{cfg: cfg, db: db, activate: parseActivate(),
+		requests: requestLog{max: maxRequests}, limiters: map[string]*limiter{}, maxLimiters: maxLimiters}
 	s.handler = s.middleware(s.routes())
+	s.issued(SecretToken, cfg.AdminToken)
 	return s, nil
 }
+
+// AdminToken is the bearer token of the /_dev/ API (Config.AdminToken or the generated one).
+func (s *Server) AdminToken() string { return s.cfg.AdminToken }
 
 // Handler serves the API, the activation page and the /_dev/ API.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -196,7 +212,7 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // middleware logs every request (method, path, status, duration: never a query, header or
 // body), records API requests for /_dev/requests, and applies, in order: the loopback rule
-// of /_dev/, injected faults, the minimum version, the rate limit, and JSON 404/405.
+// and the admin token of /_dev/, injected faults, the minimum version, the rate limit, and JSON 404/405.
 func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -208,13 +224,19 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 				Str("remote", r.RemoteAddr).Msg("request")
 			if !dev {
 				s.mu.Lock()
-				s.requests = append(s.requests, RequestRecord{Method: r.Method, Path: r.URL.Path, Status: w.status})
+				s.requests.add(RequestRecord{Method: r.Method, Path: r.URL.Path, Status: w.status})
 				s.mu.Unlock()
 			}
 		}()
 		if dev {
 			if !isLoopback(r.RemoteAddr) {
 				writeError(w, http.StatusNotFound, api.ErrorBody{Detail: "Not found."})
+				return
+			}
+			if !s.isAdmin(r) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="_dev"`)
+				writeError(w, http.StatusUnauthorized, api.ErrorBody{Detail: "The /_dev/ API needs \"Authorization: Bearer <admin token>\": " +
+					"read the token from the file of the backend's --admin-token-file (in a test: Server.AdminToken)."})
 				return
 			}
 			s.dispatch(w, r, mux)
@@ -264,6 +286,16 @@ type headerProbe struct {
 func (p *headerProbe) Header() http.Header         { return p.header }
 func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *headerProbe) WriteHeader(code int)        { p.status = code }
+
+// minAdminTokenLen is the shortest Config.AdminToken accepted.
+const minAdminTokenLen = 16
+
+// isAdmin reports whether r carries the admin token. The digests are compared, in
+// constant time, so that neither the value nor its length shows in the timing.
+func (s *Server) isAdmin(r *http.Request) bool {
+	tok := bearer(r)
+	return tok != "" && subtle.ConstantTimeCompare(digest(tok), digest(s.cfg.AdminToken)) == 1
+}
 
 func isLoopback(remoteAddr string) bool {
 	host, _, err := net.SplitHostPort(remoteAddr)
@@ -338,12 +370,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
-	lim, ok := s.limiters[host]
-	if !ok {
-		lim = rate.NewLimiter(rate.Limit(s.cfg.Rate), int(math.Max(1, math.Ceil(s.cfg.Rate))))
-		s.limiters[host] = lim
-	}
-	res := lim.ReserveN(now, 1)
+	res := s.limiterFor(host, now).ReserveN(now, 1)
 	delay := res.DelayFrom(now)
 	if delay > 0 {
 		res.CancelAt(now)

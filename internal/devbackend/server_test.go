@@ -43,7 +43,11 @@ func TestMinVersion(t *testing.T) {
 			if tc.path == "/device/code" {
 				method = "POST"
 			}
-			a := e.do(method, tc.path, "", nil, "User-Agent", tc.ua)
+			token := ""
+			if strings.HasPrefix(tc.path, "/_dev/") {
+				token = e.srv.AdminToken()
+			}
+			a := e.do(method, tc.path, token, nil, "User-Agent", tc.ua)
 			if a.status != tc.status {
 				t.Fatalf("%s %s with %q = %d %s, want %d", method, tc.path, tc.ua, a.status, a.body, tc.status)
 			}
@@ -131,7 +135,7 @@ func TestFaults(t *testing.T) {
 	tok := e.login(adminA)
 	add := func(f fault) {
 		t.Helper()
-		if a := e.do("POST", "/_dev/faults", "", f); a.status != http.StatusCreated {
+		if a := e.dev("POST", "/_dev/faults", f); a.status != http.StatusCreated {
 			t.Fatalf("POST /_dev/faults = %d %s", a.status, a.body)
 		}
 	}
@@ -177,46 +181,96 @@ func TestFaults(t *testing.T) {
 		t.Errorf("delayed fault: err = %v, want the client's deadline", err)
 	}
 
-	for _, bad := range []any{`{`, fault{Status: 503, Count: 1}, fault{Path: "/x", Count: 0}, fault{Path: "/x", Count: 1, Status: 42}} {
-		if a := e.do("POST", "/_dev/faults", "", bad); a.status != 400 {
+	for _, bad := range []any{`{`, fault{Status: 503, Count: 1}, fault{Path: "/x", Count: 0}, fault{Path: "/x", Count: 1, Status: 42}, fault{Path: "/x", Count: 1, DelayMS: 60_001}} {
+		if a := e.dev("POST", "/_dev/faults", bad); a.status != 400 {
 			t.Errorf("POST /_dev/faults %v = %d, want 400", bad, a.status)
 		}
 	}
 	add(fault{Path: "/userinfo/", Status: 500, Count: 5})
-	e.do("DELETE", "/_dev/faults", "", nil)
+	e.dev("DELETE", "/_dev/faults", nil)
 	if a := e.do("GET", "/userinfo/", tok, nil); a.status != 200 {
 		t.Errorf("after DELETE /_dev/faults = %d, want 200", a.status)
 	}
 }
 
-func TestDevAPIOnlyOnLoopback(t *testing.T) {
+// TestDevAPIAccess: the /_dev/ API answers a loopback peer with the admin token, and
+// nobody else: another machine gets 404, a local process without the token 401.
+func TestDevAPIAccess(t *testing.T) {
 	e := newEnv(t)
-	for _, remote := range []string{"192.0.2.10:5000", "[2001:db8::1]:5000", "10.0.0.1:1"} {
-		for _, path := range []string{"/_dev/clients", "/_dev/pending", "/_dev/tokens", "/_dev/requests"} {
-			rec := httptest.NewRecorder()
-			req := httptest.NewRequest("GET", path, nil)
-			req.RemoteAddr = remote
-			e.srv.Handler().ServeHTTP(rec, req)
-			if rec.Code != http.StatusNotFound {
-				t.Errorf("GET %s from %s = %d, want 404", path, remote, rec.Code)
+	admin := "Bearer " + e.srv.AdminToken()
+	tests := []struct {
+		name, remote, auth string
+		status             int
+	}{
+		{name: "IPv4 loopback with the token", remote: "127.0.0.1:5000", auth: admin, status: 200},
+		{name: "another loopback address with the token", remote: "127.8.9.10:1", auth: admin, status: 200},
+		{name: "IPv6 loopback with the token", remote: "[::1]:5000", auth: admin, status: 200},
+		{name: "lower-case scheme", remote: "127.0.0.1:5000", auth: "bearer " + e.srv.AdminToken(), status: 200},
+		{name: "loopback without a token", remote: "127.0.0.1:5000", status: 401},
+		{name: "loopback with a wrong token", remote: "127.0.0.1:5000", auth: admin + "x", status: 401},
+		{name: "loopback with a prefix of the token", remote: "127.0.0.1:5000", auth: admin[:len(admin)-1], status: 401},
+		{name: "loopback with the token as Token", remote: "127.0.0.1:5000", auth: "Token " + e.srv.AdminToken(), status: 401},
+		{name: "loopback with a user token", remote: "127.0.0.1:5000", auth: "Bearer " + e.login(adminA), status: 401},
+		{name: "another machine with the token", remote: "192.0.2.10:5000", auth: admin, status: 404},
+		{name: "another IPv6 machine with the token", remote: "[2001:db8::1]:5000", auth: admin, status: 404},
+		{name: "a private address without a token", remote: "10.0.0.1:1", status: 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, path := range []string{"/_dev/clients", "/_dev/pending", "/_dev/tokens", "/_dev/requests"} {
+				rec := httptest.NewRecorder()
+				req := httptest.NewRequest("GET", path, nil)
+				req.RemoteAddr = tc.remote
+				if tc.auth != "" {
+					req.Header.Set("Authorization", tc.auth)
+				}
+				e.srv.Handler().ServeHTTP(rec, req)
+				if rec.Code != tc.status {
+					t.Errorf("GET %s = %d %s, want %d", path, rec.Code, rec.Body, tc.status)
+				}
 			}
+		})
+	}
+	for _, m := range []struct{ method, path, body string }{
+		{"POST", "/_dev/approve", `{"user_code":"` + e.deviceCode().UserCode + `"}`},
+		{"POST", "/_dev/faults", `{"path":"/userinfo/","status":503,"count":1}`},
+		{"DELETE", "/_dev/requests", ""},
+	} {
+		if a := e.do(m.method, m.path, "", m.body); a.status != http.StatusUnauthorized || !strings.Contains(a.errBody(t).Detail, "admin token") {
+			t.Errorf("%s %s without the admin token = %d %s, want 401 naming the admin token", m.method, m.path, a.status, a.body)
 		}
 	}
-	for _, remote := range []string{"127.0.0.1:5000", "127.8.9.10:1", "[::1]:5000"} {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("GET", "/_dev/pending", nil)
-		req.RemoteAddr = remote
-		e.srv.Handler().ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			t.Errorf("GET /_dev/pending from %s = %d, want 200", remote, rec.Code)
-		}
+	if p := e.dev("GET", "/_dev/pending", nil); !strings.Contains(string(p.body), "user_code") {
+		t.Errorf("the code was approved without the admin token: GET /_dev/pending = %s", p.body)
+	}
+}
+
+func TestAdminTokenConfig(t *testing.T) {
+	a, b := newEnv(t), newEnv(t)
+	if len(a.srv.AdminToken()) < minAdminTokenLen || a.srv.AdminToken() == b.srv.AdminToken() {
+		t.Errorf("generated admin tokens %q and %q: want two different ones of at least %d characters", a.srv.AdminToken(), b.srv.AdminToken(), minAdminTokenLen)
+	}
+	const given = "0123456789abcdef-admin"
+	var issued []string
+	c := newEnv(t, func(c *Config) {
+		c.AdminToken = given
+		c.Issued = func(kind, v string) { issued = append(issued, kind+"="+v) }
+	})
+	if c.srv.AdminToken() != given {
+		t.Errorf("AdminToken() = %q, want the configured %q", c.srv.AdminToken(), given)
+	}
+	if diff := cmp.Diff([]string{SecretToken + "=" + given}, issued); diff != "" {
+		t.Errorf("Issued calls of New (-want +got):\n%s", diff)
+	}
+	if _, err := New(Config{AdminToken: "short"}); err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Errorf("New with a 5-character admin token = %v, want an error asking for 16", err)
 	}
 }
 
 func TestDevAPI(t *testing.T) {
 	e := newEnv(t)
 	dc := e.deviceCode()
-	a := e.do("GET", "/_dev/pending", "", nil)
+	a := e.dev("GET", "/_dev/pending", nil)
 	var pending []PendingCode
 	a.decode(t, &pending)
 	want := []PendingCode{{UserCode: dc.UserCode, ExpiresAt: e.clock.Now().Add(15 * time.Minute)}}
@@ -240,7 +294,7 @@ func TestDevAPI(t *testing.T) {
 	}
 	for _, tc := range approve {
 		t.Run(tc.name, func(t *testing.T) {
-			if a := e.do("POST", "/_dev/approve", "", tc.body); a.status != tc.status {
+			if a := e.dev("POST", "/_dev/approve", tc.body); a.status != tc.status {
 				t.Errorf("POST /_dev/approve = %d %s, want %d", a.status, a.body, tc.status)
 			}
 		})
@@ -254,7 +308,7 @@ func TestDevAPI(t *testing.T) {
 	}
 
 	denied := e.deviceCode()
-	if a := e.do("POST", "/_dev/deny", "", map[string]string{"user_code": denied.UserCode}); a.status != 200 {
+	if a := e.dev("POST", "/_dev/deny", map[string]string{"user_code": denied.UserCode}); a.status != 200 {
 		t.Errorf("POST /_dev/deny = %d %s", a.status, a.body)
 	}
 	if got := e.poll(denied.DeviceCode).errBody(t).Error; got != api.CodeAccessDenied {
@@ -263,17 +317,17 @@ func TestDevAPI(t *testing.T) {
 
 	d := e.mustCreate(tok.Token, createReq("x", "x", "cluster-x"))
 	e.clock.Add(time.Minute)
-	a = e.do("POST", "/_dev/clients/1/heartbeat", "", map[string]int{"num_running_experiments": 3})
+	a = e.dev("POST", "/_dev/clients/1/heartbeat", map[string]int{"num_running_experiments": 3})
 	var hb client
 	a.decode(t, &hb)
 	if hb.Status != api.StatusOnline || hb.NumRunningExperiments != 3 || hb.LastInfoUpdate == nil || !hb.LastInfoUpdate.Equal(e.clock.Now()) {
 		t.Errorf("after heartbeat: status %d, running %d, last_info_update %v; want 1, 3, %v", hb.Status, hb.NumRunningExperiments, hb.LastInfoUpdate, e.clock.Now())
 	}
-	if a := e.do("POST", "/_dev/clients/99/heartbeat", "", map[string]int{}); a.status != 404 {
+	if a := e.dev("POST", "/_dev/clients/99/heartbeat", map[string]int{}); a.status != 404 {
 		t.Errorf("heartbeat of a missing client = %d, want 404", a.status)
 	}
 
-	a = e.do("GET", "/_dev/clients", "", nil)
+	a = e.dev("GET", "/_dev/clients", nil)
 	var all []map[string]any
 	a.decode(t, &all)
 	if len(all) != 1 || all[0]["username"] != d.Username || all[0]["account_name"] != "acme" || all[0]["created_by_email"] != admin2A {
@@ -283,7 +337,7 @@ func TestDevAPI(t *testing.T) {
 		t.Errorf("GET /_dev/clients shows a password: %s", a.body)
 	}
 
-	a = e.do("GET", "/_dev/tokens", "", nil)
+	a = e.dev("GET", "/_dev/tokens", nil)
 	var tokens []TokenRecord
 	a.decode(t, &tokens)
 	if len(tokens) != 1 || tokens[0].Email != admin2A || tokens[0].Kind != "user" || tokens[0].Revoked {
@@ -298,7 +352,7 @@ func TestRequestLog(t *testing.T) {
 	e := newEnv(t)
 	e.do("POST", "/device/code", "", nil)
 	e.do("GET", "/userinfo/", "", nil)
-	e.do("GET", "/_dev/pending", "", nil) // not recorded
+	e.dev("GET", "/_dev/pending", nil) // not recorded
 	e.do("PUT", "/device/code", "", nil)
 	want := []RequestRecord{
 		{Method: "POST", Path: "/device/code", Status: 200},
@@ -306,14 +360,14 @@ func TestRequestLog(t *testing.T) {
 		{Method: "PUT", Path: "/device/code", Status: 405},
 	}
 	var got []RequestRecord
-	e.do("GET", "/_dev/requests", "", nil).decode(t, &got)
+	e.dev("GET", "/_dev/requests", nil).decode(t, &got)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("GET /_dev/requests (-want +got):\n%s", diff)
 	}
-	if a := e.do("DELETE", "/_dev/requests", "", nil); a.status != 204 {
+	if a := e.dev("DELETE", "/_dev/requests", nil); a.status != 204 {
 		t.Errorf("DELETE /_dev/requests = %d", a.status)
 	}
-	e.do("GET", "/_dev/requests", "", nil).decode(t, &got)
+	e.dev("GET", "/_dev/requests", nil).decode(t, &got)
 	if len(got) != 0 {
 		t.Errorf("after DELETE: %v, want none", got)
 	}
@@ -372,6 +426,9 @@ func TestLogHasNoSecrets(t *testing.T) {
 	e.do("GET", "/userinfo/", "", nil, "Authorization", "Token "+tok.Token)
 	e.do("POST", "/auth/revoke", tok.Token, nil)
 	e.do("GET", "/userinfo/", tok.Token, nil)
+	secrets = append(secrets, e.srv.AdminToken())
+	e.dev("GET", "/_dev/tokens", nil)
+	e.do("GET", "/_dev/tokens", "wrong-"+e.srv.AdminToken(), nil)
 
 	log := e.log.String()
 	for _, s := range secrets {
@@ -383,8 +440,8 @@ func TestLogHasNoSecrets(t *testing.T) {
 		}
 	}
 	lines := strings.Split(strings.TrimSpace(log), "\n")
-	if len(lines) != 10 {
-		t.Errorf("%d log lines, want 10 (one per request):\n%s", len(lines), log)
+	if len(lines) != 12 {
+		t.Errorf("%d log lines, want 12 (one per request):\n%s", len(lines), log)
 	}
 	for _, l := range lines {
 		var m map[string]any

@@ -213,14 +213,27 @@ func (w *world) clients() []api.EdgeDevice {
 
 func (w *world) tokens() []devbackend.TokenRecord {
 	w.t.Helper()
-	resp, err := http.Get(w.url + "/_dev/tokens")
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	resp := w.devRequest(http.MethodGet, "/_dev/tokens", "")
 	defer resp.Body.Close()
 	var out []devbackend.TokenRecord
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return out
+}
+
+// devRequest calls the development backend's /_dev/ API, which needs its admin token.
+func (w *world) devRequest(method, path, body string) *http.Response {
+	w.t.Helper()
+	req, err := http.NewRequest(method, w.url+path, strings.NewReader(body))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+w.backend.AdminToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return resp
 }
 
 func (w *world) secretKeys(ns, release string) (map[string][]byte, map[string]string) {
@@ -382,11 +395,7 @@ func TestSecretDeletedResetsOrRefusesWhenLive(t *testing.T) {
 		t.Fatalf("clients = %d, want 1", len(clients))
 	}
 	// Now the client is live: the bootstrap must refuse to reset it.
-	resp, err := http.Post(fmt.Sprintf("%s/_dev/clients/%d/heartbeat", w.url, clients[0].ID), "application/json", strings.NewReader(`{"status":1}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	w.devRequest(http.MethodPost, fmt.Sprintf("/_dev/clients/%d/heartbeat", clients[0].ID), `{"status":1}`).Body.Close()
 	reinstall()
 	f = w.follow(ctx, "edge", w.ns, "dev@example.com", false)
 	code, err := w.stage.BootstrapExit(ctx, "edge", w.ns)

@@ -144,7 +144,7 @@ func (d *demo) up(ctx context.Context) error {
 				continue
 			}
 			seen[code] = true
-			if err := approve(ctx, stage.BackendURL, code); err != nil {
+			if err := approve(ctx, d.tokenFile(), stage.BackendURL, code); err != nil {
 				fmt.Fprintf(d.log, "demo: auto-approve %s: %v\n", code, err)
 			} else {
 				d.say("DEMO_AUTO_APPROVE: approved %s as dev@example.com", code)
@@ -243,7 +243,7 @@ func (d *demo) backend(ctx context.Context, clusterID string) error {
 	url := "http://" + backendAddr
 	marker := filepath.Join(d.dir, "devbackend.cluster")
 	if up(url) {
-		if b, _ := os.ReadFile(marker); strings.TrimSpace(string(b)) == clusterID {
+		if b, _ := os.ReadFile(marker); strings.TrimSpace(string(b)) == clusterID && d.devAPIWorks(ctx, url) {
 			d.say("the development backend already runs at %s", url)
 			return nil
 		}
@@ -258,7 +258,7 @@ func (d *demo) backend(ctx context.Context, clusterID string) error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(filepath.Join(d.root, "bin", "tracebloc-devbackend"), "--listen", backendAddr, "--public-url", url,
-		"--device-interval", "2s", "--db", filepath.Join(d.dir, "devbackend-"+clusterID+".db"))
+		"--device-interval", "2s", "--db", filepath.Join(d.dir, "devbackend-"+clusterID+".db"), "--admin-token-file", d.tokenFile())
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives the demo, until demo-down
 	if err := cmd.Start(); err != nil {
@@ -314,6 +314,8 @@ func (d *demo) stopBackend() error {
 	return nil
 }
 
+// up reports whether anything answers HTTP at url (the /_dev/ API answers 401 without
+// the admin token).
 func up(url string) bool {
 	c := &http.Client{Timeout: time.Second}
 	resp, err := c.Get(url + "/_dev/clients")
@@ -321,14 +323,40 @@ func up(url string) bool {
 		return false
 	}
 	resp.Body.Close()
+	return true
+}
+
+// tokenFile is where the development backend writes the admin token of its /_dev/ API.
+func (d *demo) tokenFile() string { return filepath.Join(d.dir, "devbackend.token") }
+
+// devAPIWorks reports whether the backend at url takes the admin token of tokenFile.
+func (d *demo) devAPIWorks(ctx context.Context, url string) bool {
+	resp, err := devAPI(ctx, d.tokenFile(), http.MethodGet, url+"/_dev/clients", "")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
 }
 
-func approve(ctx context.Context, url, code string) error {
-	body := strings.NewReader(fmt.Sprintf(`{"user_code":%q,"email":"dev@example.com"}`, code))
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/_dev/approve", body)
+// devAPI calls the development backend's /_dev/ API with the admin token it wrote at start.
+func devAPI(ctx context.Context, tokenFile, method, url, body string) (*http.Response, error) {
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("read the development backend's admin token (make demo-down, then make demo, starts the backend afresh): %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	return (&http.Client{Timeout: 10 * time.Second}).Do(req)
+}
+
+func approve(ctx context.Context, tokenFile, url, code string) error {
+	body := fmt.Sprintf(`{"user_code":%q,"email":"dev@example.com"}`, code)
+	resp, err := devAPI(ctx, tokenFile, http.MethodPost, url+"/_dev/approve", body)
 	if err != nil {
 		return err
 	}
@@ -341,7 +369,7 @@ func approve(ctx context.Context, url, code string) error {
 
 // result shows what a person checks: the client record and the Secret's keys.
 func (d *demo) result(ctx context.Context, stage *journey.Stage) error {
-	resp, err := http.Get(stage.BackendURL + "/_dev/clients")
+	resp, err := devAPI(ctx, d.tokenFile(), http.MethodGet, stage.BackendURL+"/_dev/clients", "")
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,12 @@
 //	tracebloc-devbackend [--listen 127.0.0.1:8787] [--db FILE] [--public-url URL]
 //	    [--device-interval 5s] [--device-ttl 15m] [--min-version X.Y.Z] [--rate R]
 //	    [--user email:account[:first_name[:admin|viewer]]]... [--log-format console|json]
-//	    [--contract-only] [--allow-non-loopback]
+//	    [--contract-only] [--admin-token-file FILE] [--allow-non-loopback]
 //
-// It prints "listening on http://ADDR" to stderr and serves until SIGINT or SIGTERM.
+// The /_dev/ API needs the admin token the backend generates at each start; it writes the
+// token to FILE (mode 0600; default: a new file in the temporary directory) and removes it
+// at exit. It prints "listening on http://ADDR" and then "admin token in FILE" to stderr,
+// never the token, and serves until SIGINT or SIGTERM.
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -50,6 +54,7 @@ func run(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) e
 		logFormat  = fs.String("log-format", "console", "log format: console or json")
 		deviceTick = fs.Duration("device-interval", 5*time.Second, "polling interval of device codes")
 		deviceTTL  = fs.Duration("device-ttl", 15*time.Minute, "lifetime of device codes")
+		tokenFile  = fs.String("admin-token-file", "", "file to write the /_dev/ API's admin token to, mode 0600 (default: a new temporary file)")
 	)
 	fs.StringVar(&cfg.DBPath, "db", "", "SQLite database file (default: in memory)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "public base URL for verification_uri (default: from the request's Host)")
@@ -84,7 +89,48 @@ func run(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) e
 		return fmt.Errorf("start the development backend: %w", err)
 	}
 	defer srv.Close()
-	return serve(ctx, *listen, srv.Handler(), stderr)
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (is another backend running?): %w", *listen, err)
+	}
+	path, err := writeAdminToken(*tokenFile, srv.AdminToken())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer os.Remove(path)
+	fmt.Fprintf(stderr, "listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stderr, "admin token in %s (send it as \"Authorization: Bearer <token>\" to /_dev/)\n", path)
+	return serve(ctx, ln, srv.Handler(), defaultTimeouts())
+}
+
+// writeAdminToken writes the token to path, or to a new temporary file when path is
+// empty, readable by this user only; it returns the file's path. The file is replaced
+// whole (a rename), so a reader never sees half a token.
+func writeAdminToken(path, token string) (string, error) {
+	dir, pattern := os.TempDir(), "tracebloc-devbackend-token-*"
+	if path != "" {
+		dir, pattern = filepath.Dir(path), "."+filepath.Base(path)+".*"
+	}
+	f, err := os.CreateTemp(dir, pattern) // mode 0600
+	if err != nil {
+		return "", fmt.Errorf("write the admin token (--admin-token-file %q): %w", path, err)
+	}
+	_, werr := f.WriteString(token + "\n")
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil && path != "" {
+		werr = os.Rename(f.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("write the admin token to %s: %w", dir, werr)
+	}
+	if path == "" {
+		path = f.Name()
+	}
+	return path, nil
 }
 
 // checkListen refuses an address that is reachable from other machines, unless allowed:
@@ -123,18 +169,25 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-func serve(ctx context.Context, addr string, h http.Handler, stderr io.Writer) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s (is another backend running?): %w", addr, err)
-	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stderr, "listening on http://%s\n", ln.Addr())
+// timeouts bound how long one client may hold a connection, so that a slow or idle one
+// cannot pin the backend's goroutines and file descriptors.
+type timeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+// defaultTimeouts leave room for the longest answer: a /_dev/faults delay, which tests
+// keep within a minute.
+func defaultTimeouts() timeouts {
+	return timeouts{readHeader: 10 * time.Second, read: 30 * time.Second, write: 2 * time.Minute, idle: 2 * time.Minute}
+}
+
+func serve(ctx context.Context, ln net.Listener, h http.Handler, t timeouts) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve on %s: %w", addr, err)
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
