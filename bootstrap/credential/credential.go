@@ -7,6 +7,12 @@
 // Every write is a read-modify-write on the resourceVersion the bootstrap last read, so a
 // concurrent writer is detected, and a complete credential is never replaced by a write
 // that did not first see it.
+//
+// The store writes only an Opaque Secret that carries the bootstrap's mark (the label
+// tracebloc.io/credential=true, or app.kubernetes.io/managed-by=tracebloc-bootstrap on one
+// it created). An unmarked Opaque Secret holding CLIENT_ID and CLIENT_PASSWORD is a
+// credential an operator manages: it is read, never written. Any other Secret of that name
+// belongs to someone else and is refused (ErrNotOurs).
 package credential
 
 import (
@@ -16,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -28,6 +35,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/bootstrap/kube"
+	"github.com/tracebloc/edge/internal/safetext"
 )
 
 // Keys of the Secret's data. CLIENT_ID and CLIENT_PASSWORD are the names the edge
@@ -58,6 +66,9 @@ const (
 	Adopted  = "adopted"
 	Migrated = "migrated"
 	Reset    = "reset"
+	// Revoked marks a credential whose client was revoked (the offboarding hook): the next
+	// start enrolls again without asking the backend whether it still works.
+	Revoked = "revoked"
 )
 
 // errUnchanged tells modify that the edit found nothing to write.
@@ -67,14 +78,28 @@ var errUnchanged = errors.New("unchanged")
 // else finished the enrollment, and nothing was overwritten.
 var ErrComplete = errors.New("the credential Secret already holds a complete credential")
 
+// ErrInPlace is returned by a write-ahead that found a credential in the Secret which the
+// caller did not show the backend refused: it is kept.
+var ErrInPlace = errors.New("the credential Secret holds a credential the backend has not refused, so it is kept; the next start checks it again")
+
+// ErrNotOurs marks a Secret of the credential Secret's name that the bootstrap did not
+// make and will not touch; the error's text names it and says what to do.
+var ErrNotOurs = errors.New("not the bootstrap's credential Secret")
+
 // State is what the Secret says, after validation: a hand-edited or half-written Secret
 // never reads as complete.
 type State struct {
-	Exists     bool
-	ClientID   string // the client's username (UUID)
-	Password   string
-	Enrollment string
-	ClusterID  string // the tracebloc.io/cluster-id annotation
+	Exists bool
+	// Owned: the Secret carries the bootstrap's mark, so the bootstrap may write it. An
+	// existing Secret that is not owned holds an operator's credential (see the package
+	// comment).
+	Owned       bool
+	ClientID    string // the client's username (UUID)
+	Password    string
+	Enrollment  string
+	ClusterID   string // the tracebloc.io/cluster-id annotation
+	DashboardID int64  // the tracebloc.io/client-id annotation; 0 when absent or malformed
+	ClientName  string // the tracebloc.io/client-name annotation
 }
 
 // Complete reports whether the Secret holds a usable credential: both keys well formed and
@@ -148,22 +173,62 @@ type typedSecrets = interface {
 
 // Read returns the Secret's state; a missing Secret is a zero State without error.
 // It is one GET.
+// A Secret that is not the bootstrap's (ErrNotOurs) is an error, except an operator's
+// credential, which reads with Owned false.
 func (s *Store) Read(ctx context.Context) (State, error) {
 	sec, err := s.get(ctx)
 	if err != nil || sec == nil {
 		return State{}, err
 	}
-	return stateOf(sec), nil
+	st := stateOf(sec)
+	if !st.Owned && (!isOpaque(sec) || !ValidClientID(st.ClientID) || st.Password == "") {
+		return State{}, s.notOurs(sec)
+	}
+	return st, nil
 }
 
 func stateOf(sec *corev1.Secret) State {
-	return State{
-		Exists:     true,
-		ClientID:   string(sec.Data[KeyClientID]),
-		Password:   string(sec.Data[KeyClientPassword]),
-		Enrollment: sec.Annotations[AnnEnrollment],
-		ClusterID:  sec.Annotations[AnnClusterID],
+	id, err := strconv.ParseInt(sec.Annotations[AnnClientID], 10, 64)
+	if err != nil || id < 0 {
+		id = 0
 	}
+	return State{
+		Exists:      true,
+		Owned:       owned(sec),
+		ClientID:    string(sec.Data[KeyClientID]),
+		Password:    string(sec.Data[KeyClientPassword]),
+		Enrollment:  sec.Annotations[AnnEnrollment],
+		ClusterID:   sec.Annotations[AnnClusterID],
+		DashboardID: id,
+		ClientName:  sec.Annotations[AnnClientName],
+	}
+}
+
+// owned reports whether the bootstrap may write sec: Opaque and marked as its own.
+func owned(sec *corev1.Secret) bool {
+	return isOpaque(sec) && (sec.Labels[LabelCredential] == "true" || sec.Labels[LabelManagedBy] == managedByValue)
+}
+
+// isOpaque: the API server stores an empty type as Opaque.
+func isOpaque(sec *corev1.Secret) bool {
+	return sec.Type == corev1.SecretTypeOpaque || sec.Type == ""
+}
+
+// notOurs explains why sec is refused and what fixes it.
+func (s *Store) notOurs(sec *corev1.Secret) error {
+	what := fmt.Sprintf("it is of type %s, not Opaque", safetext.Excerpt(string(sec.Type), 64))
+	if isOpaque(sec) {
+		what = "it has no label " + LabelCredential + "=true and holds no CLIENT_ID and CLIENT_PASSWORD"
+	}
+	if isOpaque(sec) && ValidClientID(string(sec.Data[KeyClientID])) && len(sec.Data[KeyClientPassword]) > 0 {
+		// An operator's credential: readable, but written only once the operator says so.
+		return fmt.Errorf("the Secret %s/%s is %w: it holds a credential the bootstrap did not make (no label %s=true), so the bootstrap does not change it; "+
+			"to let the bootstrap check and replace it, label it (kubectl label secret -n %s %s %s=true), or delete it, or set credentialSecret to another name",
+			s.Namespace, s.Name, ErrNotOurs, LabelCredential, s.Namespace, s.Name, LabelCredential)
+	}
+	return fmt.Errorf("the Secret %s/%s is %w: %s, so it belongs to something else; set credentialSecret to a free name, "+
+		"or delete it (kubectl delete secret -n %s %s) if nothing needs it",
+		s.Namespace, s.Name, ErrNotOurs, what, s.Namespace, s.Name)
 }
 
 func (s *Store) get(ctx context.Context) (*corev1.Secret, error) {
@@ -199,6 +264,8 @@ func (s *Store) modify(ctx context.Context, edit func(sec *corev1.Secret) error)
 				ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace},
 				Type:       corev1.SecretTypeOpaque,
 			}
+		} else if !owned(sec) {
+			return s.notOurs(sec)
 		}
 		if sec.Labels == nil {
 			sec.Labels = map[string]string{}
@@ -245,14 +312,22 @@ func (s *Store) modify(ctx context.Context, edit func(sec *corev1.Secret) error)
 }
 
 // WriteAhead stores password as the pending credential for clusterID before the create
-// call that sends it. It refuses (ErrComplete) when the Secret meanwhile became complete.
-func (s *Store) WriteAhead(ctx context.Context, clusterID, password string) error {
+// call that sends it. It refuses (ErrComplete) when the Secret meanwhile became complete,
+// and (ErrInPlace) to replace a credential that is neither refused (the one the backend
+// refused; nil when none was) nor marked Revoked: a working credential is never lost.
+func (s *Store) WriteAhead(ctx context.Context, clusterID, password string, refused *State) error {
 	if !ValidPassword(password) {
 		return errors.New("write-ahead password is not a valid machine credential")
 	}
 	return s.modify(ctx, func(sec *corev1.Secret) error {
-		if stateOf(sec).Complete() && stateOf(sec).ClusterID == clusterID {
+		cur := stateOf(sec)
+		dead := cur.Enrollment == Revoked || (refused != nil && cur.ClientID == refused.ClientID && cur.Password == refused.Password)
+		switch {
+		case dead:
+		case cur.Complete() && cur.ClusterID == clusterID:
 			return ErrComplete
+		case cur.ClientID != "":
+			return ErrInPlace
 		}
 		delete(sec.Data, KeyClientID)
 		sec.Data[KeyClientPassword] = []byte(password)
@@ -300,6 +375,19 @@ func (s *Store) Commit(ctx context.Context, r Record) error {
 		sec.Annotations[AnnClientID] = fmt.Sprint(r.DashboardID)
 		sec.Annotations[AnnClientName] = r.Name
 		sec.Annotations[AnnEnrolledAt] = s.now().UTC().Format(time.RFC3339)
+		return nil
+	})
+}
+
+// MarkRevoked marks the credential of clientID as revoked (the offboarding hook revoked its
+// client), so that the next start enrolls again without asking. Another credential in the
+// Secret is left alone.
+func (s *Store) MarkRevoked(ctx context.Context, clientID string) error {
+	return s.modify(ctx, func(sec *corev1.Secret) error {
+		if string(sec.Data[KeyClientID]) != clientID || sec.Annotations[AnnEnrollment] == Revoked {
+			return errUnchanged
+		}
+		sec.Annotations[AnnEnrollment] = Revoked
 		return nil
 	})
 }

@@ -11,8 +11,13 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 )
 
+// secretWith is a credential Secret the bootstrap made, holding data and ann.
 func secretWith(data map[string]string, ann map[string]string) *corev1.Secret {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "edge", Annotations: ann}, Data: map[string][]byte{}}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "edge", Annotations: ann,
+			Labels: map[string]string{LabelCredential: "true", LabelManagedBy: "tracebloc-bootstrap"}},
+		Type: corev1.SecretTypeOpaque, Data: map[string][]byte{},
+	}
 	for k, v := range data {
 		s.Data[k] = []byte(v)
 	}
@@ -72,7 +77,7 @@ func TestWriteAheadNeverReplacesACompleteCredential(t *testing.T) {
 	sec := secretWith(map[string]string{KeyClientID: "u-1", KeyClientPassword: goodPassword},
 		map[string]string{AnnEnrollment: Minted, AnnClusterID: "c1"})
 	st := &Store{Client: fake.NewClientset(sec), Namespace: "edge", Name: "creds"}
-	err := st.WriteAhead(context.Background(), "c1", "another-password-0123456789")
+	err := st.WriteAhead(context.Background(), "c1", "another-password-0123456789", nil)
 	if !errors.Is(err, ErrComplete) {
 		t.Fatalf("WriteAhead over a complete credential = %v, want ErrComplete", err)
 	}
@@ -85,7 +90,7 @@ func TestWriteAheadNeverReplacesACompleteCredential(t *testing.T) {
 func TestAbortWriteAheadTakesBackOnlyItsOwnPassword(t *testing.T) {
 	st := &Store{Client: fake.NewClientset(), Namespace: "edge", Name: "creds"}
 	ctx := context.Background()
-	if err := st.WriteAhead(ctx, "c1", goodPassword); err != nil {
+	if err := st.WriteAhead(ctx, "c1", goodPassword, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.AbortWriteAhead(ctx, "some-other-password-123"); err != nil {

@@ -73,7 +73,7 @@ func TestStoreWaitsForTheAPIServer(t *testing.T) {
 	var log strings.Builder
 	st := &Store{Client: cs, Namespace: "edge", Name: "creds", Log: zerolog.New(&log)}
 	pw := strings.Repeat("p", 32)
-	if err := st.WriteAhead(context.Background(), "uid-1", pw); err != nil {
+	if err := st.WriteAhead(context.Background(), "uid-1", pw, nil); err != nil {
 		t.Fatalf("WriteAhead() = %v, want it to wait out the refused calls", err)
 	}
 	s, err := st.Read(context.Background())

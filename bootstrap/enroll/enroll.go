@@ -27,6 +27,7 @@ import (
 
 	"github.com/tracebloc/edge/bootstrap/credential"
 	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/safetext"
 )
 
 // Backend is the part of *api.Client an enrollment uses, signed in as the person.
@@ -102,8 +103,9 @@ func (e *Enroller) Run(ctx context.Context, prior credential.State) (*Result, er
 	if err != nil {
 		return nil, e.backendError("read who signed in", err)
 	}
-	e.Log.Info().Str("step", "who").Str("email", user.Email).Str("account", user.Account).
-		Msgf("signed in as %s (account %s)", user.Email, user.Account)
+	email, account := clean(user.Email), clean(user.Account)
+	e.Log.Info().Str("step", "who").Str("email", email).Str("account", account).
+		Msgf("signed in as %s (account %s)", email, account)
 
 	e.hook("list")
 	clients, err := e.Backend.ListEdgeDevices(ctx)
@@ -122,11 +124,24 @@ func (e *Enroller) Run(ctx context.Context, prior credential.State) (*Result, er
 		return res, nil
 	}
 
-	if prior.ClientID != "" && credential.ValidPassword(prior.Password) && prior.Enrollment != credential.Pending {
-		if dev, ok := e.keepPrior(ctx, clients, prior); ok {
+	// A credential already in the Secret is replaced only once the backend refused it (or
+	// the offboarding hook marked it revoked); any doubt keeps it and stops the run.
+	var dead *credential.State
+	switch {
+	case prior.ClientID == "":
+	case prior.Enrollment == credential.Revoked:
+		e.Log.Info().Str("step", "enroll").Msg("the credential in the Secret was revoked; enrolling this cluster again")
+		dead = &prior
+	default:
+		dev, err := e.keepPrior(ctx, clients, prior)
+		if err != nil {
+			return nil, err
+		}
+		if dev != nil {
 			res.Client, res.Enrollment = *dev, credential.Adopted
 			return res, nil
 		}
+		dead = &prior
 	}
 
 	if err := e.checkNamespace(clients); err != nil {
@@ -143,7 +158,7 @@ func (e *Enroller) Run(ctx context.Context, prior credential.State) (*Result, er
 		}
 	}
 	e.hook("write-ahead")
-	if err := e.Store.WriteAhead(ctx, e.ClusterID, password); err != nil {
+	if err := e.Store.WriteAhead(ctx, e.ClusterID, password, dead); err != nil {
 		return nil, err
 	}
 	e.hook("create")
@@ -160,19 +175,23 @@ func (e *Enroller) Run(ctx context.Context, prior credential.State) (*Result, er
 	}
 	e.hook("created")
 	res.Client = *dev
-	switch {
-	case created:
+	if created {
 		res.Enrollment = credential.Minted
-		e.Log.Info().Str("step", "enroll").Str("client", dev.FirstName).Int64("client_id", dev.ID).Msg("minted a new client for this cluster")
-	case e.Backend.VerifyCredential(ctx, dev.Username, password) == nil:
-		// Our own earlier create reached the backend before a crash.
-		res.Enrollment = credential.Minted
-		e.Log.Info().Str("step", "enroll").Str("client", dev.FirstName).Msg("this cluster's client was created by an earlier attempt; its credential is the one in the Secret")
-	default:
-		if err := e.reset(ctx, dev, password); err != nil {
-			return nil, err
+		e.Log.Info().Str("step", "enroll").Str("client", clean(dev.FirstName)).Int64("client_id", dev.ID).Msg("minted a new client for this cluster")
+	} else {
+		switch err := e.Backend.VerifyCredential(ctx, dev.Username, password); {
+		case err == nil:
+			// Our own earlier create reached the backend before a crash.
+			res.Enrollment = credential.Minted
+			e.Log.Info().Str("step", "enroll").Str("client", clean(dev.FirstName)).Msg("this cluster's client was created by an earlier attempt; its credential is the one in the Secret")
+		case errors.Is(err, api.ErrInvalidCredential):
+			if err := e.reset(ctx, dev, password); err != nil {
+				return nil, err
+			}
+			res.Enrollment = credential.Reset
+		default:
+			return nil, e.backendError("check whether this cluster's client "+clean(dev.FirstName)+" holds the credential in the Secret", err)
 		}
-		res.Enrollment = credential.Reset
 	}
 	e.hook("commit")
 	if err := e.commit(ctx, dev, password, res.Enrollment); err != nil {
@@ -182,56 +201,89 @@ func (e *Enroller) Run(ctx context.Context, prior credential.State) (*Result, er
 }
 
 // keepPrior reuses the credential already in the Secret when it still works for a client
-// of this account anchored to this cluster (or not anchored yet).
-func (e *Enroller) keepPrior(ctx context.Context, clients []api.EdgeDevice, prior credential.State) (*api.EdgeDevice, bool) {
+// of this account anchored to this cluster (or not anchored yet). It returns nil, nil only
+// when the backend refused the credential (or decommissioned its client), so that it may
+// be replaced; a working credential it cannot keep, and every failure to find out, stop
+// the run with the credential left in place.
+func (e *Enroller) keepPrior(ctx context.Context, clients []api.EdgeDevice, prior credential.State) (*api.EdgeDevice, error) {
 	dev := findUsername(clients, prior.ClientID)
-	if dev == nil || dev.IsDecommissioned || (dev.ClusterID != nil && *dev.ClusterID != e.ClusterID) {
-		return nil, false
+	if dev != nil && dev.IsDecommissioned {
+		e.Log.Info().Str("step", "enroll").Str("client", clean(dev.FirstName)).Msg("the Secret's client is decommissioned; enrolling this cluster again")
+		return nil, nil
 	}
-	if err := e.Backend.VerifyCredential(ctx, prior.ClientID, prior.Password); err != nil {
-		e.Log.Info().Str("step", "enroll").Msg("the credential in the Secret is no longer accepted; enrolling again")
-		return nil, false
+	err := e.Backend.VerifyCredential(ctx, prior.ClientID, prior.Password)
+	if errors.Is(err, api.ErrInvalidCredential) {
+		e.Log.Info().Str("step", "enroll").Msg("the backend refuses the credential in the Secret; enrolling this cluster again")
+		return nil, nil
 	}
-	if dev.ClusterID == nil {
+	if err != nil {
+		return nil, e.backendError("check the credential already in the Secret (it is kept; the next start checks it again)", err)
+	}
+	switch {
+	case dev == nil:
+		return nil, stop(ExitConflict, nil,
+			"the credential Secret holds a working credential of client %s, which is not a client of the account you signed in with: sign in with the account that owns it, or delete the Secret (kubectl delete secret -n %s %s) to enroll this cluster anew",
+			clean(prior.ClientID), e.Namespace, e.Store.Name)
+	case dev.ClusterID != nil && *dev.ClusterID != e.ClusterID:
+		return nil, stop(ExitConflict, nil,
+			"the credential Secret holds the credential of client %q, which belongs to another cluster (%s): it was copied from there; delete the Secret (kubectl delete secret -n %s %s) to enroll this cluster, or install into that cluster",
+			clean(dev.FirstName), clean(*dev.ClusterID), e.Namespace, e.Store.Name)
+	case dev.ClusterID == nil:
 		patched, err := e.Backend.PatchEdgeDevice(ctx, dev.ID, api.PatchRequest{ClusterID: e.ClusterID})
+		if errors.Is(err, api.ErrConflict) {
+			return nil, stop(ExitConflict, err,
+				"client %q of the credential Secret cannot be anchored to this cluster: this cluster has another client, or that client another cluster; delete the Secret (kubectl delete secret -n %s %s) to adopt this cluster's client, or install into the other cluster",
+				clean(dev.FirstName), e.Namespace, e.Store.Name)
+		}
 		if err != nil {
-			e.Log.Warn().Err(err).Str("step", "enroll").Msg("could not anchor the Secret's client to this cluster; enrolling again")
-			return nil, false
+			return nil, e.backendError("anchor the Secret's client "+clean(dev.FirstName)+" to this cluster (its credential is kept)", err)
 		}
 		dev = patched
 	}
 	if err := e.commit(ctx, dev, prior.Password, credential.Adopted); err != nil {
-		e.Log.Warn().Err(err).Str("step", "enroll").Msg("could not keep the credential in the Secret; enrolling again")
-		return nil, false
+		return nil, err
 	}
-	return dev, true
+	e.Log.Info().Str("step", "enroll").Str("client", clean(dev.FirstName)).Msg("the credential in the Secret works; kept it")
+	return dev, nil
 }
 
-// migrate takes over a previous install's credential: same client, same password.
+// migrate takes over a previous install's credential: same client, same password, once
+// the backend accepted that password and the client is not decommissioned.
 func (e *Enroller) migrate(ctx context.Context, clients []api.EdgeDevice) (*api.EdgeDevice, error) {
 	l := e.Legacy
 	dev := findUsername(clients, l.ClientID)
 	if dev == nil {
 		return nil, stop(ExitConflict, nil,
 			"the legacy Secret %s names client %s, which is not a client of the account you signed in with: sign in with the account that owns it, or remove legacySecret from the values to enroll a new client",
-			l.Secret, l.ClientID)
+			l.Secret, clean(l.ClientID))
+	}
+	name := clean(dev.FirstName)
+	if dev.IsDecommissioned {
+		return nil, stop(ExitConfig, nil,
+			"client %q of the legacy Secret %s is decommissioned in tracebloc: remove legacySecret from the values to enroll a new client", name, l.Secret)
+	}
+	if err := e.Backend.VerifyCredential(ctx, l.ClientID, l.Password); errors.Is(err, api.ErrInvalidCredential) {
+		return nil, stop(ExitConfig, err,
+			"the backend refuses the CLIENT_PASSWORD of client %q in the legacy Secret %s: put that client's current password there, or remove legacySecret from the values to enroll a new client", name, l.Secret)
+	} else if err != nil {
+		return nil, e.backendError("check the legacy Secret's credential", err)
 	}
 	if dev.ClusterID == nil {
 		patched, err := e.Backend.PatchEdgeDevice(ctx, dev.ID, api.PatchRequest{ClusterID: e.ClusterID})
 		if err != nil {
 			if errors.Is(err, api.ErrConflict) {
-				return nil, stop(ExitConflict, err, "client %q of the legacy Secret %s is already anchored to another cluster: install into that cluster, or remove legacySecret from the values to enroll a new client", dev.FirstName, l.Secret)
+				return nil, stop(ExitConflict, err, "client %q of the legacy Secret %s is already anchored to another cluster: install into that cluster, or remove legacySecret from the values to enroll a new client", name, l.Secret)
 			}
 			return nil, e.backendError("anchor the legacy client to this cluster", err)
 		}
 		dev = patched
 	} else if *dev.ClusterID != e.ClusterID {
-		return nil, stop(ExitConflict, nil, "client %q of the legacy Secret %s is anchored to another cluster (%s): install into that cluster, or remove legacySecret from the values to enroll a new client", dev.FirstName, l.Secret, *dev.ClusterID)
+		return nil, stop(ExitConflict, nil, "client %q of the legacy Secret %s is anchored to another cluster (%s): install into that cluster, or remove legacySecret from the values to enroll a new client", name, l.Secret, clean(*dev.ClusterID))
 	}
 	if err := e.commit(ctx, dev, l.Password, credential.Migrated); err != nil {
 		return nil, err
 	}
-	e.Log.Info().Str("step", "migrate").Str("client", dev.FirstName).Str("secret", l.Secret).Msg("migrated the previous install's client to this cluster")
+	e.Log.Info().Str("step", "migrate").Str("client", name).Str("secret", l.Secret).Msg("migrated the previous install's client to this cluster")
 	return dev, nil
 }
 
@@ -250,23 +302,51 @@ func (e *Enroller) checkNamespace(clients []api.EdgeDevice) error {
 func (e *Enroller) namespaceTaken(holder string, clients []api.EdgeDevice) error {
 	return stop(ExitConflict, nil,
 		"namespace %q is already used by client %q of your account (on another cluster, or installed before cluster ids): install into a free namespace, e.g. helm install ... -n %s, or migrate that client with legacySecret",
-		e.Namespace, holder, FreeNamespace(e.Namespace, clients))
+		e.Namespace, clean(holder), FreeNamespace(e.Namespace, clients))
 }
 
-// reset gives the adopted client the write-ahead password, but only when it is not live:
-// otherwise a running edge would lose its login.
+// reset gives the adopted client the write-ahead password, but only when it belongs to
+// this namespace's install and is not live: otherwise another install, or a running edge,
+// would lose its login.
 func (e *Enroller) reset(ctx context.Context, dev *api.EdgeDevice, password string) error {
+	name, ns := clean(dev.FirstName), clean(dev.Namespace)
+	if dev.Namespace != e.Namespace {
+		return stop(ExitConflict, nil,
+			"this cluster's client %q belongs to the install in namespace %s, and this install is in namespace %s: taking over its credential would lock that install out. "+
+				"Install into namespace %s instead (helm uninstall here, then helm install -n %s), or, if nothing runs in %s any more, delete client %q (the tracebloc dashboard, or tracebloc client delete %s); this pod then enrolls by itself",
+			name, ns, e.Namespace, ns, ns, ns, name, name)
+	}
 	if live, why := e.live(dev); live {
 		return stop(ExitConflict, nil,
-			"this cluster's client %q (namespace %s) is live (%s) and its credential is not in this namespace: run this chart in namespace %s where it runs, or stop that install and retry after %s",
-			dev.FirstName, dev.Namespace, why, dev.Namespace, e.ResetWindow)
+			"this cluster's client %q (namespace %s) is live (%s) and its credential is not in this Secret: stop the edge that runs with it and retry after %s, or put its credential back into the Secret",
+			name, ns, why, e.ResetWindow)
 	}
 	e.hook("reset")
 	if _, err := e.Backend.PatchEdgeDevice(ctx, dev.ID, api.PatchRequest{Password: password}); err != nil {
-		return e.backendError("reset the lost credential of client "+dev.FirstName, err)
+		if unsupported(err) {
+			return stop(ExitConflict, err,
+				"this cluster's client %q lost its credential, and the tracebloc backend cannot reset a client's credential (%s): "+
+					"delete client %q (the tracebloc dashboard, or tracebloc client delete %s); this pod then enrolls by itself. Revoking it is not enough: a revoked client keeps this cluster's id",
+				name, clean(err.Error()), name, name)
+		}
+		return e.backendError("reset the lost credential of client "+name, err)
 	}
-	e.Log.Info().Str("step", "enroll").Str("client", dev.FirstName).Msg("this cluster's client had lost its credential and is not live; reset it")
+	e.Log.Info().Str("step", "enroll").Str("client", name).Msg("this cluster's client had lost its credential and is not live; reset it")
 	return nil
+}
+
+// unsupported reports whether the backend answered as one without the call's extension:
+// 400 (the field is not accepted), 404, 405 or 501.
+func unsupported(err error) bool {
+	var apiErr *api.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.Status {
+	case 400, 404, 405, 501:
+		return true
+	}
+	return false
 }
 
 func (e *Enroller) live(dev *api.EdgeDevice) (bool, string) {
@@ -295,12 +375,21 @@ func (e *Enroller) createError(ctx context.Context, err error) error {
 		b := apiErr.Body
 		switch apiErr.Code {
 		case api.CodeClusterConflict:
-			return stop(ExitConflict, err, "this cluster (%s) is connected to another tracebloc account, owned by %s: ask them to release it, or sign in with that account", e.ClusterID, b.OwnerEmail)
+			return stop(ExitConflict, err, "this cluster (%s) is connected to another tracebloc account, owned by %s: ask them to release it, or sign in with that account", e.ClusterID, clean(b.OwnerEmail))
 		case api.CodeClusterInUse:
-			return stop(ExitConflict, err, "this cluster (%s) is in use by client %q of your account: uninstall that client first, or install into its namespace to adopt it", e.ClusterID, b.HolderName)
+			return stop(ExitConflict, err, "this cluster (%s) is in use by client %q of your account: uninstall that client first, or install into its namespace to adopt it", e.ClusterID, clean(b.HolderName))
 		case api.CodeNamespaceConflict:
 			clients, _ := e.Backend.ListEdgeDevices(ctx)
 			return e.namespaceTaken(b.HolderName, clients)
+		}
+	}
+	if errors.As(err, &apiErr) && apiErr.Status == 400 {
+		// A backend without the namespace_conflict code refuses a taken namespace as a
+		// plain validation error: the client list says whether that is what happened.
+		if clients, lerr := e.Backend.ListEdgeDevices(ctx); lerr == nil {
+			if nerr := e.checkNamespace(clients); nerr != nil {
+				return nerr
+			}
 		}
 	}
 	if errors.Is(err, api.ErrForbidden) {
@@ -316,7 +405,7 @@ func (e *Enroller) forbidden(ctx context.Context, err error) error {
 	}
 	names := make([]string, 0, len(admins))
 	for _, a := range admins {
-		names = append(names, fmt.Sprintf("%s <%s>", a.Name, a.Email))
+		names = append(names, fmt.Sprintf("%s <%s>", clean(a.Name), clean(a.Email)))
 	}
 	return stop(ExitForbidden, err, "your tracebloc account may not create clients: ask one of its admins (%s) to connect this cluster, or to give you that right", strings.Join(names, ", "))
 }
@@ -325,7 +414,7 @@ func (e *Enroller) forbidden(ctx context.Context, err error) error {
 func (e *Enroller) backendError(what string, err error) error {
 	var up *api.UpgradeRequiredError
 	if errors.As(err, &up) {
-		return stop(ExitUpgrade, err, "the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", up.MinVersion)
+		return stop(ExitUpgrade, err, "the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", clean(up.MinVersion))
 	}
 	if errors.Is(err, api.ErrForbidden) {
 		return stop(ExitForbidden, err, "%s: your tracebloc account lacks the permission: ask an admin of your account", what)
@@ -372,6 +461,9 @@ func refused(err error) bool {
 	}
 	return errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 && apiErr.Status != 429
 }
+
+// clean makes a string the backend sent safe to show in a log line or an error.
+func clean(s string) string { return safetext.Excerpt(s, 0) }
 
 func findUsername(clients []api.EdgeDevice, username string) *api.EdgeDevice {
 	for i := range clients {
