@@ -17,7 +17,7 @@ FUZZTIME ?= 30s
 CACHE   := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tracebloc-edge
 IMAGE_TAR := $(BIN)/edge-bootstrap.oci.tar
 
-.PHONY: help build test test-unit lint bench bench-fleet fuzz demo demo-down image tools cluster-up cluster-down clean
+.PHONY: help build test test-unit lint bench bench-fleet fuzz demo demo-down image tools deps-test deps-demo cluster-up cluster-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ build: ## the three static binaries in bin/
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tracebloc-postrender ./postrender/cmd/tracebloc-postrender
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tracebloc-devbackend ./internal/devbackend/cmd/tracebloc-devbackend
 
-test: build tools ## everything CI runs, real-cluster tests included; ends with "N passed, N failed"
+test: deps-test build tools ## everything CI runs, real-cluster tests included; ends with "N passed, N failed"
 	@status=0; \
 	$(GO) test -json -count=1 -timeout $(TEST_TIMEOUT) ./... | $(GO) run ./internal/tools/testsummary || status=$$?; \
 	for name in test test-b e2e faults; do scripts/cluster down --name $$name >/dev/null 2>&1 || true; done; \
@@ -48,11 +48,17 @@ $(TOOLS)/staticcheck:
 tools: ## build the Kubernetes binaries, helm, helm4 and kustomize into the cache (once)
 	scripts/build-tools >/dev/null
 
+deps-test: ## the Debian packages the tests need (apt-get, only when one is missing)
+	scripts/deps test
+
+deps-demo: ## the Debian packages the demo needs
+	scripts/deps demo
+
 image: build ## the bootstrap's OCI image tarball, built without Docker
 	$(GO) run ./images/build --binary $(BIN)/tracebloc-bootstrap --name ghcr.io/tracebloc/edge-bootstrap \
 	  --version $(VERSION) --out $(IMAGE_TAR)
 
-demo: build ## the whole journey on a local cluster (or KUBECONFIG's); DEMO_AUTO_APPROVE=1 approves itself
+demo: deps-demo build ## the whole journey on a local cluster (or KUBECONFIG's); DEMO_AUTO_APPROVE=1 approves itself
 	scripts/demo up
 
 demo-down: ## remove what the demo started: the release, the development backend, the local cluster
