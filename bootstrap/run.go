@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,8 +15,6 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/sethvargo/go-envconfig"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -30,6 +27,7 @@ import (
 	"github.com/tracebloc/edge/bootstrap/enroll"
 	"github.com/tracebloc/edge/bootstrap/kube"
 	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/safetext"
 	"github.com/tracebloc/edge/internal/version"
 )
 
@@ -147,7 +145,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return enroll.ExitFailure
 	}
 	msg := err.Error()
-	if code == enroll.ExitFailure {
+	if code == enroll.ExitFailure && stop == nil { // a stop's message names its own next step
 		msg += " (next: check the log lines above; the pod restarts and resumes where it stopped)"
 	}
 	fmt.Fprintf(stderr, "error: %s\n", msg)
@@ -162,42 +160,70 @@ func check(ctx context.Context, cfg *config.Config, kc kube.Interface, stdout io
 	if err != nil {
 		return err
 	}
+	if s.Exists && !s.Owned {
+		fmt.Fprintf(stdout, "ok: the credential Secret %s/%s holds CLIENT_ID and CLIENT_PASSWORD (an operator's, not the bootstrap's)\n", cfg.Namespace, cfg.CredentialSecret)
+		return nil
+	}
 	if !s.Complete() {
-		return fmt.Errorf("the credential Secret %s/%s does not hold a complete CLIENT_ID and CLIENT_PASSWORD (enrollment %q): follow the bootstrap's logs (kubectl logs -n %s deploy/<release> -c bootstrap) and approve the code", cfg.Namespace, cfg.CredentialSecret, s.Enrollment, cfg.Namespace)
+		return fmt.Errorf("the credential Secret %s/%s does not hold a complete CLIENT_ID and CLIENT_PASSWORD (enrollment %q): follow the bootstrap's logs (kubectl logs -n %s deploy/<release> -c bootstrap) and approve the code", cfg.Namespace, cfg.CredentialSecret, safetext.Excerpt(s.Enrollment, 64), cfg.Namespace)
 	}
 	fmt.Fprintf(stdout, "ok: the credential Secret %s/%s holds CLIENT_ID and CLIENT_PASSWORD (enrollment %s)\n", cfg.Namespace, cfg.CredentialSecret, s.Enrollment)
 	return nil
 }
 
 // revoke is the chart's opt-in offboarding hook: the machine credential revokes its own
-// client, so that it can no longer log in. A missing Secret leaves nothing to revoke.
+// client, so that it can no longer log in, and the Secret is marked revoked, so that a
+// later install enrolls again without asking the backend. A missing Secret, or one the
+// bootstrap did not make, leaves nothing to revoke.
 func revoke(ctx context.Context, cfg *config.Config, kc kube.Interface, client *api.Client, log zerolog.Logger) error {
-	sec, err := kc.CoreV1().Secrets(cfg.Namespace).Get(ctx, cfg.CredentialSecret, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		log.Info().Str("step", "revoke").Msg("no credential Secret; nothing to revoke")
+	log = log.With().Str("step", "revoke").Logger()
+	store := &credential.Store{Client: kc, Namespace: cfg.Namespace, Name: cfg.CredentialSecret, Log: log}
+	s, err := store.Read(ctx)
+	switch {
+	case err != nil:
+		return err
+	case !s.Exists:
+		log.Info().Msg("no credential Secret; nothing to revoke")
+		return nil
+	case !s.Owned:
+		log.Info().Msg("the credential Secret is an operator's, not the bootstrap's; it is left as it is")
+		return nil
+	case s.Enrollment == credential.Revoked:
+		log.Info().Msg("the credential in the Secret is revoked already")
+		return nil
+	case !s.Complete() || s.DashboardID == 0:
+		log.Info().Msg("the credential Secret holds no finished enrollment; nothing to revoke")
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("read the credential Secret %s/%s: %w", cfg.Namespace, cfg.CredentialSecret, err)
-	}
-	id, err := strconv.ParseInt(sec.Annotations[credential.AnnClientID], 10, 64)
-	s := credential.State{ClientID: string(sec.Data[credential.KeyClientID]), Password: string(sec.Data[credential.KeyClientPassword]), Enrollment: sec.Annotations[credential.AnnEnrollment]}
-	if err != nil || !s.Complete() {
-		log.Info().Str("step", "revoke").Msg("the credential Secret holds no finished enrollment; nothing to revoke")
-		return nil
-	}
+	id, name := s.DashboardID, safetext.Excerpt(s.ClientName, 0)
 	machine, err := client.MachineLogin(ctx, s.ClientID, s.Password)
 	if errors.Is(err, api.ErrInvalidCredential) {
-		log.Info().Str("step", "revoke").Msg("the machine credential is already refused by the backend; nothing to revoke")
-		return nil
+		log.Info().Msg("the machine credential is already refused by the backend; marking the Secret revoked")
+		return markRevoked(ctx, store, s, id)
 	}
 	if err != nil {
 		return fmt.Errorf("log in to revoke client %d: %w", id, err)
 	}
 	if _, err := machine.RevokeEdgeDevice(ctx, id); err != nil {
+		var apiErr *api.APIError
+		if errors.As(err, &apiErr) && (apiErr.Status == 401 || apiErr.Status == 403 || apiErr.Status == 404 || apiErr.Status == 405) {
+			return &enroll.Error{Code: enroll.ExitFailure, Err: err, Msg: fmt.Sprintf(
+				"the tracebloc backend does not let a client revoke itself (%s): revoke or delete client %q (id %d) in the tracebloc dashboard, or with tracebloc client delete %s; the Secret %s/%s is left as it is",
+				safetext.Excerpt(err.Error(), 0), name, id, name, cfg.Namespace, cfg.CredentialSecret)}
+		}
 		return fmt.Errorf("revoke client %d: %w", id, err)
 	}
-	log.Info().Str("step", "revoke").Int64("client_id", id).Str("client", sec.Annotations[credential.AnnClientName]).
-		Msg("revoked the machine credential; the client record stays in tracebloc")
+	if err := markRevoked(ctx, store, s, id); err != nil {
+		return err
+	}
+	log.Info().Int64("client_id", id).Str("client", name).
+		Msg("revoked the machine credential and marked the Secret revoked; the client record stays in tracebloc")
+	return nil
+}
+
+func markRevoked(ctx context.Context, store *credential.Store, s credential.State, id int64) error {
+	if err := store.MarkRevoked(ctx, s.ClientID); err != nil {
+		return fmt.Errorf("client %d is revoked, but the Secret could not be marked so (a later start finds out from the backend when TRACEBLOC_VERIFY_CREDENTIAL is true; otherwise delete the Secret): %w", id, err)
+	}
 	return nil
 }

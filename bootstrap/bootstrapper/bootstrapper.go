@@ -8,14 +8,17 @@ package bootstrapper
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"time"
 
 	"github.com/rs/zerolog"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/bootstrap/banner"
@@ -28,6 +31,7 @@ import (
 	"github.com/tracebloc/edge/bootstrap/kube"
 	"github.com/tracebloc/edge/bootstrap/lock"
 	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/safetext"
 )
 
 // Bootstrapper holds what one run needs; everything is injected.
@@ -62,7 +66,7 @@ func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 	b.hook("fast-path")
 	state, err := store.Read(ctx)
 	if err != nil {
-		return nil, b.kubeError(err, "read the credential Secret")
+		return nil, b.secretError(err, "read the credential Secret")
 	}
 	uid, err := clusterid.Read(ctx, b.Kube)
 	if err != nil {
@@ -75,9 +79,19 @@ func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 			cfg.ExpectedClusterID, uid)}
 	}
 	log := b.Log.With().Str("cluster_id", uid).Str("namespace", cfg.Namespace).Logger()
-	if b.usable(ctx, state, uid, log) {
+	if state.Exists && !state.Owned {
+		return b.operatorCredential(ctx, state, log)
+	}
+	ok, refused := b.usable(ctx, state, uid, log)
+	if ok {
 		log.Info().Str("step", "fast-path").Str("secret", cfg.CredentialSecret).Msg("the credential is in place; nothing to do")
 		return &Outcome{FastPath: true}, nil
+	}
+	// The credential the backend refused is no finished enrollment, for this run nor for a
+	// replica waiting on the Lease.
+	var dead *credential.State
+	if refused {
+		dead = &state
 	}
 
 	// 3. One at a time. When the Lease is lost under the enrollment (an API server
@@ -91,11 +105,11 @@ func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 	}
 	done := func(ctx context.Context) (bool, error) {
 		s, err := store.Read(ctx)
-		return err == nil && s.Complete() && s.ClusterID == uid, err
+		return err == nil && finished(s, uid, dead), err
 	}
 	err = l.Run(ctx, done, func(ctx context.Context) error {
 		var err error
-		out, err = b.enroll(ctx, store, rec, sess, uid, log)
+		out, err = b.enroll(ctx, store, rec, sess, uid, dead, log)
 		return err
 	})
 	if errors.Is(err, lock.ErrDoneElsewhere) {
@@ -103,41 +117,76 @@ func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 		return &Outcome{FastPath: true}, nil
 	}
 	if err != nil {
+		err = b.secretError(err, "")
 		rec.Warning(context.WithoutCancel(ctx), events.ReasonFailed, err.Error())
 		return nil, err
 	}
 	return out, nil
 }
 
-// usable reports whether the Secret already holds this cluster's credential.
-func (b *Bootstrapper) usable(ctx context.Context, s credential.State, uid string, log zerolog.Logger) bool {
-	if !s.Complete() || s.ClusterID != uid {
+// finished reports whether s is a finished enrollment of this cluster, other than dead
+// (the credential the backend refused at the start of this run, nil if none).
+func finished(s credential.State, uid string, dead *credential.State) bool {
+	if dead != nil && s.ClientID == dead.ClientID && s.Password == dead.Password {
 		return false
 	}
+	return s.Complete() && s.ClusterID == uid
+}
+
+// usable reports whether the Secret already holds this cluster's credential, and whether
+// the backend refused it (then it is to be replaced by a new enrollment).
+func (b *Bootstrapper) usable(ctx context.Context, s credential.State, uid string, log zerolog.Logger) (ok, refused bool) {
+	if !s.Complete() || s.ClusterID != uid {
+		return false, false
+	}
 	if !b.Config.VerifyCredential {
-		return true
+		return true, false
 	}
 	err := b.API.VerifyCredential(ctx, s.ClientID, s.Password)
 	switch {
 	case err == nil:
-		return true
+		return true, false
 	case errors.Is(err, api.ErrInvalidCredential):
-		log.Warn().Str("step", "fast-path").Msg("the backend rejects the credential in the Secret; enrolling again")
-		return false
+		log.Warn().Str("step", "fast-path").Msg("the backend rejects the credential in the Secret; enrolling this cluster again")
+		return false, true
 	default:
-		log.Warn().Err(err).Str("step", "fast-path").Msg("could not verify the credential; keeping it")
-		return true
+		log.Warn().Str("error", safetext.Excerpt(err.Error(), 0)).Str("step", "fast-path").Msg("could not verify the credential; keeping it")
+		return true, false
+	}
+}
+
+// operatorCredential checks, with the backend, a credential Secret the bootstrap did not
+// make (an operator's, see credential.Store): it is used as it is and never written.
+func (b *Bootstrapper) operatorCredential(ctx context.Context, s credential.State, log zerolog.Logger) (*Outcome, error) {
+	cfg := b.Config
+	err := b.API.VerifyCredential(ctx, s.ClientID, s.Password)
+	var up *api.UpgradeRequiredError
+	switch {
+	case err == nil:
+		log.Info().Str("step", "fast-path").Str("secret", cfg.CredentialSecret).
+			Msgf("the credential Secret has no label %s=true, so the bootstrap leaves it as it is; the backend accepts its credential", credential.LabelCredential)
+		return &Outcome{FastPath: true}, nil
+	case errors.Is(err, api.ErrInvalidCredential):
+		return nil, &enroll.Error{Code: enroll.ExitConfig, Err: err, Msg: fmt.Sprintf(
+			"the backend refuses the CLIENT_ID and CLIENT_PASSWORD in the Secret %s/%s, which the bootstrap did not make (no label %s=true) and so does not replace: "+
+				"correct them, or label the Secret (kubectl label secret -n %s %s %s=true) so that the next start enrolls this cluster and replaces them",
+			cfg.Namespace, cfg.CredentialSecret, credential.LabelCredential, cfg.Namespace, cfg.CredentialSecret, credential.LabelCredential)}
+	case errors.As(err, &up):
+		return nil, &enroll.Error{Code: enroll.ExitUpgrade, Err: err,
+			Msg: fmt.Sprintf("the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", safetext.Excerpt(up.MinVersion, 64))}
+	default:
+		return nil, fmt.Errorf("check the credential in the Secret %s/%s with the backend (it is kept): %w", cfg.Namespace, cfg.CredentialSecret, err)
 	}
 }
 
 // enroll runs under the Lease.
-func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec *events.Recorder, sess *session, uid string, log zerolog.Logger) (*Outcome, error) {
+func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec *events.Recorder, sess *session, uid string, dead *credential.State, log zerolog.Logger) (*Outcome, error) {
 	cfg := b.Config
 	state, err := store.Read(ctx) // someone may have finished while we waited
 	if err != nil {
-		return nil, b.kubeError(err, "read the credential Secret")
+		return nil, b.secretError(err, "read the credential Secret")
 	}
-	if state.Complete() && state.ClusterID == uid {
+	if finished(state, uid, dead) {
 		return &Outcome{FastPath: true}, nil
 	}
 	legacy, err := b.legacy(ctx)
@@ -172,8 +221,9 @@ func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec 
 		return nil, err
 	}
 	// 8. Finish.
-	msg := fmt.Sprintf("enrolled as client %s (%s)", res.Client.FirstName, res.Client.Namespace)
-	log.Info().Str("step", "finish").Str("client", res.Client.FirstName).Str("enrollment", res.Enrollment).Msg(msg)
+	name := safetext.Excerpt(res.Client.FirstName, 0)
+	msg := fmt.Sprintf("enrolled as client %s (%s)", name, safetext.Excerpt(res.Client.Namespace, 0))
+	log.Info().Str("step", "finish").Str("client", name).Str("enrollment", res.Enrollment).Msg(msg)
 	rec.Normal(ctx, events.ReasonEnrolled, msg+": "+res.Enrollment)
 	b.hook("finish")
 	return &Outcome{Enrollment: res.Enrollment, ClientName: res.Client.FirstName}, nil
@@ -203,9 +253,13 @@ func (b *Bootstrapper) signIn(ctx context.Context, store *credential.Store, rec 
 	}
 	flow := &deviceflow.Flow{
 		Backend: b.API,
-		Store:   grantStore{store},
-		Clock:   b.Clock,
-		Log:     log,
+		Context: &api.DeviceContext{
+			ClusterID: uid, Namespace: cfg.Namespace, ClientName: cfg.ClientName,
+			KubernetesVersion: b.kubernetesVersion(ctx, log), ChartVersion: cfg.ChartVersion,
+		},
+		Store: grantStore{store},
+		Clock: b.Clock,
+		Log:   log,
 		Show: func(ctx context.Context, p deviceflow.Pending) {
 			info := banner.Info{
 				URL: p.Code.VerificationURI, URLComplete: p.Code.VerificationURIComplete, UserCode: p.Code.UserCode,
@@ -227,7 +281,7 @@ func (b *Bootstrapper) signIn(ctx context.Context, store *credential.Store, rec 
 		var up *api.UpgradeRequiredError
 		if errors.As(err, &up) {
 			return "", nil, &enroll.Error{Code: enroll.ExitUpgrade, Err: err,
-				Msg: fmt.Sprintf("the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", up.MinVersion)}
+				Msg: fmt.Sprintf("the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", safetext.Excerpt(up.MinVersion, 64))}
 		}
 		return "", nil, fmt.Errorf("sign in with the device flow: %w", err)
 	}
@@ -235,7 +289,7 @@ func (b *Bootstrapper) signIn(ctx context.Context, store *credential.Store, rec 
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if err := revokeToken(rctx, b.API.WithToken(token)); err != nil {
-			log.Warn().Err(err).Str("step", "finish").Msg("could not revoke the sign-in token; it expires on its own")
+			log.Warn().Str("error", safetext.Excerpt(err.Error(), 0)).Str("step", "finish").Msg("could not revoke the sign-in token; it expires on its own")
 			return
 		}
 		log.Debug().Str("step", "finish").Msg("revoked the sign-in token")
@@ -287,6 +341,47 @@ func (b *Bootstrapper) legacy(ctx context.Context) (*enroll.Legacy, error) {
 			"the legacy Secret %s does not hold a usable CLIENT_ID and CLIENT_PASSWORD: fix it, or remove legacySecret from the values", name)}
 	}
 	return &enroll.Legacy{Secret: name, ClientID: id, Password: pw}, nil
+}
+
+// kubernetesVersion is the API server's version for the approval page, from GET /version
+// (which needs no RBAC); it is "" when the API server does not say, which never stops a run.
+func (b *Bootstrapper) kubernetesVersion(ctx context.Context, log zerolog.Logger) string {
+	rc := b.Kube.CoreV1().RESTClient()
+	if c, ok := rc.(*rest.RESTClient); rc == nil || (ok && c == nil) { // the fake clientset has none
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	body, err := rc.Get().AbsPath("/version").Stream(ctx)
+	if err != nil {
+		log.Debug().Str("error", safetext.Excerpt(err.Error(), 0)).Msg("could not read the Kubernetes version; the approval page goes without it")
+		return ""
+	}
+	defer body.Close()
+	var info struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := json.NewDecoder(io.LimitReader(body, 64<<10)).Decode(&info); err != nil || !kubeVersion.MatchString(info.GitVersion) {
+		log.Debug().Msg("the API server's /version holds no usable version; the approval page goes without it")
+		return ""
+	}
+	return info.GitVersion
+}
+
+// kubeVersion is a Kubernetes gitVersion such as v1.34.2 or v1.34.2+k3s1.
+var kubeVersion = regexp.MustCompile(`^v[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,4}([-+][0-9A-Za-z.+-]{1,40})?$`)
+
+// secretError is kubeError, except that a Secret the bootstrap will not touch stops the run
+// with its own message and the configuration exit code.
+func (b *Bootstrapper) secretError(err error, what string) error {
+	var stop *enroll.Error
+	if errors.Is(err, credential.ErrNotOurs) && !errors.As(err, &stop) {
+		return &enroll.Error{Code: enroll.ExitConfig, Msg: err.Error(), Err: err}
+	}
+	if what == "" {
+		return err
+	}
+	return b.kubeError(err, what)
 }
 
 // kubeError names what failed and, for a refusal, the RBAC to check.
