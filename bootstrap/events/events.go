@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/bootstrap/kube"
+	"github.com/tracebloc/edge/internal/safetext"
 )
 
 // Reasons of the Events the bootstrap records.
@@ -54,9 +55,7 @@ func (r *Recorder) record(ctx context.Context, typ, reason, message string) {
 	if r.Clock != nil {
 		now = r.Clock.Now()
 	}
-	if len(message) > 1024 {
-		message = message[:1021] + "..."
-	}
+	message = safetext.Excerpt(message, 1024) // errors carry backend text; an Event holds 1 KiB
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      fmt.Sprintf("%s.%x", r.PodName, now.UnixNano()),

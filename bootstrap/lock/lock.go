@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/bootstrap/kube"
+	"github.com/tracebloc/edge/internal/safetext"
 )
 
 // Lock is one Lease.
@@ -114,7 +115,7 @@ func (l *Lock) round(ctx context.Context, leaseDuration, retry time.Duration, cl
 			OnStoppedLeading: func() {},
 			OnNewLeader: func(identity string) {
 				if identity != l.Identity {
-					l.Log.Info().Str("step", "lock").Str("holder", identity).Msg("another replica is enrolling; waiting for its credential")
+					l.Log.Info().Str("step", "lock").Str("holder", safetext.Excerpt(identity, 0)).Msg("another replica is enrolling; waiting for its credential")
 				}
 			},
 		},
