@@ -2,6 +2,7 @@ package devbackend
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	_ "embed"
 	"errors"
@@ -24,6 +25,8 @@ type activateView struct {
 	Title, Result, Detail, Problem string
 	CSRF, Code, Email              string
 	Users                          []User
+	Pending                        bool         // Code can be decided: show the Approve form
+	Request                        *requestView // what asked for Code; nil with ContractOnly
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, v activateView) {
@@ -69,12 +72,31 @@ func (s *Server) activatePage(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: csrf, Path: "/activate", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	v := activateView{CSRF: csrf}
 	if code := r.URL.Query().Get("code"); code != "" {
-		v.Code = normalizeUserCode(code)
-		if err := s.codeState(r.Context(), code); err != nil {
-			v.Problem = problemText(err)
+		var err error
+		if v, err = s.codeView(r.Context(), v, code); err != nil {
+			s.internalError(w, r, err)
+			return
 		}
 	}
 	s.render(w, r, http.StatusOK, v)
+}
+
+// codeView fills v for userCode: the Approve form and the request that asked for the
+// code while it can be decided, else the problem. A person sees what asks before approving,
+// also when they typed the code.
+func (s *Server) codeView(ctx context.Context, v activateView, userCode string) (activateView, error) {
+	v.Code = normalizeUserCode(userCode)
+	if err := s.codeState(ctx, v.Code); err != nil {
+		v.Problem = problemText(err)
+		return v, nil
+	}
+	v.Pending = true
+	cr, err := s.requestOf(ctx, v.Code)
+	if err != nil || cr == nil {
+		return v, err
+	}
+	v.Request = s.viewRequest(cr)
+	return v, nil
 }
 
 // activateSubmit is POST /activate: approve or deny the code as the chosen user.
@@ -89,7 +111,6 @@ func (s *Server) activateSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code, email := normalizeUserCode(r.PostForm.Get("code")), r.PostForm.Get("email")
-	view := activateView{CSRF: c.Value, Code: code, Email: email}
 	switch r.PostForm.Get("action") {
 	case "approve":
 		err = s.Approve(code, email)
@@ -107,6 +128,11 @@ func (s *Server) activateSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		err = errors.New("press Approve or Deny")
+	}
+	view, verr := s.codeView(r.Context(), activateView{CSRF: c.Value, Email: email}, code)
+	if verr != nil {
+		s.internalError(w, r, verr)
+		return
 	}
 	view.Problem = problemText(err)
 	status := http.StatusBadRequest

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tracebloc/edge/internal/api"
 )
@@ -138,7 +139,9 @@ func TestActivatePage(t *testing.T) {
 }
 
 // TestActivatePageInBrowser approves a code in real headless Chromium: open
-// verification_uri_complete, pick a user, click Approve; then the poll gets the token.
+// verification_uri_complete, check what the page shows about the request (its context,
+// source address and age, with the warning of an old code), pick a user, click Approve;
+// then the poll gets the token.
 func TestActivatePageInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
@@ -151,7 +154,15 @@ func TestActivatePageInBrowser(t *testing.T) {
 		chromium = "/usr/bin/chromium"
 	}
 	e := newEnv(t)
-	dc := e.deviceCode()
+	want := fullContext()
+	want.ClientName = `edge <lab> & "7"` // shown as text, not markup
+	requested := e.requestCode(want, "")
+	if requested.status != http.StatusOK {
+		t.Fatalf("POST /device/code with a context = %d %s", requested.status, requested.body)
+	}
+	var dc api.DeviceCode
+	requested.decode(t, &dc)
+	e.clock.Add(6 * time.Minute)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
@@ -180,6 +191,33 @@ func TestActivatePageInBrowser(t *testing.T) {
 	err = chromedp.Do(stepCtx,
 		chromedp.Navigate(dc.VerificationURIComplete),
 		chromedp.WaitVisible(chromedp.ID("approve")),
+	)
+	if err != nil {
+		t.Fatalf("open the activation page: %v", err)
+	}
+	shown := map[string]string{}
+	for _, id := range []string{"req-cluster_id", "req-namespace", "req-client_name", "req-kubernetes_version",
+		"req-chart_version", "req-source", "req-age", "req-stale"} {
+		text, err := chromedp.Run(stepCtx, chromedp.Text(chromedp.ID(id)))
+		if err != nil {
+			t.Fatalf("read #%s: %v", id, err)
+		}
+		shown[id] = strings.Join(strings.Fields(text), " ")
+	}
+	wantShown := map[string]string{
+		"req-cluster_id": want.ClusterID, "req-namespace": want.Namespace, "req-client_name": want.ClientName,
+		"req-kubernetes_version": want.KubernetesVersion, "req-chart_version": want.ChartVersion,
+		"req-source": "127.0.0.1", "req-age": "6 minutes ago",
+		"req-stale": shown["req-stale"], // checked below
+	}
+	if diff := cmp.Diff(wantShown, shown); diff != "" {
+		t.Errorf("the page shows (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(shown["req-stale"], "This code was requested 6 minutes ago.") {
+		t.Errorf("the warning of an old code says %q, want it to give the age", shown["req-stale"])
+	}
+
+	err = chromedp.Do(stepCtx,
 		chromedp.SetValue(chromedp.ID("email"), admin2A),
 		chromedp.Click(chromedp.ID("approve")),
 		chromedp.WaitVisible(chromedp.ID("result")),

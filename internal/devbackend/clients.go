@@ -34,7 +34,8 @@ func isDNSLabel(s string) bool {
 func validationError(w http.ResponseWriter, fields map[string]string) {
 	body := map[string]any{"error": "invalid_request"}
 	var details []string
-	for _, k := range []string{"first_name", "namespace", "location", "password", "cluster_id"} {
+	for _, k := range []string{"first_name", "namespace", "location", "password", "cluster_id",
+		"client_name", "kubernetes_version", "chart_version"} {
 		if msg, ok := fields[k]; ok {
 			body[k] = []string{msg}
 			details = append(details, k+": "+msg)

@@ -61,6 +61,22 @@ func normalizeUserCode(s string) string {
 }
 
 func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
+	var dctx *api.DeviceContext
+	if !s.cfg.ContractOnly { // the pinned call has no body; a backend without the extension ignores it
+		var (
+			fields map[string]string
+			err    error
+		)
+		dctx, fields, err = readDeviceContext(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, api.ErrorBody{Error: "invalid_request", Detail: err.Error()})
+			return
+		}
+		if len(fields) > 0 {
+			validationError(w, fields)
+			return
+		}
+	}
 	now := s.cfg.Now()
 	if _, err := s.db.ExecContext(r.Context(), `DELETE FROM device_codes WHERE expires_at < ?`, nanos(now.Add(-time.Hour))); err != nil {
 		s.internalError(w, r, err)
@@ -68,15 +84,27 @@ func (s *Server) deviceCode(w http.ResponseWriter, r *http.Request) {
 	}
 	deviceCode := randomSecret(32)
 	s.issued(SecretDeviceCode, deviceCode)
-	var userCode string
+	var (
+		userCode string
+		id       int64
+	)
 	for attempt := 0; ; attempt++ {
 		userCode = newUserCode()
-		_, err := s.db.ExecContext(r.Context(), `INSERT INTO device_codes(digest, user_code, expires_at, interval, state) VALUES (?, ?, ?, ?, 'pending')`,
+		res, err := s.db.ExecContext(r.Context(), `INSERT INTO device_codes(digest, user_code, expires_at, interval, state) VALUES (?, ?, ?, ?, 'pending')`,
 			digest(deviceCode), userCode, nanos(now.Add(s.cfg.DeviceTTL)), int64(s.cfg.DeviceInterval))
+		if err == nil {
+			id, err = res.LastInsertId()
+		}
 		if err == nil {
 			break
 		}
 		if !isUnique(err) || attempt > 5 {
+			s.internalError(w, r, err)
+			return
+		}
+	}
+	if !s.cfg.ContractOnly {
+		if err := s.storeRequest(r.Context(), id, r, dctx); err != nil {
 			s.internalError(w, r, err)
 			return
 		}

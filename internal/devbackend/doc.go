@@ -47,6 +47,10 @@
 //   - GET /edge-device/ pages hold Config.PageSize clients (default 10; the recorded
 //     edge_device_list.json shows 15), newest first; next/previous are absolute
 //     URLs built from the request's host; a page out of range is 404 {"detail":"Invalid page."}.
+//   - POST /device/code may carry the approval context (api.DeviceContext): bounded,
+//     printable strings, else 400 naming the field. The activation page shows it with the
+//     time and peer address of the request, and warns when the code is older than five
+//     minutes. Without a body the page shows the time and address alone.
 //   - Config.ContractOnly (flag --contract-only) turns every extension off: the answers
 //     are those of a backend with only the pinned contract (a password in PATCH and a
 //     taken namespace are 400, a 429 has no Retry-After, a machine token cannot revoke,

@@ -67,6 +67,16 @@ CREATE TABLE IF NOT EXISTS device_codes (
 	state      TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied')),
 	user_id    INTEGER REFERENCES users(id)
 );
+CREATE TABLE IF NOT EXISTS device_requests (
+	device_code_id     INTEGER PRIMARY KEY REFERENCES device_codes(id) ON DELETE CASCADE,
+	requested_at       INTEGER NOT NULL,
+	source             TEXT NOT NULL,
+	cluster_id         TEXT NOT NULL,
+	namespace          TEXT NOT NULL,
+	client_name        TEXT NOT NULL,
+	kubernetes_version TEXT NOT NULL,
+	chart_version      TEXT NOT NULL
+);
 `
 
 // openDB opens (and creates) the database. One connection serializes the writers, which is
