@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,15 +15,23 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Limits and defaults of a Client; each has an Option.
+// Limits and defaults of a Client; each default has an Option.
 const (
 	// MaxBodyBytes caps every answer read from the backend; a larger one is a *DecodeError.
 	MaxBodyBytes = 4 << 20
+	// MaxRetryAfter caps a Retry-After, whatever it asks (days, a date years ahead): it is
+	// APIError.RetryAfter's upper bound, for a caller that waits on it.
+	MaxRetryAfter = 10 * time.Minute
 
 	DefaultMaxRetries   = 3                // retries of a 429 answer
 	DefaultMaxRetryWait = 60 * time.Second // longest single wait for a 429
 	DefaultMaxPages     = 1000             // pages of GET /edge-device/ followed at most
 	DefaultTimeout      = 30 * time.Second // of the default HTTP client
+	// DefaultMaxListClients and DefaultMaxListBytes bound what GET /edge-device/ reads over
+	// all its pages: far above a real account (a client per cluster), far below the
+	// bootstrap container's memory limit.
+	DefaultMaxListClients = 10_000
+	DefaultMaxListBytes   = 16 << 20
 )
 
 // Client speaks the tracebloc backend contract. A zero Token means unauthenticated calls
@@ -31,12 +40,15 @@ type Client struct {
 	base         *url.URL
 	http         *http.Client
 	token        string
+	secrets      *redactor // shared by every copy (WithToken, WithoutRetries)
 	log          zerolog.Logger
 	sleep        func(ctx context.Context, d time.Duration) error
 	now          func() time.Time
 	maxRetries   int
 	maxRetryWait time.Duration
 	maxPages     int
+	maxClients   int
+	maxListBytes int
 }
 
 // Option configures a Client.
@@ -52,18 +64,29 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	c := &Client{
 		base:         u,
 		http:         &http.Client{Timeout: DefaultTimeout},
+		secrets:      &redactor{},
 		log:          zerolog.Nop(),
 		sleep:        sleepContext,
 		now:          time.Now,
 		maxRetries:   DefaultMaxRetries,
 		maxRetryWait: DefaultMaxRetryWait,
 		maxPages:     DefaultMaxPages,
+		maxClients:   DefaultMaxListClients,
+		maxListBytes: DefaultMaxListBytes,
 	}
 	for _, o := range opts {
 		o(c)
 	}
+	// Whatever client was passed in: a redirect would re-send the JSON body (a password, a
+	// device code) to wherever Location points. The copy leaves the caller's client as it is.
+	hc := *c.http
+	hc.CheckRedirect = refuseRedirect
+	c.http = &hc
 	return c, nil
 }
+
+// refuseRedirect makes the HTTP client return a 3xx answer as it is, for send to refuse.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // WithHTTPClient sets the HTTP client (see NewHTTPClient for proxy and CA handling).
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
@@ -98,8 +121,27 @@ func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = n
 // WithMaxPages sets how many pages ListEdgeDevices follows before it gives up.
 func WithMaxPages(n int) Option { return func(c *Client) { c.maxPages = max(n, 1) } }
 
-// WithToken returns a copy of c that sends Authorization: Bearer token.
-func (c *Client) WithToken(token string) *Client { cp := *c; cp.token = token; return &cp }
+// WithMaxListClients sets how many clients ListEdgeDevices reads over all pages before it
+// gives up with ErrListTooLarge.
+func WithMaxListClients(n int) Option { return func(c *Client) { c.maxClients = max(n, 1) } }
+
+// WithMaxListBytes sets how many bytes of answers ListEdgeDevices reads over all pages
+// before it gives up with ErrListTooLarge.
+func WithMaxListBytes(n int) Option { return func(c *Client) { c.maxListBytes = max(n, 1) } }
+
+// WithToken returns a copy of c that sends Authorization: Bearer token. The token is
+// redacted from backend text in the errors of c and of all its copies.
+func (c *Client) WithToken(token string) *Client {
+	c.secrets.add(token)
+	cp := *c
+	cp.token = token
+	return &cp
+}
+
+// WithoutRetries returns a copy of c that returns a 429 at once, for a caller that retries
+// itself (the device flow knows the code's lifetime and its poll interval), so that a 429
+// is retried by one layer only.
+func (c *Client) WithoutRetries() *Client { cp := *c; cp.maxRetries = 0; return &cp }
 
 // BaseURL returns the backend URL of env (dev, stg, prod; unknown or empty means prod).
 func BaseURL(env string) string {
@@ -192,73 +234,188 @@ func (c *Client) CreateEdgeDevice(ctx context.Context, req CreateRequest) (dev *
 	return &d, status == http.StatusCreated, nil
 }
 
+// maxNextBytes bounds a next link: a page number or an offset, not a payload.
+const maxNextBytes = 2048
+
 // ListEdgeDevices returns every client of the account, following `next` to the last page.
-// A next on another host or scheme than the backend's is refused (the token would leak),
-// and so is a chain that repeats a page or exceeds the page limit (ErrBadPagination).
+//
+// The backend writes next as an absolute URL from its own view of the request (behind a
+// TLS-terminating proxy an http:// link or an internal host name), so only its path and
+// query are followed, always on the configured backend: the token never goes elsewhere.
+// A next path that lacks the base URL's path prefix gets it (a proxy that strips the prefix
+// leaves the backend unaware of it); one that carries it is kept as it is.
+//
+// A chain that repeats a page or exceeds the page limit is ErrBadPagination; more clients
+// or more bytes than the limits (WithMaxListClients, WithMaxListBytes) is ErrListTooLarge.
 func (c *Client) ListEdgeDevices(ctx context.Context) ([]EdgeDevice, error) {
 	var all []EdgeDevice
 	next := c.endpointURL(pathEdgeDevices)
 	seen := map[string]bool{}
+	read := 0
 	for pages := 0; ; pages++ {
 		if pages == c.maxPages {
 			return nil, fmt.Errorf("GET %s: more than %d pages, the last next was %s: %w",
-				pathEdgeDevices, c.maxPages, next, ErrBadPagination)
+				pathEdgeDevices, c.maxPages, c.endpoint(next), ErrBadPagination)
 		}
 		seen[next.String()] = true
-		var raw json.RawMessage
-		if _, err := c.call(ctx, http.MethodGet, next, nil, true, &raw); err != nil {
+		_, data, err := c.send(ctx, http.MethodGet, next, nil, true)
+		if err != nil {
 			return nil, err
 		}
-		results, nextRaw, err := decodeEdgeDevicePage(raw)
+		if read += len(data); read > c.maxListBytes {
+			return nil, fmt.Errorf("GET %s: the client list is larger than %d bytes after %d pages (%d clients), more than this client reads: "+
+				"decommission the clients the account no longer uses in the tracebloc dashboard, or ask tracebloc support: %w",
+				pathEdgeDevices, c.maxListBytes, pages+1, len(all), ErrListTooLarge)
+		}
+		results, nextRaw, err := decodeEdgeDevicePage(data, c.maxClients-len(all))
+		if errors.Is(err, errTooManyClients) {
+			return nil, fmt.Errorf("GET %s: the account has more than %d clients, more than this client reads: "+
+				"decommission the clients the account no longer uses in the tracebloc dashboard, or ask tracebloc support: %w",
+				pathEdgeDevices, c.maxClients, ErrListTooLarge)
+		}
 		if err != nil {
-			return nil, &DecodeError{Endpoint: next.Path, Status: http.StatusOK, Err: err}
+			return nil, c.decodeError(c.endpoint(next), http.StatusOK, err)
 		}
 		all = append(all, results...)
 		if nextRaw == "" {
 			return all, nil
 		}
-		u, err := next.Parse(nextRaw)
+		u, err := c.nextPage(next, nextRaw)
 		if err != nil {
-			return nil, fmt.Errorf("GET %s: next %q is not a URL: %w", next.Path, nextRaw, ErrBadPagination)
-		}
-		u.Fragment = ""
-		if !strings.EqualFold(u.Scheme, c.base.Scheme) || !strings.EqualFold(u.Host, c.base.Host) {
-			return nil, fmt.Errorf("GET %s: next page %s is not on the backend %s://%s, refused so that the token stays there: %w",
-				next.Path, u.Redacted(), c.base.Scheme, c.base.Host, ErrBadPagination)
+			return nil, fmt.Errorf("GET %s: next page: %w: %w", c.endpoint(next), err, ErrBadPagination)
 		}
 		if seen[u.String()] {
-			return nil, fmt.Errorf("GET %s: next page %s was already read (a loop): %w", next.Path, u.Redacted(), ErrBadPagination)
+			return nil, fmt.Errorf("GET %s: next page %s was already read (a loop): %w", c.endpoint(next), c.pageName(u), ErrBadPagination)
 		}
 		next = u
 	}
 }
 
-// decodeEdgeDevicePage reads a page object or a bare array of clients.
-func decodeEdgeDevicePage(raw json.RawMessage) (results []EdgeDevice, next string, err error) {
-	trimmed := bytes.TrimLeft(raw, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		if err := json.Unmarshal(raw, &results); err != nil {
-			return nil, "", err
+// nextPage is the page that nextRaw names, moved onto the configured backend: its path
+// (with the base URL's prefix) and query, nothing else.
+func (c *Client) nextPage(current *url.URL, nextRaw string) (*url.URL, error) {
+	if len(nextRaw) > maxNextBytes {
+		return nil, fmt.Errorf("the link is longer than %d bytes", maxNextBytes)
+	}
+	ref, err := current.Parse(nextRaw) // a relative link is relative to the page it is on
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a URL", c.secrets.text(nextRaw, maxFieldBytes))
+	}
+	u := *c.base
+	u.Path, u.RawPath, u.RawQuery = ref.Path, ref.RawPath, ref.RawQuery
+	if prefix := c.base.Path; prefix != "" && ref.Path != prefix && !strings.HasPrefix(ref.Path, prefix+"/") {
+		u.Path = prefix + ref.Path
+		if ref.RawPath != "" {
+			u.RawPath = c.base.EscapedPath() + ref.RawPath
 		}
-		return results, "", nil
 	}
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, "", errors.New("want a page object or an array of clients")
+	return &u, nil
+}
+
+// pageName is a page for an error: its contract path and query, as safe text.
+func (c *Client) pageName(u *url.URL) string {
+	name := c.endpoint(u)
+	if u.RawQuery != "" {
+		name += "?" + c.secrets.text(u.RawQuery, maxFieldBytes)
 	}
-	var page struct {
-		Next    *string       `json:"next"`
-		Results *[]EdgeDevice `json:"results"`
-	}
-	if err := json.Unmarshal(raw, &page); err != nil {
+	return name
+}
+
+// errTooManyClients: a page holds more clients than the room left under the limit.
+var errTooManyClients = errors.New("too many clients")
+
+// decodeEdgeDevicePage reads a page object or a bare array of clients, and stops with
+// errTooManyClients at the (room+1)-th client, before decoding it: a page of a million
+// empty objects costs no more than room clients. Field names match as encoding/json
+// matches them (case-insensitively); unknown fields are skipped.
+func decodeEdgeDevicePage(data []byte, room int) (results []EdgeDevice, next string, err error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
 		return nil, "", err
 	}
-	if page.Results == nil {
+	switch tok {
+	case json.Delim('['):
+		if results, err = decodeEdgeDevices(dec, room); err != nil {
+			return nil, "", err
+		}
+	case json.Delim('{'):
+		if results, next, err = decodePageFields(dec, room); err != nil {
+			return nil, "", err
+		}
+	default:
+		return nil, "", errors.New("want a page object or an array of clients")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, "", errors.New("data after the page")
+	}
+	return results, next, nil
+}
+
+// decodePageFields reads the fields of a page object after its '{', through its '}'.
+func decodePageFields(dec *json.Decoder, room int) (results []EdgeDevice, next string, err error) {
+	found := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, "", err
+		}
+		key, _ := tok.(string)
+		switch {
+		case strings.EqualFold(key, "results"):
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, "", err
+			}
+			if tok != json.Delim('[') {
+				return nil, "", errors.New("results is not an array")
+			}
+			if results, err = decodeEdgeDevices(dec, room); err != nil {
+				return nil, "", err
+			}
+			found = true
+		case strings.EqualFold(key, "next"):
+			var n *string
+			if err := dec.Decode(&n); err != nil {
+				return nil, "", fmt.Errorf("next: %w", err)
+			}
+			next = ""
+			if n != nil {
+				next = *n
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, "", err
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return nil, "", err
+	}
+	if !found {
 		return nil, "", errors.New("page without results")
 	}
-	if page.Next != nil {
-		next = *page.Next
+	return results, next, nil
+}
+
+// decodeEdgeDevices reads the elements of an array after its '[', through its ']'.
+func decodeEdgeDevices(dec *json.Decoder, room int) ([]EdgeDevice, error) {
+	results := []EdgeDevice{}
+	for dec.More() {
+		if len(results) >= room {
+			return nil, errTooManyClients
+		}
+		var d EdgeDevice
+		if err := dec.Decode(&d); err != nil {
+			return nil, err
+		}
+		results = append(results, d)
 	}
-	return *page.Results, next, nil
+	if _, err := dec.Token(); err != nil { // the closing ']'
+		return nil, err
+	}
+	return results, nil
 }
 
 // GetEdgeDevice returns one client (GET /edge-device/<id>/); ErrNotFound when there is none.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tracebloc/edge/internal/safetext"
 )
 
 // Sentinel errors for the decisions a caller makes. An *APIError matches them with
@@ -22,28 +24,56 @@ var (
 	ErrRateLimited       = errors.New("rate limited")       // 429
 	ErrInvalidCredential = errors.New("invalid credential") // 400 from /api-token-auth/
 
-	// ErrBadPagination: GET /edge-device/ answered a next page that is not followed (another
-	// host, a page already read, or more pages than the limit).
+	// ErrRedirect: the backend answered 3xx. No redirect is followed: the request carries
+	// credentials, and the contract never redirects.
+	ErrRedirect = errors.New("redirect refused")
+
+	// ErrBadPagination: GET /edge-device/ answered a next page that is not followed (a page
+	// already read, or more pages than the limit).
 	ErrBadPagination = errors.New("unusable pagination of the client list")
+
+	// ErrListTooLarge: GET /edge-device/ answered more clients or more bytes than the
+	// client reads (WithMaxListClients, WithMaxListBytes).
+	ErrListTooLarge = errors.New("client list too large")
 )
 
-// APIError is a non-2xx answer of the backend.
+// Bounds of the backend text an error keeps: enough for a sentence or an e-mail address,
+// too short to carry an echoed request.
+const (
+	maxDetailBytes = safetext.DefaultExcerpt // "detail"
+	maxFieldBytes  = 256                     // names, e-mail addresses, ids, URLs
+	maxCodeBytes   = 64                      // the "error" code, a version
+)
+
+// APIError is a non-2xx answer of the backend. Every string in it that came from the
+// backend was cleaned (no control or format characters), cut to a short excerpt and had
+// every secret the client knows replaced by [redacted] before it was stored, so it can
+// be shown as it is.
 type APIError struct {
 	Method     string
 	Endpoint   string        // the path, without host or query
 	Status     int           // HTTP status
 	Code       string        // the "error" field, when present
 	Body       ErrorBody     // the decoded error body (zero when it was not JSON)
-	RetryAfter time.Duration // from Retry-After on 429 and 503, zero when absent
+	RetryAfter time.Duration // from Retry-After on 429 and 503, zero when absent, at most MaxRetryAfter
+	Location   string        // scheme and host a 3xx answer pointed to, when it named one
 }
 
 func (e *APIError) Error() string {
 	msg := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Endpoint, e.Status)
+	if e.Status >= 300 && e.Status <= 399 {
+		if e.Location != "" {
+			msg += " redirect to " + safetext.Excerpt(e.Location, maxFieldBytes)
+		}
+		return msg + ": the tracebloc backend never redirects, so none is followed (the request carries credentials): " +
+			"set the backend URL to the address that answers itself, e.g. " + BaseURL("prod")
+	}
+	// Cleaned again here: an APIError built by hand (a test, a fake) prints safely too.
 	if e.Code != "" {
-		msg += " " + e.Code
+		msg += " " + safetext.Excerpt(e.Code, maxCodeBytes)
 	}
 	if e.Body.Detail != "" {
-		msg += ": " + e.Body.Detail
+		msg += ": " + safetext.Excerpt(e.Body.Detail, maxDetailBytes)
 	}
 	return msg
 }
@@ -71,12 +101,14 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == 429
 	case ErrInvalidCredential:
 		return e.Status == 400 && e.Endpoint == pathAPITokenAuth
+	case ErrRedirect:
+		return e.Status >= 300 && e.Status <= 399
 	}
 	return false
 }
 
 // UpgradeRequiredError is the 426 answer: this build is older than the backend accepts.
-// It is never retried.
+// It is never retried. MinVersion is cleaned and bounded like APIError's text.
 type UpgradeRequiredError struct {
 	Endpoint   string
 	MinVersion string
@@ -86,10 +118,12 @@ func (e *UpgradeRequiredError) Error() string {
 	if e.MinVersion == "" {
 		return fmt.Sprintf("%s: the backend requires a newer tracebloc edge", e.Endpoint)
 	}
-	return fmt.Sprintf("%s: the backend requires tracebloc edge %s or newer", e.Endpoint, e.MinVersion)
+	return fmt.Sprintf("%s: the backend requires tracebloc edge %s or newer", e.Endpoint, safetext.Excerpt(e.MinVersion, maxCodeBytes))
 }
 
-// DecodeError is a 2xx (or error) answer whose body could not be decoded.
+// DecodeError is a 2xx (or error) answer whose body could not be decoded. Err's text may
+// quote the body (a JSON or date parser's message), so the client stores it cleaned,
+// bounded and redacted like APIError's text.
 type DecodeError struct {
 	Endpoint string
 	Status   int

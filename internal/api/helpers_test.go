@@ -102,5 +102,5 @@ func knownError(err error) bool {
 	var upErr *UpgradeRequiredError
 	var decErr *DecodeError
 	return errors.As(err, &apiErr) || errors.As(err, &upErr) || errors.As(err, &decErr) ||
-		errors.Is(err, ErrBadPagination)
+		errors.Is(err, ErrBadPagination) || errors.Is(err, ErrListTooLarge)
 }

@@ -13,8 +13,8 @@ import (
 // NewHTTPClient returns the HTTP client for the backend: the proxy from HTTPS_PROXY,
 // HTTP_PROXY and NO_PROXY (http.ProxyFromEnvironment), the system roots plus the PEM CA
 // bundle in caFile when it is not empty (a corporate TLS-inspecting proxy or a private
-// backend), TLS 1.2 or newer with verification always on, and timeout for a whole exchange
-// (DefaultTimeout when zero).
+// backend), TLS 1.2 or newer with verification always on, no redirect followed (a 3xx is
+// returned as it is), and timeout for a whole exchange (DefaultTimeout when zero).
 func NewHTTPClient(caFile string, timeout time.Duration) (*http.Client, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -39,7 +39,7 @@ func NewHTTPClient(caFile string, timeout time.Duration) (*http.Client, error) {
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConns:          10,
 	}
-	return &http.Client{Transport: transport, Timeout: timeout}, nil
+	return &http.Client{Transport: transport, Timeout: timeout, CheckRedirect: refuseRedirect}, nil
 }
 
 // certPool is the system roots plus the certificates of the PEM bundle caFile.
