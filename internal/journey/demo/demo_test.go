@@ -2,6 +2,10 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/devbackend"
 	"github.com/tracebloc/edge/internal/journey"
 )
 
@@ -62,5 +68,51 @@ func TestBootstrapRestarts(t *testing.T) {
 	}
 	if got := bootstrapRestarts(context.Background(), &journey.Stage{Kube: fake.NewClientset()}); got != 0 {
 		t.Errorf("bootstrapRestarts(no pod) = %d, want 0", got)
+	}
+}
+
+// TestApproveWithAdminToken: the demo approves through the development backend's /_dev/
+// API with the admin token of the file the backend wrote, and fails without it.
+func TestApproveWithAdminToken(t *testing.T) {
+	srv, err := devbackend.New(devbackend.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	d := &demo{dir: t.TempDir()}
+	ctx := context.Background()
+	code := func() string {
+		t.Helper()
+		resp, err := http.Post(hs.URL+"/device/code", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var dc api.DeviceCode
+		if err := json.NewDecoder(resp.Body).Decode(&dc); err != nil {
+			t.Fatal(err)
+		}
+		return dc.UserCode
+	}
+
+	if err := approve(ctx, d.tokenFile(), hs.URL, code()); err == nil || !strings.Contains(err.Error(), "admin token") {
+		t.Errorf("approve without a token file = %v, want an error about the admin token", err)
+	}
+	if err := os.WriteFile(d.tokenFile(), []byte("not-the-admin-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := approve(ctx, d.tokenFile(), hs.URL, code()); err == nil || d.devAPIWorks(ctx, hs.URL) {
+		t.Errorf("approve with a wrong token = %v, devAPIWorks = %v; want an error and false", err, d.devAPIWorks(ctx, hs.URL))
+	}
+	if err := os.WriteFile(d.tokenFile(), []byte(srv.AdminToken()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := approve(ctx, d.tokenFile(), hs.URL, code()); err != nil || !d.devAPIWorks(ctx, hs.URL) {
+		t.Errorf("approve with the backend's token = %v, devAPIWorks = %v; want nil and true", err, d.devAPIWorks(ctx, hs.URL))
+	}
+	if !up(hs.URL) {
+		t.Error("up = false for a running backend")
 	}
 }
