@@ -247,6 +247,8 @@ const maxNextBytes = 2048
 //
 // A chain that repeats a page or exceeds the page limit is ErrBadPagination; more clients
 // or more bytes than the limits (WithMaxListClients, WithMaxListBytes) is ErrListTooLarge.
+// The clients come without CPUNodes and GPUNodes (GetEdgeDevice has them), so that the
+// memory a list takes stays close to its size.
 func (c *Client) ListEdgeDevices(ctx context.Context) ([]EdgeDevice, error) {
 	var all []EdgeDevice
 	next := c.endpointURL(pathEdgeDevices)
@@ -399,6 +401,20 @@ func decodePageFields(dec *json.Decoder, room int) (results []EdgeDevice, next s
 	return results, next, nil
 }
 
+// listedDevice is a client of the list without its node inventories: their maps of small
+// entries take ten times their JSON's size in memory, and nothing reads them from a list.
+// The outer fields shadow EdgeDevice's (encoding/json prefers the shallower field).
+type listedDevice struct {
+	EdgeDevice
+	CPUNodes skipped `json:"cpu_nodes"`
+	GPUNodes skipped `json:"gpu_nodes"`
+}
+
+// skipped is a JSON value that is checked for syntax and dropped.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
 // decodeEdgeDevices reads the elements of an array after its '[', through its ']'.
 func decodeEdgeDevices(dec *json.Decoder, room int) ([]EdgeDevice, error) {
 	results := []EdgeDevice{}
@@ -406,11 +422,11 @@ func decodeEdgeDevices(dec *json.Decoder, room int) ([]EdgeDevice, error) {
 		if len(results) >= room {
 			return nil, errTooManyClients
 		}
-		var d EdgeDevice
+		var d listedDevice
 		if err := dec.Decode(&d); err != nil {
 			return nil, err
 		}
-		results = append(results, d)
+		results = append(results, d.EdgeDevice)
 	}
 	if _, err := dec.Token(); err != nil { // the closing ']'
 		return nil, err

@@ -84,14 +84,15 @@ func contractDevice() *EdgeDevice {
 	}
 }
 
-// listDevice is the n-th client of edge_device_list.json (page 2 holds number 16).
+// listDevice is the n-th client of edge_device_list.json (page 2 holds number 16), as the
+// list returns it: without the node inventories.
 func listDevice(n int) EdgeDevice {
 	return EdgeDevice{
 		ID: 1, Account: 1, Username: fmt.Sprintf("contract-edge-%02d", n),
 		FirstName: fmt.Sprintf("contract-client-%02d", n), Namespace: fmt.Sprintf("contract-client-%02d", n),
 		Location: "DE", LocationStatus: "set", Status: StatusPending,
 		ClusterID:  ptr(fmt.Sprintf("contract-cluster-uid-%02d", n)),
-		DateJoined: contractTime, CPUNodes: map[string]any{}, GPUNodes: map[string]any{}, PUEConstant: 1,
+		DateJoined: contractTime, PUEConstant: 1,
 	}
 }
 
