@@ -202,3 +202,24 @@ func TestActivatePageTypedCode(t *testing.T) {
 		t.Errorf("POST /activate as an unknown user = %d, want 400 with the problem and the request:\n%s", status, page)
 	}
 }
+
+// FuzzDeviceContext: whatever the body, readDeviceContext refuses it or returns a context
+// whose every field is printable and within its bound (what the page may show).
+func FuzzDeviceContext(f *testing.F) {
+	for _, seed := range []string{"", "null", "{}", `{"cluster_id":"c","namespace":"n"}`, `{"client_name":"a\u202eb"}`,
+		`{"namespace":5}`, `[1]`, `{"chart_version":"` + strings.Repeat("9", 70) + `"}`, "{\"x\":\"\xff\"}"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest("POST", "/device/code", strings.NewReader(body))
+		dc, fields, err := readDeviceContext(req)
+		if err != nil || len(fields) > 0 || dc == nil {
+			return
+		}
+		for _, fld := range contextFields {
+			if v := fld.value(dc); len(v) > fld.max || !printable(v) {
+				t.Errorf("readDeviceContext(%q) accepted %s = %q", body, fld.name, v)
+			}
+		}
+	})
+}
