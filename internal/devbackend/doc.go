@@ -57,7 +57,8 @@
 //     the body of POST /device/code is ignored). internal/api/EXTENSIONS.md lists them.
 //   - The activation page (/activate) has no sign-in: whoever reaches it picks one of the
 //     configured development users. That is why the binary refuses a non-loopback listen
-//     address unless told otherwise, and the /_dev/ API answers only loopback peers.
+//     address unless told otherwise, and the /_dev/ API answers only loopback peers that
+//     send its admin token.
 //   - Bounds: GET /_dev/requests keeps the newest 10,000 requests; the rate limiters are
 //     at most 4096 (a limiter whose budget is full again is dropped, and when all are in
 //     use the least recently used one). The binary's server has read, write and idle
