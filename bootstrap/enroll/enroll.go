@@ -1,8 +1,7 @@
 // Package enroll provides the decisions of an enrollment once a person (or an enrollment
 // token) has signed in: migrate a legacy credential, adopt this cluster's client, or mint
-// one, and write the credential Secret. It implements steps 5 to 7 of the design
-// (../shared/design/DESIGN.md, "The bootstrap, step by step") over the backend contract
-// (../shared/contract/README.md).
+// one, and write the credential Secret. It implements steps 5 to 7 of the bootstrap (the
+// README's "The bootstrap, step by step") over the backend client of internal/api.
 //
 // The invariants it keeps: one client per cluster (it sends cluster_id with every create
 // and never creates without it); a generated password is in the Secret (write-ahead,

@@ -4,7 +4,7 @@
 //
 // Up starts an instance (or returns the running one untouched), Down removes it without
 // leaving a process, mount, cgroup or container behind, and Status tells whether it runs.
-// The facts this rests on are in shared/notes/local-cluster.md; in short:
+// The facts it rests on:
 //
 //   - The Kubernetes binaries and etcd come from scripts/build-tools (cached under
 //     ${XDG_CACHE_HOME:-~/.cache}/tracebloc-edge/bin); containerd, runc, ctr and busybox

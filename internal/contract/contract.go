@@ -1,6 +1,7 @@
 // Package contract provides the backend's recorded answers: files of the form
 // {"status": <http status>, "body": <json>} (and, in the project's own recordings, the
-// headers that matter), as in shared/contract beside the repository.
+// headers that matter). The pinned contract's own fixtures are not part of the
+// repository: tests read them at SharedDir when they are there and skip when not.
 package contract
 
 import (

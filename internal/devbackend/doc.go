@@ -1,6 +1,7 @@
 // Package devbackend provides the development backend: a local stand-in for the tracebloc
-// API that speaks the wire format of shared/contract (README.md and its JSON fixtures),
-// including the README's "Extensions", with a browser activation page and a test-only API.
+// API that speaks the wire format of the backend's pinned contract, which internal/api
+// implements, and the extensions of internal/api/EXTENSIONS.md, with a browser activation
+// page and a test-only API.
 // Tests, the fleet load test and `make demo` run against it, so it is strict where the real
 // backend is strict.
 //

@@ -1,5 +1,5 @@
 // Command tracebloc-devbackend serves the development backend (package devbackend): the
-// tracebloc API of shared/contract, the /activate page and the loopback-only /_dev/ API.
+// tracebloc API that internal/api speaks, the /activate page and the loopback-only /_dev/ API.
 //
 //	tracebloc-devbackend [--listen 127.0.0.1:8787] [--db FILE] [--public-url URL]
 //	    [--device-interval 5s] [--device-ttl 15m] [--min-version X.Y.Z] [--rate R]
