@@ -80,7 +80,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s)
 	  done; \
 	done
 
-bench: build tools ## every figure of issue 7 (Go benchmarks, post-renderer, enrollment, sizes, cluster, e2e), ending with a table
+bench: build tools ## every figure of BENCHMARKS.md (Go benchmarks, post-renderer, enrollment, sizes, cluster, e2e), ending with a table
 	scripts/bench
 
 clean: ## remove build output

@@ -1,6 +1,7 @@
 // Package api is the client of the tracebloc backend: the device authorization grant
 // (RFC 8628), userinfo, token revocation, the /edge-device/ clients and api-token-auth,
-// in the wire format pinned by the contract's README and JSON fixtures.
+// in the wire format of the backend's pinned contract; EXTENSIONS.md lists the calls and
+// answers beyond it.
 //
 // Every request carries version.UserAgent() and, on authenticated calls, the Bearer token
 // of Client.WithToken. Non-2xx answers are *APIError (matched to the sentinel errors with

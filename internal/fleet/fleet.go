@@ -1,4 +1,4 @@
-// Package fleet provides the fleet benchmark of issue 7: many enrollments at once against
+// Package fleet provides the fleet benchmark: many enrollments at once against
 // one development backend, a re-run of all of them after their Secrets were lost, and many
 // bootstraps racing on one cluster id. It reports clients created, duplicates, errors and
 // the time from approval to credential, and checks the invariants: no cluster id with two

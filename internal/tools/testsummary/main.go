@@ -1,6 +1,6 @@
 // Command testsummary reads `go test -json` on stdin, prints the output of every failed
 // test and package, passes through the lines a package's TestMain reports with a
-// "secrets scan:" prefix (the end-to-end suite's scan, a figure of issue 7), and ends with
+// "secrets scan:" prefix (the end-to-end suite's scan, a figure of BENCHMARKS.md), and ends with
 // one line "N passed, N failed, N skipped". It exits 1
 // when anything failed (a test, or a package that did not build or whose TestMain failed).
 package main

@@ -1,4 +1,4 @@
-// Command bench-fleet runs the fleet benchmark of issue 7 (package fleet): 500 enrollments
+// Command bench-fleet runs the fleet benchmark (package fleet): 500 enrollments
 // at once against one in-process development backend on 127.0.0.1, all of them again with
 // their Secrets lost, and 50 bootstraps racing on one cluster id. It prints a table and
 // exits 1 when an invariant broke (a duplicate client, a client minted by the re-run, more
