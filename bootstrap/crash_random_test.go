@@ -119,7 +119,7 @@ func crashAtRandom(t *testing.T, c *cluster.Cluster, bin string, delay time.Dura
 			for sc.Scan() {
 				if code := userCodeRE.FindString(sc.Text()); code != "" {
 					shown.Store(true)
-					_ = srv.Approve(code, "dev@example.com") // a resumed code may be approved already
+					_ = srv.Approve(code, "dev@example.com") // the banner may print a code on more than one line
 				}
 			}
 			ch <- cmd.Wait()

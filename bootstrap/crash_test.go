@@ -37,7 +37,7 @@ func TestCrashAtEveryStepConverges(t *testing.T) {
 				sc := bufio.NewScanner(stdout)
 				for sc.Scan() {
 					if code := userCodeRE.FindString(sc.Text()); code != "" {
-						_ = srv.Approve(code, "dev@example.com") // a resumed code may be approved already
+						_ = srv.Approve(code, "dev@example.com") // the banner may print a code on more than one line
 					}
 				}
 				err := cmd.Wait()

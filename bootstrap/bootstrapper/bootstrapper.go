@@ -257,9 +257,9 @@ func (b *Bootstrapper) signIn(ctx context.Context, store *credential.Store, rec 
 			ClusterID: uid, Namespace: cfg.Namespace, ClientName: cfg.ClientName,
 			KubernetesVersion: b.kubernetesVersion(ctx, log), ChartVersion: cfg.ChartVersion,
 		},
-		Store: grantStore{store},
-		Clock: b.Clock,
-		Log:   log,
+		AllowedHosts: cfg.VerificationHosts,
+		Clock:        b.Clock,
+		Log:          log,
 		Show: func(ctx context.Context, p deviceflow.Pending) {
 			info := banner.Info{
 				URL: p.Code.VerificationURI, URLComplete: p.Code.VerificationURIComplete, UserCode: p.Code.UserCode,
@@ -397,30 +397,3 @@ func (b *Bootstrapper) hook(step string) {
 		b.Hook(step)
 	}
 }
-
-// grantStore keeps the pending device grant in the credential Secret.
-type grantStore struct{ s *credential.Store }
-
-func (g grantStore) LoadPending(ctx context.Context) (*deviceflow.Pending, error) {
-	p, err := g.s.LoadGrant(ctx)
-	if err != nil || p == nil {
-		return nil, err
-	}
-	return &deviceflow.Pending{
-		Code: api.DeviceCode{
-			DeviceCode: p.DeviceCode, UserCode: p.UserCode, VerificationURI: p.VerificationURI,
-			VerificationURIComplete: p.VerificationURIComplete, ExpiresIn: p.ExpiresIn, Interval: p.Interval,
-		},
-		IssuedAt: p.IssuedAt, Interval: p.PollInterval,
-	}, nil
-}
-
-func (g grantStore) SavePending(ctx context.Context, p *deviceflow.Pending) error {
-	return g.s.SaveGrant(ctx, credential.PendingGrant{
-		DeviceCode: p.Code.DeviceCode, UserCode: p.Code.UserCode, VerificationURI: p.Code.VerificationURI,
-		VerificationURIComplete: p.Code.VerificationURIComplete, ExpiresIn: p.Code.ExpiresIn, Interval: p.Code.Interval,
-		IssuedAt: p.IssuedAt, PollInterval: p.Interval,
-	})
-}
-
-func (g grantStore) ClearPending(ctx context.Context) error { return g.s.ClearGrant(ctx) }

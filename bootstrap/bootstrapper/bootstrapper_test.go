@@ -321,8 +321,8 @@ func TestFreshInstallMintsOneClient(t *testing.T) {
 			t.Errorf("Secret key %s is empty", k)
 		}
 	}
-	if _, ok := s.Data[credential.KeyDeviceGrant]; ok {
-		t.Errorf("the pending device grant is still in the Secret")
+	if _, ok := s.Data["TRACEBLOC_DEVICE_GRANT"]; ok {
+		t.Errorf("the Secret holds a device grant")
 	}
 	clients := e.clients()
 	if len(clients) != 1 || clients[0].ClusterID == nil || *clients[0].ClusterID != e.uid {
@@ -544,7 +544,10 @@ func TestDeniedStopsWithExit3(t *testing.T) {
 	}
 }
 
-func TestPendingCodeSurvivesRestart(t *testing.T) {
+// TestRestartShowsANewCode: the device code is never kept in the cluster, so a restarted
+// container shows a new code, and the old one, even approved after the restart, is never
+// polled: no user token is issued for it.
+func TestRestartShowsANewCode(t *testing.T) {
 	e := newEnv(t, devbackend.Config{})
 	r := e.newRun("edge-1")
 	r.approve = "-"
@@ -559,12 +562,33 @@ func TestPendingCodeSurvivesRestart(t *testing.T) {
 	}
 	cancel() // the container dies before anyone approves
 	<-done
+	if s, err := e.cluster.Client.CoreV1().Secrets(e.ns).Get(context.Background(), secretName, metav1.GetOptions{}); err == nil {
+		if _, ok := s.Data["TRACEBLOC_DEVICE_GRANT"]; ok {
+			t.Errorf("the Secret holds the pending device grant")
+		}
+	}
+	// The person approves the code they saw, after the restart.
+	if err := e.backend.Approve(first, "dev@example.com"); err != nil {
+		t.Fatal(err)
+	}
 	r2 := e.newRun("edge-1")
 	if _, err := e.start(e.ctx(), r2); err != nil {
 		t.Fatalf("Run() = %v\n%s", err, r2.out.String())
 	}
-	if len(r2.codes) != 1 || r2.codes[0] != first {
-		t.Errorf("after a restart the codes shown were %v, want the same code %s", r2.codes, first)
+	if len(r2.codes) != 1 || r2.codes[0] == first {
+		t.Errorf("after a restart the codes shown were %v, want one new code (not %s)", r2.codes, first)
+	}
+	if !strings.Contains(r2.out.String(), "a restart of the pod shows a new code") {
+		t.Errorf("the log does not say that a restart shows a new code:\n%s", r2.out.String())
+	}
+	users := 0
+	for _, tok := range e.tokens() {
+		if tok.Kind == "user" {
+			users++
+		}
+	}
+	if users != 1 {
+		t.Errorf("user tokens issued = %d, want 1 (the new code's; the old code is never polled)", users)
 	}
 	if n := len(e.clients()); n != 1 {
 		t.Errorf("clients = %d, want 1", n)

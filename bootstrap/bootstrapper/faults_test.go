@@ -33,9 +33,9 @@ func (e *env) startTimed(ctx context.Context, r *run) (*bootstrapper.Outcome, er
 	return e.startWith(ctx, r, e.approveOnce)
 }
 
-// approveOnce approves a code as dev@example.com. A code shown again by a restarted run was
-// approved already (its token may have been lost with a faulted answer), or was used (the
-// run then asks for a new one).
+// approveOnce approves a code as dev@example.com. A run never shows a code of an earlier
+// run (codes live in memory only); a code already decided or forgotten by the backend, as
+// after a faulted answer, is passed over as a person's late click would be.
 func (e *env) approveOnce(r *run, code string) {
 	r.mu.Lock()
 	r.codes = append(r.codes, code)

@@ -1,8 +1,10 @@
 // Package credential provides the credential Secret: the one place in the cluster where
 // the machine credential (CLIENT_ID, CLIENT_PASSWORD) lives, plus the state the bootstrap
 // needs to survive a crash at any instant: the write-ahead password (annotation
-// tracebloc.io/enrollment=pending) and the pending device grant, kept in the Secret's data
-// so that a restarted container shows the same user code.
+// tracebloc.io/enrollment=pending). The device code of a pending approval is never kept
+// here: whoever can read the Secret could take the approving person's token with it. A
+// restart shows a new code, and the key an older version kept it under is removed at the
+// next write.
 //
 // Every write is a read-modify-write on the resourceVersion the bootstrap last read, so a
 // concurrent writer is detected, and a complete credential is never replaced by a write
@@ -17,7 +19,6 @@ package credential
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +44,9 @@ import (
 const (
 	KeyClientID       = "CLIENT_ID"
 	KeyClientPassword = "CLIENT_PASSWORD"
-	KeyDeviceGrant    = "TRACEBLOC_DEVICE_GRANT" // the pending device grant, JSON
+	// legacyKeyDeviceGrant held the pending device code in older versions; every write
+	// removes it.
+	legacyKeyDeviceGrant = "TRACEBLOC_DEVICE_GRANT"
 )
 
 // Label and annotations of the Secret; none of them ever holds a secret.
@@ -288,6 +291,7 @@ func (s *Store) modify(ctx context.Context, edit func(sec *corev1.Secret) error)
 		} else if err != nil {
 			return err
 		}
+		delete(sec.Data, legacyKeyDeviceGrant)
 		if create {
 			_, err = s.secrets().Create(ctx, sec, metav1.CreateOptions{})
 		} else {
@@ -356,8 +360,8 @@ func (s *Store) AbortWriteAhead(ctx context.Context, password string) error {
 	})
 }
 
-// Commit writes the finished credential and drops the pending device grant. It refuses
-// (ErrComplete) to replace a different complete credential for the same cluster.
+// Commit writes the finished credential. It refuses (ErrComplete) to replace a different
+// complete credential for the same cluster.
 func (s *Store) Commit(ctx context.Context, r Record) error {
 	if !ValidClientID(r.ClientID) || !ValidPassword(r.Password) {
 		return errors.New("refusing to write a malformed credential")
@@ -369,7 +373,6 @@ func (s *Store) Commit(ctx context.Context, r Record) error {
 		}
 		sec.Data[KeyClientID] = []byte(r.ClientID)
 		sec.Data[KeyClientPassword] = []byte(r.Password)
-		delete(sec.Data, KeyDeviceGrant)
 		sec.Annotations[AnnEnrollment] = r.Enrollment
 		sec.Annotations[AnnClusterID] = r.ClusterID
 		sec.Annotations[AnnClientID] = fmt.Sprint(r.DashboardID)
@@ -466,87 +469,4 @@ func (s *Store) now() time.Time {
 		return time.Now()
 	}
 	return s.Clock.Now()
-}
-
-// grant is the stored form of a pending device grant.
-type grant struct {
-	DeviceCode              string    `json:"device_code"`
-	UserCode                string    `json:"user_code"`
-	VerificationURI         string    `json:"verification_uri"`
-	VerificationURIComplete string    `json:"verification_uri_complete"`
-	ExpiresIn               int       `json:"expires_in"`
-	Interval                int       `json:"interval"`
-	IssuedAt                time.Time `json:"issued_at"`
-	PollInterval            string    `json:"poll_interval"`
-}
-
-// PendingGrant is a device grant that was shown to a person and not yet answered.
-type PendingGrant struct {
-	DeviceCode, UserCode, VerificationURI, VerificationURIComplete string
-	ExpiresIn, Interval                                            int
-	IssuedAt                                                       time.Time
-	PollInterval                                                   time.Duration
-}
-
-// LoadGrant returns the pending device grant, or nil when there is none or what is
-// stored cannot be trusted (it is then ignored, and a new code is requested).
-func (s *Store) LoadGrant(ctx context.Context) (*PendingGrant, error) {
-	sec, err := s.get(ctx)
-	if err != nil || sec == nil {
-		return nil, err
-	}
-	raw, ok := sec.Data[KeyDeviceGrant]
-	if !ok {
-		return nil, nil
-	}
-	var g grant
-	if err := json.Unmarshal(raw, &g); err != nil || g.DeviceCode == "" || g.UserCode == "" || g.IssuedAt.IsZero() || g.ExpiresIn <= 0 {
-		return nil, nil
-	}
-	poll, err := time.ParseDuration(g.PollInterval)
-	if err != nil || poll < 0 || poll > time.Hour {
-		poll = 0
-	}
-	return &PendingGrant{
-		DeviceCode: g.DeviceCode, UserCode: g.UserCode, VerificationURI: g.VerificationURI,
-		VerificationURIComplete: g.VerificationURIComplete, ExpiresIn: g.ExpiresIn, Interval: g.Interval,
-		IssuedAt: g.IssuedAt, PollInterval: poll,
-	}, nil
-}
-
-// SaveGrant keeps a pending device grant in the Secret's data (never in an annotation).
-// Commit removes it.
-func (s *Store) SaveGrant(ctx context.Context, p PendingGrant) error {
-	raw, err := json.Marshal(grant{
-		DeviceCode: p.DeviceCode, UserCode: p.UserCode, VerificationURI: p.VerificationURI,
-		VerificationURIComplete: p.VerificationURIComplete, ExpiresIn: p.ExpiresIn, Interval: p.Interval,
-		IssuedAt: p.IssuedAt.UTC(), PollInterval: p.PollInterval.String(),
-	})
-	if err != nil {
-		return err
-	}
-	// A grant sits beside a credential without touching it: the credential in place may
-	// be one this run is about to find still valid (and keep), or one for another cluster.
-	return s.modify(ctx, func(sec *corev1.Secret) error {
-		sec.Data[KeyDeviceGrant] = raw
-		if sec.Annotations[AnnEnrollment] == "" {
-			sec.Annotations[AnnEnrollment] = Pending
-		}
-		return nil
-	})
-}
-
-// ClearGrant drops the pending device grant, if any.
-func (s *Store) ClearGrant(ctx context.Context) error {
-	sec, err := s.get(ctx)
-	if err != nil || sec == nil {
-		return err
-	}
-	if _, ok := sec.Data[KeyDeviceGrant]; !ok {
-		return nil
-	}
-	return s.modify(ctx, func(sec *corev1.Secret) error {
-		delete(sec.Data, KeyDeviceGrant)
-		return nil
-	})
 }

@@ -1,17 +1,30 @@
 // Package deviceflow runs the OAuth 2.0 device authorization grant (RFC 8628) against the
 // tracebloc backend: request a code, show it, poll until approved, denied or expired.
 //
-// The wire format is the contract's (../shared/contract/README.md, "Device authorization
-// grant"): JSON in, {"token"} out, which is why golang.org/x/oauth2 does not fit. The loop
-// follows RFC 8628 sections 3.2 to 3.5: poll every interval (5 s when the backend sends
-// none), add 5 s on slow_down for the rest of the code's life, start over with a new code
-// on expired_token or when the code's lifetime passes, stop on access_denied. Transient
-// failures (network errors, 5xx, 429) are retried with capped, jittered exponential
-// backoff, never past the code's expiry.
+// The wire format is the contract's ("Device authorization grant" in its README): JSON in,
+// {"token"} out, which is why golang.org/x/oauth2 does not fit. The loop follows RFC 8628
+// sections 3.2 to 3.5: poll every interval, add 5 s on slow_down for the rest of the
+// code's life, start over with a new code on expired_token or when the code's lifetime
+// passes, stop on access_denied. Transient failures (network errors, 5xx, 429) are retried
+// here, with capped, jittered exponential backoff, never past the code's expiry; an
+// *api.Client Backend is used WithoutRetries, so that a 429 is retried by one layer.
 //
-// A code shown to a person is kept in a Store, so that a restarted container shows the
-// same code again until it expires. The device code and the token are never logged; the
-// user code and the verification URL are the only codes that are.
+// What the backend says about time is bounded, so that no value can make the loop spin or
+// stall: expires_in is read as 1 minute to 1 hour (15 minutes when absent), interval as 1
+// to 60 seconds (5 when absent; slow_down raises it up to 60), a Retry-After as at most
+// api.MaxRetryAfter, and a new code is requested at most once a minute, whatever the
+// backend answers.
+//
+// The verification URLs (RFC 8628 section 5.4) must be https on the backend's registrable
+// domain (its eTLD+1: tracebloc.io for api.tracebloc.io) or on a host of AllowedHosts
+// (TRACEBLOC_VERIFICATION_HOSTS), unless the backend itself is http on loopback (a
+// development backend); otherwise the run ends with ErrUntrustedLink. Every string of the
+// code that is shown or logged is cleaned by safetext first.
+//
+// The code lives in memory only: the device code would let anyone who reads it take the
+// approving person's token, so it is never stored, and a restart shows a new code. The
+// device code and the token are never logged; the user code and the verification URL are
+// the only codes that are.
 package deviceflow
 
 import (
@@ -21,26 +34,37 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/net/publicsuffix"
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/safetext"
 )
 
-// Defaults of RFC 8628 and of the loop.
+// Defaults of RFC 8628, bounds of what the backend says, and the loop's own settings.
 const (
 	DefaultInterval   = 5 * time.Second  // RFC 8628 section 3.2, when the backend sends none
+	MinInterval       = time.Second      // a shorter interval is read as this
+	MaxInterval       = time.Minute      // a longer one, or one slow_down raised past it, too
 	SlowDownStep      = 5 * time.Second  // RFC 8628 section 3.5
+	DefaultExpiresIn  = 15 * time.Minute // when the backend sends no expires_in (it must)
+	MinExpiresIn      = time.Minute      // a shorter lifetime is read as this; also the least time between two codes
+	MaxExpiresIn      = time.Hour        // a longer one is read as this
 	DefaultMaxBackoff = 30 * time.Second // cap of the backoff for transient errors
-	// defaultExpiresIn is assumed when the backend sends no expires_in (it must, per RFC).
-	defaultExpiresIn = 15 * time.Minute
 	// firstBackoff is the first wait after a failed POST /device/code.
 	firstBackoff = time.Second
+	// maxLinkBytes bounds a verification URL: a page address, not a payload.
+	maxLinkBytes = 1024
+	// maxUserCodeBytes bounds the user code as shown.
+	maxUserCodeBytes = 64
 )
 
 // ErrDenied is returned when the person refused the code in the browser. It wraps
@@ -55,32 +79,30 @@ var errExpired = errors.New("device code expired")
 // rather than showing codes nobody can use.
 var ErrUnreachable = errors.New("the backend failed every poll for the activation code's whole lifetime")
 
+// ErrUntrustedLink is returned when the backend sent a verification URL that is not https
+// on its own domain or an allowed host: it is never shown, since it could send the person
+// to a look-alike sign-in page.
+var ErrUntrustedLink = errors.New("untrusted activation link")
+
 // Backend is the part of the tracebloc API the device flow calls; *api.Client implements it.
 type Backend interface {
 	RequestDeviceCode(ctx context.Context, dctx *api.DeviceContext) (*api.DeviceCode, error)
 	PollDeviceToken(ctx context.Context, deviceCode string) (*api.Token, error)
+	// BaseURL is where the backend is, for the check of the links it sends.
+	BaseURL() *url.URL
 }
 
-// Pending is a code that was shown to a person; it survives a container restart through
-// the Store so the same user code is shown again until it expires.
+// Pending is the code being shown to a person, with its lifetime and poll interval as the
+// flow reads them (bounded). It lives in memory only; Show gets it without the device code.
 type Pending struct {
 	Code     api.DeviceCode
 	IssuedAt time.Time
-	Interval time.Duration // current poll interval, slow_down increments included
+	Lifetime time.Duration // expires_in, bounded
+	Interval time.Duration // current poll interval, bounded, slow_down increments included
 }
 
 // ExpiresAt is when the backend stops accepting the code.
-func (p Pending) ExpiresAt() time.Time {
-	return p.IssuedAt.Add(time.Duration(p.Code.ExpiresIn) * time.Second)
-}
-
-// Store keeps the pending code across restarts (the lead implements it over the credential
-// Secret's data: never a Lease, an annotation or a log, since it holds the device code).
-type Store interface {
-	LoadPending(ctx context.Context) (*Pending, error) // nil, nil when none
-	SavePending(ctx context.Context, p *Pending) error
-	ClearPending(ctx context.Context) error
-}
+func (p Pending) ExpiresAt() time.Time { return p.IssuedAt.Add(p.Lifetime) }
 
 // Flow is one run of the device grant. Only Backend is required.
 type Flow struct {
@@ -88,10 +110,11 @@ type Flow struct {
 	// Context is sent with every code request so that the approval page can say what is
 	// being connected; nil sends none.
 	Context *api.DeviceContext
-	Store   Store       // optional (nil: nothing persisted)
-	Clock   clock.Clock // default the real clock; tests use k8s.io/utils/clock/testing
-	// Show is called once for every new code shown, and once for a code resumed from the
-	// Store (banner + Event).
+	// AllowedHosts are host names a verification URL may point at besides the backend's
+	// registrable domain (TRACEBLOC_VERIFICATION_HOSTS), matched exactly, case-insensitively.
+	AllowedHosts []string
+	Clock        clock.Clock // default the real clock; tests use k8s.io/utils/clock/testing
+	// Show is called once for every new code (banner + Event).
 	Show       func(ctx context.Context, p Pending)
 	MaxBackoff time.Duration  // cap of the jittered backoff for transient errors (default 30s)
 	Jitter     func() float64 // [0,1); default math/rand/v2
@@ -99,8 +122,9 @@ type Flow struct {
 }
 
 // Run returns the user token once a person approved. Errors: ErrDenied (wrapping
-// api.ErrAccessDenied) when the person refused; ctx errors; an *api.UpgradeRequiredError
-// passes through unchanged (never retried); other permanent 4xx pass through wrapped;
+// api.ErrAccessDenied) when the person refused; ErrUntrustedLink when the backend sent a
+// verification URL that is not shown; ctx errors; an *api.UpgradeRequiredError passes
+// through unchanged (never retried); other permanent 4xx pass through wrapped;
 // ErrUnreachable when every poll of a code failed for its whole lifetime.
 func (f *Flow) Run(ctx context.Context) (token string, err error) {
 	if f.Backend == nil {
@@ -108,30 +132,28 @@ func (f *Flow) Run(ctx context.Context) (token string, err error) {
 	}
 	r := runner{Flow: *f}
 	r.defaults()
-	p, err := r.resume(ctx)
-	if err != nil {
-		return "", err
+	if u := r.Backend.BaseURL(); u != nil && u.Scheme == "http" {
+		r.Log.Warn().Str("step", "approval").Str("backend", safetext.Clean(u.Redacted())).
+			Msg("the backend URL is http://: the sign-in and the machine credential travel unencrypted; use an https:// backend URL outside development")
 	}
 	for {
-		resumed := p != nil
-		if !resumed {
-			if p, err = r.newCode(ctx); err != nil {
-				return "", err
-			}
+		p, err := r.newCode(ctx)
+		if err != nil {
+			return "", err
 		}
-		token, err := r.poll(ctx, p, resumed)
+		token, err := r.poll(ctx, p)
 		switch {
 		case err == nil:
-			r.clear(ctx)
 			r.Log.Info().Str("step", "approval").Msg("activation approved")
 			return token, nil
 		case errors.Is(err, errExpired):
 			r.Log.Info().Str("step", "approval").Str("user_code", p.Code.UserCode).
 				Msg("the activation code expired without an answer, requesting a new one")
-			p = nil // the new code's SavePending replaces it in the Store
-		case errors.Is(err, ErrDenied):
-			r.clear(ctx)
-			return "", err
+			// A backend that calls every code expired at once gets a new request no more
+			// than once a minute, not a loop of codes, banners and Events.
+			if err := r.sleep(ctx, p.IssuedAt.Add(MinExpiresIn).Sub(r.Clock.Now())); err != nil {
+				return "", err
+			}
 		default:
 			return "", err
 		}
@@ -151,54 +173,25 @@ func (r *runner) defaults() {
 	if r.Jitter == nil {
 		r.Jitter = rand.Float64
 	}
+	// The flow retries a 429 itself, within the code's lifetime: the client must not too.
+	if c, ok := r.Backend.(*api.Client); ok {
+		r.Backend = c.WithoutRetries()
+	}
 }
 
-// resume returns the stored pending code when it is still valid, after showing it again.
-func (r *runner) resume(ctx context.Context) (*Pending, error) {
-	if r.Store == nil {
-		return nil, nil
-	}
-	p, err := r.Store.LoadPending(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read the pending activation code: %w", err)
-	}
-	if p == nil {
-		return nil, nil
-	}
-	if p.Code.DeviceCode == "" || !r.Clock.Now().Before(p.ExpiresAt()) {
-		r.Log.Info().Str("step", "approval").Str("user_code", p.Code.UserCode).
-			Msg("the stored activation code has expired, requesting a new one")
-		r.clear(ctx)
-		return nil, nil
-	}
-	if p.Interval <= 0 {
-		p.Interval = DefaultInterval
-	}
-	r.Log.Info().Str("step", "approval").Str("user_code", p.Code.UserCode).Time("expires_at", p.ExpiresAt()).
-		Msg("showing the stored activation code again")
-	r.show(ctx, *p)
-	return p, nil
-}
-
-// newCode requests a code (retrying transient errors), stores it, then shows it.
+// newCode requests a code (retrying transient errors), checks and cleans it, then shows it.
 func (r *runner) newCode(ctx context.Context) (*Pending, error) {
 	for failures := 0; ; failures++ {
 		issued := r.Clock.Now()
 		dc, err := r.Backend.RequestDeviceCode(ctx, r.Context)
 		if err == nil {
-			p := &Pending{Code: *dc, IssuedAt: issued, Interval: time.Duration(dc.Interval) * time.Second}
-			if p.Interval <= 0 {
-				p.Interval = DefaultInterval
-			}
-			if p.Code.ExpiresIn <= 0 {
-				p.Code.ExpiresIn = int(defaultExpiresIn / time.Second)
-			}
-			if err := r.save(ctx, p); err != nil {
+			p, err := r.pending(*dc, issued)
+			if err != nil {
 				return nil, err
 			}
 			r.Log.Info().Str("step", "approval").Str("user_code", p.Code.UserCode).
 				Str("verification_uri", p.Code.VerificationURI).Time("expires_at", p.ExpiresAt()).
-				Msg("waiting for a person to approve the activation code")
+				Msg("waiting for a person to approve the activation code (kept in memory only: a restart of the pod shows a new code)")
 			r.show(ctx, *p)
 			return p, nil
 		}
@@ -216,9 +209,112 @@ func (r *runner) newCode(ctx context.Context) (*Pending, error) {
 	}
 }
 
-// poll asks for the token every interval until an answer ends the code's life. A resumed
-// code the backend no longer knows is treated as expired.
-func (r *runner) poll(ctx context.Context, p *Pending, resumed bool) (string, error) {
+// pending is the code as the flow uses it: durations bounded, links checked, the strings a
+// person sees cleaned.
+func (r *runner) pending(dc api.DeviceCode, issued time.Time) (*Pending, error) {
+	links := []string{dc.VerificationURI}
+	if dc.VerificationURIComplete != "" { // optional (RFC 8628 section 3.2)
+		links = append(links, dc.VerificationURIComplete)
+	}
+	for _, link := range links {
+		if err := r.checkLink(link); err != nil {
+			return nil, err
+		}
+	}
+	dc.UserCode = safetext.Excerpt(dc.UserCode, maxUserCodeBytes)
+	dc.VerificationURI = safetext.Clean(dc.VerificationURI)
+	dc.VerificationURIComplete = safetext.Clean(dc.VerificationURIComplete)
+	return &Pending{
+		Code:     dc,
+		IssuedAt: issued,
+		Lifetime: seconds(dc.ExpiresIn, DefaultExpiresIn, MinExpiresIn, MaxExpiresIn),
+		Interval: seconds(dc.Interval, DefaultInterval, MinInterval, MaxInterval),
+	}, nil
+}
+
+// seconds reads a count of seconds from the backend: def when absent (or not positive),
+// otherwise bounded to [lo, hi], compared before multiplying so that it cannot overflow.
+func seconds(n int, def, lo, hi time.Duration) time.Duration {
+	switch {
+	case n <= 0:
+		return def
+	case int64(n) >= int64(hi/time.Second):
+		return hi
+	}
+	return max(time.Duration(n)*time.Second, lo)
+}
+
+// checkLink accepts a verification URL that is https on the backend's registrable domain or
+// on an allowed host. Anything goes when the backend itself is http on loopback: that is a
+// development backend on this machine, whose pages are on loopback too.
+func (r *runner) checkLink(link string) error {
+	backend := r.Backend.BaseURL()
+	if backend != nil && backend.Scheme == "http" && loopback(backend.Hostname()) {
+		return nil
+	}
+	shown := safetext.Excerpt(link, 120)
+	if len(link) > maxLinkBytes {
+		return fmt.Errorf("the backend sent an activation link of %d bytes (%s), longer than %d: it is not shown; check the backend URL: %w",
+			len(link), shown, maxLinkBytes, ErrUntrustedLink)
+	}
+	u, err := url.Parse(link)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return fmt.Errorf("the backend sent the activation link %q, which is not an https:// address: it is not shown, since it could lead to a look-alike sign-in page; check the backend URL (a proxy or a private CA in between?): %w",
+			shown, ErrUntrustedLink)
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if r.allowed(host, backend) {
+		return nil
+	}
+	backendHost := ""
+	if backend != nil {
+		backendHost = backend.Hostname()
+	}
+	return fmt.Errorf("the backend (%s) sent an activation link on host %s, which is not on the backend's domain %s: it is not shown, since it could lead to a look-alike sign-in page; "+
+		"if %s is your tracebloc sign-in page, add it to TRACEBLOC_VERIFICATION_HOSTS, otherwise check the backend URL (a proxy or a private CA in between?): %w",
+		safetext.Excerpt(backendHost, 120), safetext.Excerpt(host, 120), safetext.Excerpt(domain(backendHost), 120), safetext.Excerpt(host, 120), ErrUntrustedLink)
+}
+
+// allowed reports whether host is an allowed host, or on the backend's registrable domain.
+func (r *runner) allowed(host string, backend *url.URL) bool {
+	if slices.ContainsFunc(r.AllowedHosts, func(h string) bool { return strings.EqualFold(strings.TrimSuffix(h, "."), host) }) {
+		return true
+	}
+	if backend == nil {
+		return false
+	}
+	own := strings.TrimSuffix(strings.ToLower(backend.Hostname()), ".")
+	if host == own {
+		return true
+	}
+	d := domain(own)
+	return d != "" && net.ParseIP(own) == nil && (host == d || strings.HasSuffix(host, "."+d))
+}
+
+// domain is host's registrable domain (eTLD+1), or "" for an IP address, a single label
+// (localhost) or a public suffix.
+func domain(host string) string {
+	if host == "" || net.ParseIP(host) != nil {
+		return ""
+	}
+	d, err := publicsuffix.EffectiveTLDPlusOne(strings.TrimSuffix(strings.ToLower(host), "."))
+	if err != nil {
+		return ""
+	}
+	return d
+}
+
+// loopback reports whether host names this machine.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// poll asks for the token every interval until an answer ends the code's life.
+func (r *runner) poll(ctx context.Context, p *Pending) (string, error) {
 	wait, failures := p.Interval, 0
 	answered := false // any real answer (pending, slow_down) for this code
 	var lastErr error
@@ -236,18 +332,14 @@ func (r *runner) poll(ctx context.Context, p *Pending, resumed bool) (string, er
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		var apiErr *api.APIError
 		switch {
 		case errors.Is(err, api.ErrAuthorizationPending):
 			r.Log.Debug().Str("step", "approval").Msg("authorization pending")
 			wait, failures, answered = p.Interval, 0, true
 		case errors.Is(err, api.ErrSlowDown):
-			p.Interval += SlowDownStep
+			p.Interval = min(p.Interval+SlowDownStep, MaxInterval)
 			wait, failures, answered = p.Interval, 0, true
 			r.Log.Info().Str("step", "approval").Dur("interval", p.Interval).Msg("the backend asked to poll more slowly")
-			if err := r.save(ctx, p); err != nil {
-				return "", err
-			}
 		case errors.Is(err, api.ErrExpiredToken):
 			return "", errExpired
 		case errors.Is(err, api.ErrAccessDenied):
@@ -257,12 +349,6 @@ func (r *runner) poll(ctx context.Context, p *Pending, resumed bool) (string, er
 			lastErr = err
 			wait = max(p.Interval, r.backoff(p.Interval, failures, err))
 			r.warn(err, p.Code.DeviceCode, wait, "could not ask whether the code was approved, retrying")
-		case resumed && errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusNotFound):
-			// A stored code from an earlier run that the backend does not know any more
-			// (used, or from another backend): start over rather than stop.
-			r.Log.Info().Str("step", "approval").Int("status", apiErr.Status).Str("code", apiErr.Code).
-				Msg("the backend no longer accepts the stored activation code, requesting a new one")
-			return "", errExpired
 		default:
 			return "", permanent("ask whether the activation code was approved", err)
 		}
@@ -299,7 +385,8 @@ func (r *runner) sleep(ctx context.Context, d time.Duration) error {
 }
 
 // backoff is the wait after the n-th consecutive failure (n >= 0): base·2^n, capped at
-// MaxBackoff, jittered down by up to half; a Retry-After of the answer wins when longer.
+// MaxBackoff, jittered down by up to half; a Retry-After of the answer wins when longer, up
+// to api.MaxRetryAfter.
 func (r *runner) backoff(base time.Duration, n int, err error) time.Duration {
 	d := r.MaxBackoff
 	if n < 20 && base<<n < d {
@@ -308,7 +395,7 @@ func (r *runner) backoff(base time.Duration, n int, err error) time.Duration {
 	d -= time.Duration(r.Jitter() * float64(d) / 2)
 	var apiErr *api.APIError
 	if errors.As(err, &apiErr) && apiErr.RetryAfter > d {
-		d = apiErr.RetryAfter
+		d = min(apiErr.RetryAfter, api.MaxRetryAfter)
 	}
 	return d
 }
@@ -355,41 +442,22 @@ func permanent(what string, err error) error {
 }
 
 func (r *runner) warn(err error, deviceCode string, wait time.Duration, msg string) {
-	r.Log.Warn().Str("step", "approval").Str("error", redact(err, deviceCode)).Dur("retry_in", wait).Msg(msg)
+	r.Log.Warn().Str("step", "approval").Str("error", safetext.Clean(redact(err, deviceCode))).Dur("retry_in", wait).Msg(msg)
 }
 
 // redact is err's text without the device code, which an error may echo.
 func redact(err error, deviceCode string) string {
 	text := err.Error()
 	if deviceCode != "" {
-		text = strings.ReplaceAll(text, deviceCode, "[device code]")
+		text = strings.ReplaceAll(text, deviceCode, api.Redacted)
 	}
 	return text
 }
 
+// show hands the code to Show without the device code, which nothing shown needs.
 func (r *runner) show(ctx context.Context, p Pending) {
 	if r.Show != nil {
+		p.Code.DeviceCode = ""
 		r.Show(ctx, p)
-	}
-}
-
-func (r *runner) save(ctx context.Context, p *Pending) error {
-	if r.Store == nil {
-		return nil
-	}
-	if err := r.Store.SavePending(ctx, p); err != nil {
-		return fmt.Errorf("keep the activation code in the credential Secret (check the bootstrap's RBAC on Secrets): %w", err)
-	}
-	return nil
-}
-
-// clear drops the stored code. A failure is not fatal: a stale code is expired or used,
-// and the next run starts over when the backend refuses it.
-func (r *runner) clear(ctx context.Context) {
-	if r.Store == nil {
-		return
-	}
-	if err := r.Store.ClearPending(ctx); err != nil {
-		r.Log.Warn().Str("step", "approval").Str("error", err.Error()).Msg("could not remove the used activation code from the credential Secret")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +24,7 @@ import (
 var start = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 // journal records, in order and with the fake time since start, every call the flow makes
-// to the backend, the store and Show.
+// to the backend and to Show.
 type journal struct {
 	mu    sync.Mutex
 	clock *testingclock.FakeClock
@@ -35,6 +36,8 @@ func (j *journal) add(format string, args ...any) {
 	defer j.mu.Unlock()
 	j.lines = append(j.lines, fmt.Sprintf("%v ", j.clock.Since(start))+fmt.Sprintf(format, args...))
 }
+
+func (j *journal) String() string { return strings.Join(j.get(), "\n") }
 
 func (j *journal) get() []string {
 	j.mu.Lock()
@@ -55,9 +58,22 @@ var errScriptEnd = &api.APIError{Method: "POST", Endpoint: "/script", Status: 41
 // fakeBackend answers from its scripts, in order.
 type fakeBackend struct {
 	j     *journal
+	base  string // BaseURL; default https://api.tracebloc.io
 	mu    sync.Mutex
 	codes []answer
 	polls []answer
+}
+
+func (b *fakeBackend) BaseURL() *url.URL {
+	base := b.base
+	if base == "" {
+		base = "https://api.tracebloc.io"
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }
 
 func (b *fakeBackend) RequestDeviceCode(ctx context.Context, dctx *api.DeviceContext) (*api.DeviceCode, error) {
@@ -85,44 +101,6 @@ func (b *fakeBackend) PollDeviceToken(ctx context.Context, deviceCode string) (*
 		return nil, a.err
 	}
 	return &api.Token{Token: a.token}, nil
-}
-
-// fakeStore keeps one Pending in memory.
-type fakeStore struct {
-	j       *journal
-	mu      sync.Mutex
-	pending *Pending
-	saveErr error
-}
-
-func (s *fakeStore) LoadPending(ctx context.Context) (*Pending, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.pending == nil {
-		return nil, nil
-	}
-	p := *s.pending
-	return &p, nil
-}
-
-func (s *fakeStore) SavePending(ctx context.Context, p *Pending) error {
-	s.j.add("save %s interval=%v", p.Code.DeviceCode, p.Interval)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.saveErr != nil {
-		return s.saveErr
-	}
-	cp := *p
-	s.pending = &cp
-	return nil
-}
-
-func (s *fakeStore) ClearPending(ctx context.Context) error {
-	s.j.add("clear")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pending = nil
-	return nil
 }
 
 // code is the n-th scripted device code.
@@ -156,28 +134,30 @@ type harness struct {
 	clock   *testingclock.FakeClock
 	j       *journal
 	backend *fakeBackend
-	store   *fakeStore
 	flow    *Flow
 	logs    *bytes.Buffer
 }
 
-func newHarness(codes, polls []answer, stored *Pending) *harness {
+func newHarness(codes, polls []answer) *harness {
 	clk := testingclock.NewFakeClock(start)
 	j := &journal{clock: clk}
 	h := &harness{
 		clock:   clk,
 		j:       j,
 		backend: &fakeBackend{j: j, codes: codes, polls: polls},
-		store:   &fakeStore{j: j, pending: stored},
 		logs:    &bytes.Buffer{},
 	}
 	h.flow = &Flow{
 		Backend: h.backend,
-		Store:   h.store,
 		Clock:   clk,
-		Show:    func(ctx context.Context, p Pending) { j.add("show %s", p.Code.UserCode) },
-		Jitter:  func() float64 { return 0 },
-		Log:     zerolog.New(h.logs).Level(zerolog.DebugLevel),
+		Show: func(ctx context.Context, p Pending) {
+			j.add("show %s", p.Code.UserCode)
+			if p.Code.DeviceCode != "" {
+				j.add("show got the device code")
+			}
+		},
+		Jitter: func() float64 { return 0 },
+		Log:    zerolog.New(h.logs).Level(zerolog.DebugLevel),
 	}
 	return h
 }
@@ -216,93 +196,136 @@ func (h *harness) run(t *testing.T, ctx context.Context) (string, error) {
 }
 
 func TestRun(t *testing.T) {
+	const huge = 1 << 62 // seconds: a time.Duration of it overflows
 	tests := []struct {
 		name      string
-		stored    *Pending
 		codes     []answer
 		polls     []answer
-		noStore   bool
-		saveErr   error
 		want      []string
 		wantToken string
 		wantErr   func(error) bool
 	}{
 		{
-			name:  "approved after pending polls",
-			codes: []answer{{code: code(1, 900, 5)}},
-			polls: []answer{pending, pending, approved},
-			want: []string{
-				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
-				"5s poll dc-secret-1", "10s poll dc-secret-1", "15s poll dc-secret-1", "15s clear",
-			},
+			name:      "approved after pending polls",
+			codes:     []answer{{code: code(1, 900, 5)}},
+			polls:     []answer{pending, pending, approved},
+			want:      []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1", "10s poll dc-secret-1", "15s poll dc-secret-1"},
 			wantToken: "tok-secret",
 		},
 		{
-			name:  "the backend's interval is used",
-			codes: []answer{{code: code(1, 900, 7)}},
+			name:      "the backend's interval is used",
+			codes:     []answer{{code: code(1, 900, 7)}},
+			polls:     []answer{pending, approved},
+			want:      []string{"0s code", "0s show USER-0001", "7s poll dc-secret-1", "14s poll dc-secret-1"},
+			wantToken: "tok-secret",
+		},
+		{
+			name:      "interval 0 means 5 s",
+			codes:     []answer{{code: code(1, 900, 0)}},
+			polls:     []answer{pending, approved},
+			want:      []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1", "10s poll dc-secret-1"},
+			wantToken: "tok-secret",
+		},
+		{
+			name:      "a negative interval means 5 s",
+			codes:     []answer{{code: code(1, 900, -3)}},
+			polls:     []answer{approved},
+			want:      []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1"},
+			wantToken: "tok-secret",
+		},
+		{
+			name:      "an interval too long for a duration is read as a minute",
+			codes:     []answer{{code: code(1, 900, huge)}},
+			polls:     []answer{pending, approved},
+			want:      []string{"0s code", "0s show USER-0001", "1m0s poll dc-secret-1", "2m0s poll dc-secret-1"},
+			wantToken: "tok-secret",
+		},
+		{
+			name:      "an interval of an hour is read as a minute",
+			codes:     []answer{{code: code(1, 900, 3600)}},
+			polls:     []answer{approved},
+			want:      []string{"0s code", "0s show USER-0001", "1m0s poll dc-secret-1"},
+			wantToken: "tok-secret",
+		},
+		{
+			name:      "an expires_in too long for a duration is read as an hour",
+			codes:     []answer{{code: code(1, huge, 5)}},
+			polls:     []answer{pending, approved},
+			want:      []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1", "10s poll dc-secret-1"},
+			wantToken: "tok-secret",
+		},
+		{
+			name:  "an expires_in of a day is read as an hour",
+			codes: []answer{{code: code(1, 86400, 60)}, {code: code(2, 900, 5)}},
+			polls: slices.Repeat([]answer{pending}, 59),
+			want: append(append([]string{"0s code", "0s show USER-0001"}, everyMinute(1, 59, "poll dc-secret-1")...),
+				"1h0m0s code", "1h0m0s show USER-0002", "1h0m5s poll dc-secret-2"),
+			wantErr: func(err error) bool { return errors.Is(err, errScriptEnd) },
+		},
+		{
+			name:  "an expires_in of 2 s is read as a minute",
+			codes: []answer{{code: code(1, 2, 30)}, {code: code(2, 900, 5)}},
 			polls: []answer{pending, approved},
-			want: []string{
-				"0s code", "0s save dc-secret-1 interval=7s", "0s show USER-0001",
-				"7s poll dc-secret-1", "14s poll dc-secret-1", "14s clear",
-			},
+			want: []string{"0s code", "0s show USER-0001", "30s poll dc-secret-1",
+				"1m0s code", "1m0s show USER-0002", "1m5s poll dc-secret-2"},
 			wantToken: "tok-secret",
 		},
 		{
-			name:  "interval 0 means 5 s",
-			codes: []answer{{code: code(1, 900, 0)}},
-			polls: []answer{pending, approved},
-			want: []string{
-				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
-				"5s poll dc-secret-1", "10s poll dc-secret-1", "10s clear",
-			},
-			wantToken: "tok-secret",
-		},
-		{
-			name:  "slow_down adds 5 s for good, and is stored",
+			name:  "slow_down adds 5 s for good",
 			codes: []answer{{code: code(1, 900, 5)}},
 			polls: []answer{pending, slowDown, pending, pending, slowDown, approved},
 			want: []string{
-				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
-				"5s poll dc-secret-1",
-				"10s poll dc-secret-1", "10s save dc-secret-1 interval=10s",
-				"20s poll dc-secret-1", "30s poll dc-secret-1",
-				"40s poll dc-secret-1", "40s save dc-secret-1 interval=15s",
-				"55s poll dc-secret-1", "55s clear",
+				"0s code", "0s show USER-0001", "5s poll dc-secret-1",
+				"10s poll dc-secret-1", "20s poll dc-secret-1", "30s poll dc-secret-1",
+				"40s poll dc-secret-1", "55s poll dc-secret-1",
 			},
 			wantToken: "tok-secret",
 		},
 		{
-			name:  "expired_token starts over with a new code and a new banner",
-			codes: []answer{{code: code(1, 900, 5)}, {code: code(2, 900, 5)}},
-			polls: []answer{pending, expired, approved},
+			name:  "slow_down raises the interval up to a minute",
+			codes: []answer{{code: code(1, 900, 55)}},
+			polls: []answer{slowDown, slowDown, approved},
 			want: []string{
-				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
-				"5s poll dc-secret-1", "10s poll dc-secret-1",
-				"10s code", "10s save dc-secret-2 interval=5s", "10s show USER-0002",
-				"15s poll dc-secret-2", "15s clear",
+				"0s code", "0s show USER-0001", "55s poll dc-secret-1",
+				"1m55s poll dc-secret-1", "2m55s poll dc-secret-1",
 			},
 			wantToken: "tok-secret",
+		},
+		{
+			name:  "expired_token starts over with a new code and a new banner, a minute after the first",
+			codes: []answer{{code: code(1, 900, 5)}, {code: code(2, 900, 5)}},
+			polls: []answer{pending, expired, approved},
+			want: []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1", "10s poll dc-secret-1",
+				"1m0s code", "1m0s show USER-0002", "1m5s poll dc-secret-2"},
+			wantToken: "tok-secret",
+		},
+		{
+			name:  "a backend that calls every code expired gets a new request once a minute",
+			codes: []answer{{code: code(1, 900, 5)}, {code: code(2, 900, 5)}, {code: code(3, 900, 5)}},
+			polls: []answer{expired, expired, expired},
+			want: []string{
+				"0s code", "0s show USER-0001", "5s poll dc-secret-1",
+				"1m0s code", "1m0s show USER-0002", "1m5s poll dc-secret-2",
+				"2m0s code", "2m0s show USER-0003", "2m5s poll dc-secret-3",
+				"3m0s code",
+			},
+			wantErr: func(err error) bool { return errors.Is(err, errScriptEnd) },
 		},
 		{
 			name:  "a code past its lifetime is replaced without waiting for the backend",
-			codes: []answer{{code: code(1, 12, 5)}, {code: code(2, 900, 5)}},
+			codes: []answer{{code: code(1, 62, 30)}, {code: code(2, 900, 5)}},
 			polls: []answer{pending, pending, approved},
 			want: []string{
-				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
-				"5s poll dc-secret-1", "10s poll dc-secret-1",
-				"12s code", "12s save dc-secret-2 interval=5s", "12s show USER-0002",
-				"17s poll dc-secret-2", "17s clear",
+				"0s code", "0s show USER-0001", "30s poll dc-secret-1", "1m0s poll dc-secret-1",
+				"1m2s code", "1m2s show USER-0002", "1m7s poll dc-secret-2",
 			},
 			wantToken: "tok-secret",
 		},
 		{
-			name:  "access_denied clears the code and stops",
-			codes: []answer{{code: code(1, 900, 5)}},
-			polls: []answer{pending, denied},
-			want: []string{
-				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
-				"5s poll dc-secret-1", "10s poll dc-secret-1", "10s clear",
-			},
+			name:    "access_denied stops",
+			codes:   []answer{{code: code(1, 900, 5)}},
+			polls:   []answer{pending, denied},
+			want:    []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1", "10s poll dc-secret-1"},
 			wantErr: func(err error) bool { return errors.Is(err, ErrDenied) && errors.Is(err, api.ErrAccessDenied) },
 		},
 		{
@@ -317,41 +340,57 @@ func TestRun(t *testing.T) {
 				approved,
 			},
 			want: []string{
-				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
+				"0s code", "0s show USER-0001",
 				"5s poll dc-secret-1", "15s poll dc-secret-1", "35s poll dc-secret-1", "1m20s poll dc-secret-1",
-				"1m50s poll dc-secret-1", "1m55s poll dc-secret-1", "1m55s clear",
+				"1m50s poll dc-secret-1", "1m55s poll dc-secret-1",
+			},
+			wantToken: "tok-secret",
+		},
+		{
+			name:  "a Retry-After of days on POST /device/code waits the cap",
+			codes: []answer{{err: &api.APIError{Method: "POST", Endpoint: "/device/code", Status: 429, RetryAfter: 72 * time.Hour}}, {code: code(1, 900, 5)}},
+			polls: []answer{approved},
+			want:  []string{"0s code", "10m0s code", "10m0s show USER-0001", "10m5s poll dc-secret-1"},
+
+			wantToken: "tok-secret",
+		},
+		{
+			name:  "a Retry-After of days on a poll never waits past the code's expiry",
+			codes: []answer{{code: code(1, 120, 5)}, {code: code(2, 900, 5)}},
+			polls: []answer{pending, {err: &api.APIError{Method: "POST", Endpoint: "/device/token", Status: 429, RetryAfter: 72 * time.Hour}}, approved},
+			want: []string{
+				"0s code", "0s show USER-0001", "5s poll dc-secret-1", "10s poll dc-secret-1",
+				"2m0s code", "2m0s show USER-0002", "2m5s poll dc-secret-2",
 			},
 			wantToken: "tok-secret",
 		},
 		{
 			name:  "backoff never waits past the code's expiry",
-			codes: []answer{{code: code(1, 30, 5)}, {code: code(2, 900, 5)}},
+			codes: []answer{{code: code(1, 60, 5)}, {code: code(2, 900, 5)}},
 			polls: []answer{
 				pending, // 5 s
 				{err: &api.APIError{Method: "POST", Endpoint: "/device/token", Status: 500}}, // 10 s
-				{err: netErr}, // 20 s, but the code expires at 30 s
+				{err: netErr}, // 20 s
+				{err: netErr}, // 30 s capped, but the code expires at 60 s
 				approved,
 			},
 			want: []string{
-				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
-				"5s poll dc-secret-1", "10s poll dc-secret-1", "20s poll dc-secret-1",
-				"30s code", "30s save dc-secret-2 interval=5s", "30s show USER-0002",
-				"35s poll dc-secret-2", "35s clear",
+				"0s code", "0s show USER-0001",
+				"5s poll dc-secret-1", "10s poll dc-secret-1", "20s poll dc-secret-1", "40s poll dc-secret-1",
+				"1m0s code", "1m0s show USER-0002", "1m5s poll dc-secret-2",
 			},
 			wantToken: "tok-secret",
 		},
 		{
 			name:  "a backend that fails every poll of a code's lifetime ends the run",
-			codes: []answer{{code: code(1, 30, 5)}, {code: code(2, 900, 5)}},
+			codes: []answer{{code: code(1, 60, 5)}, {code: code(2, 900, 5)}},
 			polls: []answer{
 				{err: &api.APIError{Method: "POST", Endpoint: "/device/token", Status: 500}}, // 10 s
-				{err: netErr}, // 20 s, but the code expires at 30 s
+				{err: netErr}, // 20 s
+				{err: netErr}, // 30 s, but the code expires at 60 s
 				approved,
 			},
-			want: []string{
-				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
-				"5s poll dc-secret-1", "15s poll dc-secret-1",
-			},
+			want: []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1", "15s poll dc-secret-1", "35s poll dc-secret-1"},
 			wantErr: func(err error) bool {
 				return errors.Is(err, ErrUnreachable) && strings.Contains(err.Error(), "reachable") && !strings.Contains(err.Error(), "dc-secret")
 			},
@@ -363,20 +402,15 @@ func TestRun(t *testing.T) {
 				{err: netErr}, // 2 s
 				{code: code(1, 900, 5)},
 			},
-			polls: []answer{approved},
-			want: []string{
-				"0s code", "1s code", "3s code", "3s save dc-secret-1 interval=5s", "3s show USER-0001",
-				"8s poll dc-secret-1", "8s clear",
-			},
+			polls:     []answer{approved},
+			want:      []string{"0s code", "1s code", "3s code", "3s show USER-0001", "8s poll dc-secret-1"},
 			wantToken: "tok-secret",
 		},
 		{
-			name:  "426 on POST /device/token passes through unchanged",
-			codes: []answer{{code: code(1, 900, 5)}},
-			polls: []answer{{err: upgrade}},
-			want: []string{
-				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001", "5s poll dc-secret-1",
-			},
+			name:    "426 on POST /device/token passes through unchanged",
+			codes:   []answer{{code: code(1, 900, 5)}},
+			polls:   []answer{{err: upgrade}},
+			want:    []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1"},
 			wantErr: func(err error) bool { return err == error(upgrade) },
 		},
 		{
@@ -389,9 +423,7 @@ func TestRun(t *testing.T) {
 			name:  "a permanent 4xx stops, wrapped",
 			codes: []answer{{code: code(1, 900, 5)}},
 			polls: []answer{{err: &api.APIError{Method: "POST", Endpoint: "/device/token", Status: 400, Code: "invalid_request"}}},
-			want: []string{
-				"0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001", "5s poll dc-secret-1",
-			},
+			want:  []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1"},
 			wantErr: func(err error) bool {
 				var e *api.APIError
 				return errors.As(err, &e) && e.Code == "invalid_request" && strings.HasPrefix(err.Error(), "ask whether the activation code was approved: ")
@@ -404,60 +436,28 @@ func TestRun(t *testing.T) {
 			wantErr: func(err error) bool { return errors.Is(err, api.ErrForbidden) },
 		},
 		{
-			name:   "a stored code that has not expired is shown again and polled",
-			stored: &Pending{Code: *code(9, 900, 5), IssuedAt: start.Add(-100 * time.Second), Interval: 10 * time.Second},
-			polls:  []answer{pending, approved},
-			want: []string{
-				"0s show USER-0009", "10s poll dc-secret-9", "20s poll dc-secret-9", "20s clear",
+			name:    "a redirect of POST /device/code stops",
+			codes:   []answer{{err: &api.APIError{Method: "POST", Endpoint: "/device/code", Status: 307, Location: "https://elsewhere.example"}}},
+			want:    []string{"0s code"},
+			wantErr: func(err error) bool { return errors.Is(err, api.ErrRedirect) },
+		},
+		{
+			name: "a link off the backend's domain is never shown",
+			codes: []answer{{code: func() *api.DeviceCode {
+				c := code(1, 900, 5)
+				c.VerificationURIComplete = "https://tracebloc.io.login-check.example/activate?user_code=USER-0001"
+				return c
+			}()}},
+			want: []string{"0s code"},
+			wantErr: func(err error) bool {
+				return errors.Is(err, ErrUntrustedLink) && strings.Contains(err.Error(), "tracebloc.io.login-check.example") &&
+					strings.Contains(err.Error(), "TRACEBLOC_VERIFICATION_HOSTS")
 			},
-			wantToken: "tok-secret",
-		},
-		{
-			name:   "a stored code that expired is cleared and replaced",
-			stored: &Pending{Code: *code(9, 900, 5), IssuedAt: start.Add(-900 * time.Second), Interval: 5 * time.Second},
-			codes:  []answer{{code: code(1, 900, 5)}},
-			polls:  []answer{approved},
-			want: []string{
-				"0s clear", "0s code", "0s save dc-secret-1 interval=5s", "0s show USER-0001",
-				"5s poll dc-secret-1", "5s clear",
-			},
-			wantToken: "tok-secret",
-		},
-		{
-			name:   "a stored code the backend no longer knows is replaced",
-			stored: &Pending{Code: *code(9, 900, 5), IssuedAt: start.Add(-100 * time.Second), Interval: 5 * time.Second},
-			codes:  []answer{{code: code(1, 900, 5)}},
-			polls:  []answer{{err: deviceErr("invalid_grant")}, approved},
-			want: []string{
-				"0s show USER-0009", "5s poll dc-secret-9",
-				"5s code", "5s save dc-secret-1 interval=5s", "5s show USER-0001",
-				"10s poll dc-secret-1", "10s clear",
-			},
-			wantToken: "tok-secret",
-		},
-		{
-			name:      "without a store nothing is kept",
-			noStore:   true,
-			codes:     []answer{{code: code(1, 900, 5)}},
-			polls:     []answer{approved},
-			want:      []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1"},
-			wantToken: "tok-secret",
-		},
-		{
-			name:    "a code that cannot be stored is not shown",
-			codes:   []answer{{code: code(1, 900, 5)}},
-			saveErr: errors.New("secrets \"edge-credentials\" is forbidden"),
-			want:    []string{"0s code", "0s save dc-secret-1 interval=5s"},
-			wantErr: func(err error) bool { return err != nil && strings.Contains(err.Error(), "is forbidden") },
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(tt.codes, tt.polls, tt.stored)
-			h.store.saveErr = tt.saveErr
-			if tt.noStore {
-				h.flow.Store = nil
-			}
+			h := newHarness(tt.codes, tt.polls)
 			token, err := h.run(t, t.Context())
 			if diff := cmp.Diff(tt.want, h.j.get()); diff != "" {
 				t.Errorf("Run() calls (-want +got):\n%s", diff)
@@ -475,31 +475,53 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// TestRunSlowDownSurvivesRestart: the interval a slow_down raised is stored, and a restart
-// polls at that interval.
-func TestRunSlowDownSurvivesRestart(t *testing.T) {
-	h := newHarness([]answer{{code: code(1, 900, 5)}}, []answer{slowDown}, nil)
-	if _, err := h.run(t, t.Context()); !errors.Is(err, errScriptEnd) {
-		t.Fatalf("Run() = %v, want the end of the script", err)
+// every returns "<t> what" for t = from, from+step, ... below to, in seconds.
+func every(from, step, to int, what string) []string {
+	var out []string
+	for s := from; s < to; s += step {
+		out = append(out, fmt.Sprintf("%v %s", time.Duration(s)*time.Second, what))
 	}
-	stored := h.store.pending
-	if stored == nil || stored.Interval != 10*time.Second {
-		t.Fatalf("stored Pending = %+v, want interval 10s", stored)
-	}
+	return out
+}
 
-	restarted := newHarness(nil, []answer{approved}, stored)
-	restarted.clock.SetTime(start.Add(time.Minute))
-	if _, err := restarted.run(t, t.Context()); err != nil {
-		t.Fatalf("Run() after restart = %v", err)
+// everyMinute returns "<n>m0s what" for n = from..to.
+func everyMinute(from, to int, what string) []string { return every(60*from, 60, 60*to+1, what) }
+
+// TestRunNeverReusesACode: nothing of a code outlives its Run: a restarted bootstrap (a
+// second Run) shows a new code and never polls the one shown before.
+func TestRunNeverReusesACode(t *testing.T) {
+	h := newHarness([]answer{{code: code(1, 900, 5)}, {code: code(2, 900, 5)}}, []answer{pending, approved})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.flow.Run(ctx)
+		done <- err
+	}()
+	for len(h.j.get()) < 3 { // code, show, the first poll
+		if h.clock.HasWaiters() {
+			h.clock.Step(time.Second)
+		}
+		runtime.Gosched()
 	}
-	want := []string{"1m0s show USER-0001", "1m10s poll dc-secret-1", "1m10s clear"}
-	if diff := cmp.Diff(want, restarted.j.get()); diff != "" {
-		t.Errorf("Run() after restart (-want +got):\n%s", diff)
+	cancel() // the pod restarts
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run() = %v, want context.Canceled", err)
+	}
+	token, err := h.run(t, t.Context())
+	if err != nil || token != "tok-secret" {
+		t.Fatalf("Run() after the restart = %q, %v; want the token", token, err)
+	}
+	want := []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1", "5s code", "5s show USER-0002", "10s poll dc-secret-2"}
+	if diff := cmp.Diff(want, h.j.get()); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(h.logs.String(), "a restart of the pod shows a new code") {
+		t.Errorf("the log does not say that a restart shows a new code:\n%s", h.logs.String())
 	}
 }
 
 func TestRunStopsWithContext(t *testing.T) {
-	h := newHarness([]answer{{code: code(1, 900, 5)}}, nil, nil)
+	h := newHarness([]answer{{code: code(1, 900, 5)}}, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -513,8 +535,8 @@ func TestRunStopsWithContext(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run() = %v, want context.Canceled", err)
 	}
-	if got := h.j.get(); len(got) != 3 {
-		t.Errorf("Run() calls = %q, want code, save and show only", got)
+	if diff := cmp.Diff([]string{"0s code", "0s show USER-0001"}, h.j.get()); diff != "" {
+		t.Errorf("Run() calls (-want +got):\n%s", diff)
 	}
 }
 
@@ -527,7 +549,6 @@ func TestRunLogsNoSecrets(t *testing.T) {
 	h := newHarness(
 		[]answer{{code: code(1, 900, 5)}, {code: code(2, 900, 5)}},
 		[]answer{pending, slowDown, {err: echo}, {err: netErr}, expired, approved},
-		nil,
 	)
 	token, err := h.run(t, t.Context())
 	if err != nil || token != "tok-secret" {
@@ -543,6 +564,102 @@ func TestRunLogsNoSecrets(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the log lacks %q:\n%s", want, logs)
 		}
+	}
+	if strings.Contains(h.j.String(), "show got the device code") {
+		t.Errorf("Show got the device code:\n%s", h.j.String())
+	}
+}
+
+// TestRunCleansWhatIsShown: terminal escapes and format characters in the code and the
+// links never reach Show or the log.
+func TestRunCleansWhatIsShown(t *testing.T) {
+	dc := code(1, 900, 5)
+	dc.UserCode = "\x1b[2J\x1b]0;owned\x07USER\u202e-0001\u200b"
+	dc.VerificationURIComplete = "https://app.tracebloc.io/activate?user_code=USER-0001\u2066&x=\u202e"
+	h := newHarness([]answer{{code: dc}}, []answer{approved})
+	var shown Pending
+	h.flow.Show = func(ctx context.Context, p Pending) { shown = p }
+	if _, err := h.run(t, t.Context()); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	if shown.Code.UserCode != "USER-0001" || shown.Code.VerificationURIComplete != "https://app.tracebloc.io/activate?user_code=USER-0001&x=" {
+		t.Errorf("Show got %q and %q, want them cleaned", shown.Code.UserCode, shown.Code.VerificationURIComplete)
+	}
+	if logs := h.logs.String(); strings.ContainsAny(logs, "\u202e\u2066\u200b") || strings.Contains(logs, `\u001b`) {
+		t.Errorf("the log holds a control or format character:\n%s", logs)
+	}
+}
+
+// TestRunWarnsAboutHTTP: an http:// backend gets one warning at the start of the run.
+func TestRunWarnsAboutHTTP(t *testing.T) {
+	for _, base := range []string{"https://api.tracebloc.io", "http://127.0.0.1:8000"} {
+		t.Run(base, func(t *testing.T) {
+			h := newHarness([]answer{{code: code(1, 900, 5)}}, []answer{pending, approved})
+			h.backend.base = base
+			if _, err := h.run(t, t.Context()); err != nil {
+				t.Fatalf("Run() = %v", err)
+			}
+			want := 0
+			if strings.HasPrefix(base, "http:") {
+				want = 1
+			}
+			if got := strings.Count(h.logs.String(), "unencrypted"); got != want {
+				t.Errorf("warnings about http = %d, want %d:\n%s", got, want, h.logs.String())
+			}
+		})
+	}
+}
+
+// TestCheckLink: which verification URLs are shown, for which backend.
+func TestCheckLink(t *testing.T) {
+	tests := []struct {
+		name    string
+		backend string
+		allowed []string
+		link    string
+		wantErr string // a part of the error; "" means accepted
+	}{
+		{name: "a subdomain of the backend's domain", backend: "https://api.tracebloc.io", link: "https://app.tracebloc.io/activate"},
+		{name: "the domain itself", backend: "https://api.tracebloc.io", link: "https://tracebloc.io/activate?code=X"},
+		{name: "the backend's host", backend: "https://api.tracebloc.io", link: "https://api.tracebloc.io/activate"},
+		{name: "another port", backend: "https://api.tracebloc.io", link: "https://app.tracebloc.io:8443/activate"},
+		{name: "case and a trailing dot", backend: "https://API.Tracebloc.io", link: "https://App.TRACEBLOC.io./activate"},
+		{name: "a two-label public suffix", backend: "https://api.tracebloc.co.uk", link: "https://app.tracebloc.co.uk/activate"},
+		{name: "another domain under the same suffix", backend: "https://api.tracebloc.co.uk", link: "https://tracebloc-login.co.uk/activate", wantErr: "tracebloc-login.co.uk"},
+		{name: "http", backend: "https://api.tracebloc.io", link: "http://app.tracebloc.io/activate", wantErr: "not an https:// address"},
+		{name: "no scheme", backend: "https://api.tracebloc.io", link: "app.tracebloc.io/activate", wantErr: "not an https:// address"},
+		{name: "javascript", backend: "https://api.tracebloc.io", link: "javascript:alert(1)", wantErr: "not an https:// address"},
+		{name: "the domain as a prefix", backend: "https://api.tracebloc.io", link: "https://app.tracebloc.io.evil.example/activate", wantErr: "app.tracebloc.io.evil.example"},
+		{name: "the domain as a suffix of a label", backend: "https://api.tracebloc.io", link: "https://eviltracebloc.io/activate", wantErr: "eviltracebloc.io"},
+		{name: "user info before the host", backend: "https://api.tracebloc.io", link: "https://app.tracebloc.io@evil.example/activate", wantErr: "not an https:// address"},
+		{name: "a look-alike in punycode", backend: "https://api.tracebloc.io", link: "https://app.xn--trcebloc-2ya.io/activate", wantErr: "xn--trcebloc-2ya.io"},
+		{name: "a look-alike in Unicode", backend: "https://api.tracebloc.io", link: "https://app.tracebłoc.io/activate", wantErr: "TRACEBLOC_VERIFICATION_HOSTS"},
+		{name: "an allowed host", backend: "https://api.tracebloc.io", allowed: []string{"login.example.com"}, link: "https://login.example.com/device"},
+		{name: "an allowed host, another case", backend: "https://api.tracebloc.io", allowed: []string{"login.example.com"}, link: "https://LOGIN.example.com./device"},
+		{name: "only the allowed host, not its subdomains", backend: "https://api.tracebloc.io", allowed: []string{"example.com"}, link: "https://login.example.com/device", wantErr: "login.example.com"},
+		{name: "an allowed host still needs https", backend: "https://api.tracebloc.io", allowed: []string{"login.example.com"}, link: "http://login.example.com/device", wantErr: "not an https:// address"},
+		{name: "an IP backend: its own host", backend: "https://10.0.0.5:8443", link: "https://10.0.0.5:8443/activate"},
+		{name: "an IP backend: another IP", backend: "https://10.0.0.5:8443", link: "https://10.0.0.6/activate", wantErr: "10.0.0.6"},
+		{name: "an http backend off loopback is checked", backend: "http://10.0.0.5:8000", link: "http://10.0.0.5:8000/activate", wantErr: "not an https:// address"},
+		{name: "an http backend on loopback: a development backend", backend: "http://127.0.0.1:8000", link: "http://127.0.0.1:8000/activate"},
+		{name: "an http backend on localhost", backend: "http://localhost:8000", link: "http://localhost:3000/activate"},
+		{name: "an https backend on loopback is checked", backend: "https://127.0.0.1:8443", link: "https://evil.example/activate", wantErr: "evil.example"},
+		{name: "too long", backend: "https://api.tracebloc.io", link: "https://app.tracebloc.io/" + strings.Repeat("a", 2000), wantErr: "longer than 1024"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runner{Flow{Backend: &fakeBackend{base: tt.backend}, AllowedHosts: tt.allowed}}
+			err := r.checkLink(tt.link)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Errorf("checkLink(%q) for %s = %v, want accepted", tt.link, tt.backend, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrUntrustedLink) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("checkLink(%q) for %s = %v, want ErrUntrustedLink naming %q", tt.link, tt.backend, err, tt.wantErr)
+			}
+		})
 	}
 }
 

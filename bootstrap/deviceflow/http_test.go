@@ -22,7 +22,7 @@ import (
 // that answers the contract's shapes: pending, slow_down, a 503 from a proxy, a 429 with
 // Retry-After, then the token.
 func TestRunOverHTTP(t *testing.T) {
-	h := newHarness(nil, nil, nil)
+	h := newHarness(nil, nil)
 	var (
 		mu   sync.Mutex
 		seen []string
@@ -101,6 +101,64 @@ func TestRunOverHTTP(t *testing.T) {
 	}
 }
 
+// TestRunRetriesA429InOneLayer: with an *api.Client that retries 429s by default, a 429 to
+// the device flow's calls is retried by the flow alone, at its pace: one request per 429,
+// none of the client's own waits.
+func TestRunRetriesA429InOneLayer(t *testing.T) {
+	h := newHarness(nil, nil)
+	var (
+		mu       sync.Mutex
+		seen     []string
+		limitedC = 1 // 429s left for /device/code
+		limitedT = 2 // and for /device/token
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, fmt.Sprintf("%v %s", h.clock.Since(start), r.URL.Path))
+		left := &limitedT
+		if r.URL.Path == "/device/code" {
+			left = &limitedC
+		}
+		if *left > 0 {
+			*left--
+			w.Header().Set("Retry-After", "20")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		if r.URL.Path == "/device/code" {
+			fmt.Fprint(w, `{"device_code": "dc-secret-http", "user_code": "WDJB-MJHT",
+				"verification_uri": "http://127.0.0.1/activate", "expires_in": 900, "interval": 5}`)
+			return
+		}
+		fmt.Fprint(w, `{"token": "tok-secret"}`)
+	}))
+	defer srv.Close()
+	var clientWaits []time.Duration
+	client, err := api.New(srv.URL, api.WithSleep(func(ctx context.Context, d time.Duration) error {
+		clientWaits = append(clientWaits, d)
+		return ctx.Err()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.flow.Backend = client
+
+	if token, err := h.run(t, t.Context()); err != nil || token != "tok-secret" {
+		t.Fatalf("Run() = %q, %v, want the token", token, err)
+	}
+	want := []string{
+		"0s /device/code", "20s /device/code", // Retry-After 20 s
+		"25s /device/token", "45s /device/token", "1m5s /device/token",
+	}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	if len(clientWaits) != 0 {
+		t.Errorf("the API client waited %v itself, want the flow alone to retry", clientWaits)
+	}
+}
+
 // approver is a Backend that approves (or denies) the code in the development backend
 // after the given number of polls, as a person in a browser would.
 type approver struct {
@@ -154,7 +212,7 @@ func TestRunAgainstDevBackend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(nil, nil, nil)
+			h := newHarness(nil, nil)
 			dev, err := devbackend.New(devbackend.Config{Now: h.clock.Now, DeviceInterval: 5 * time.Second, DeviceTTL: 15 * time.Minute})
 			if err != nil {
 				t.Fatal(err)

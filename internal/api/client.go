@@ -138,6 +138,9 @@ func (c *Client) WithToken(token string) *Client {
 	return &cp
 }
 
+// BaseURL returns the backend's URL, as configured.
+func (c *Client) BaseURL() *url.URL { u := *c.base; return &u }
+
 // WithoutRetries returns a copy of c that returns a 429 at once, for a caller that retries
 // itself (the device flow knows the code's lifetime and its poll interval), so that a 429
 // is retried by one layer only.
