@@ -17,8 +17,9 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/tracebloc/edge/internal/safetext"
 )
 
 // FirstLine is the fixed first phrase of every banner, documented for grep.
@@ -82,7 +83,7 @@ func Event(info Info, now time.Time) string {
 	info = info.sanitized()
 	msg := fmt.Sprintf("%s: open %s and approve code %s before %s (%s) to connect Kubernetes cluster %s, namespace %s, to your tracebloc account",
 		FirstLine, info.link(), info.UserCode, utc(info.ExpiresAt), until(info.ExpiresAt, now), info.ClusterID, info.Namespace)
-	return truncate(msg, eventLimit)
+	return safetext.Truncate(msg, eventLimit)
 }
 
 // lines is the content of the banner, the same in both renderings. The first line holds
@@ -115,22 +116,23 @@ func (info Info) link() string {
 	return info.URL
 }
 
-// sanitized drops control characters from everything the backend or the cluster sent, so
-// that no value can move the cursor, clear the screen or forge log lines.
+// Bounds of the values shown: a code, a cluster id and a namespace are short; a link is a
+// page address.
+const (
+	maxCodeBytes = 64
+	maxNameBytes = 128
+	maxLinkBytes = 1024
+)
+
+// sanitized cleans everything the backend or the cluster sent (safetext: no escape
+// sequence, control or format character), so that no value can move the cursor, clear the
+// screen, reorder the text with a bidi override or forge log lines, and bounds it.
 func (info Info) sanitized() Info {
-	clean := func(s string) string {
-		return strings.Map(func(r rune) rune {
-			if unicode.IsControl(r) || r == utf8.RuneError {
-				return -1
-			}
-			return r
-		}, s)
-	}
-	info.URL = clean(info.URL)
-	info.URLComplete = clean(info.URLComplete)
-	info.UserCode = clean(info.UserCode)
-	info.ClusterID = clean(info.ClusterID)
-	info.Namespace = clean(info.Namespace)
+	info.URL = safetext.Excerpt(info.URL, maxLinkBytes)
+	info.URLComplete = safetext.Excerpt(info.URLComplete, maxLinkBytes)
+	info.UserCode = safetext.Excerpt(info.UserCode, maxCodeBytes)
+	info.ClusterID = safetext.Excerpt(info.ClusterID, maxNameBytes)
+	info.Namespace = safetext.Excerpt(info.Namespace, maxNameBytes)
 	return info
 }
 
@@ -190,17 +192,4 @@ func writeFramed(b *strings.Builder, lines []line) {
 		b.WriteString(" │\n")
 	}
 	b.WriteString("╰" + bar + "╯\n")
-}
-
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const ellipsis = "..."
-	cut := n - len(ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ellipsis
 }

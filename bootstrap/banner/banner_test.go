@@ -8,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/makiuchi-d/gozxing"
@@ -129,22 +129,36 @@ func TestWritePlainIsASCII(t *testing.T) {
 	}
 }
 
-func TestWriteDropsControlCharacters(t *testing.T) {
+// TestWriteCleansBackendText: escape sequences, control characters, bidi overrides and
+// zero-width characters in what the backend and the cluster sent never reach the banner
+// or the Event, and the printable rest does.
+func TestWriteCleansBackendText(t *testing.T) {
 	evil := info
-	evil.UserCode = "WDJB\x1b[2J-MJHT\r\n"
-	evil.Namespace = "ns\x07"
+	evil.UserCode = "WDJB\x1b[2J\x1b]0;owned\x07-MJHT\u200b\r\n"
+	evil.URLComplete = "https://app.tracebloc.io/activate?user_code=WDJB-MJHT\u202e\u2066"
+	evil.Namespace = "trace\u200dbloc\x07"
+	evil.ClusterID = "6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b\x1b[1A\x1b[2K"
+	bad := "\x1b\x07\r\u200b\u200d\u202e\u2066"
 	for _, terminal := range []bool{false, true} {
 		var buf bytes.Buffer
 		if err := Write(&buf, evil, now, terminal); err != nil {
 			t.Fatalf("Write() = %v", err)
 		}
 		out := ansi.ReplaceAllString(buf.String(), "") // the banner's own colours
-		if strings.ContainsAny(out, "\x1b\x07\r") {
-			t.Errorf("terminal=%v: banner passes control characters through:\n%q", terminal, out)
+		if strings.ContainsAny(out, bad) || strings.Contains(out, "[2J") || strings.Contains(out, "owned") {
+			t.Errorf("terminal=%v: banner passes control or format characters through:\n%q", terminal, out)
 		}
-		if !strings.Contains(out, "WDJB[2J-MJHT") {
-			t.Errorf("terminal=%v: banner lost the printable part of the code:\n%s", terminal, out)
+		for _, want := range []string{info.URLComplete, "cluster " + info.ClusterID + ",", "namespace tracebloc,"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("terminal=%v: banner lacks %q:\n%s", terminal, want, out)
+			}
 		}
+		if !slices.ContainsFunc(strings.Split(out, "\n"), func(l string) bool { return strings.Trim(l, " │") == info.UserCode }) {
+			t.Errorf("terminal=%v: the code %s is not on a line of its own:\n%s", terminal, info.UserCode, out)
+		}
+	}
+	if ev := Event(evil, now); strings.ContainsAny(ev, bad) || !strings.Contains(ev, "approve code WDJB-MJHT before") {
+		t.Errorf("Event() = %q, want it cleaned", ev)
 	}
 }
 
@@ -205,28 +219,6 @@ func TestEvent(t *testing.T) {
 				if !strings.Contains(got, w) {
 					t.Errorf("Event() = %q, want it to contain %q", got, w)
 				}
-			}
-		})
-	}
-}
-
-func TestTruncate(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		n    int
-		want string
-	}{
-		{name: "short", in: "abc", n: 5, want: "abc"},
-		{name: "exact", in: "abcde", n: 5, want: "abcde"},
-		{name: "cut", in: "abcdefgh", n: 6, want: "abc..."},
-		{name: "no split rune", in: "ab€€", n: 7, want: "ab..."},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := truncate(tt.in, tt.n)
-			if got != tt.want || !utf8.ValidString(got) {
-				t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
 			}
 		})
 	}

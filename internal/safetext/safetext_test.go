@@ -68,6 +68,30 @@ func TestExcerpt(t *testing.T) {
 	}
 }
 
+func TestTruncate(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		n    int
+		want string
+	}{
+		{name: "short", in: "abc", n: 5, want: "abc"},
+		{name: "exact", in: "abcde", n: 5, want: "abcde"},
+		{name: "cut", in: "abcdefgh", n: 6, want: "abc..."},
+		{name: "no split rune", in: "ab€€", n: 7, want: "ab..."},
+		{name: "no room for more than the ellipsis", in: "abcdefgh", n: 3, want: "..."},
+		{name: "zero", in: "abc", n: 0, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Truncate(tt.in, tt.n)
+			if got != tt.want || !utf8.ValidString(got) {
+				t.Errorf("Truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+			}
+		})
+	}
+}
+
 // FuzzClean: whatever comes in, what goes out is valid UTF-8 without a single character a
 // terminal acts on or a reader cannot see, cleaning twice changes nothing, and an excerpt
 // keeps its bound.
