@@ -88,8 +88,15 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 // refuseRedirect makes the HTTP client return a 3xx answer as it is, for send to refuse.
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// WithHTTPClient sets the HTTP client (see NewHTTPClient for proxy and CA handling).
-func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+// WithHTTPClient sets the HTTP client (see NewHTTPClient for proxy and CA handling). The
+// Client uses a copy that follows no redirect; h itself is left as it is.
+func WithHTTPClient(h *http.Client) Option {
+	return func(c *Client) {
+		if h != nil {
+			c.http = h
+		}
+	}
+}
 
 // WithLogger logs one Debug line per HTTP exchange: method, path, status and duration,
 // never a body, a header or a query.
