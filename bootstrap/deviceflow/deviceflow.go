@@ -1,8 +1,8 @@
 // Package deviceflow runs the OAuth 2.0 device authorization grant (RFC 8628) against the
 // tracebloc backend: request a code, show it, poll until approved, denied or expired.
 //
-// The wire format is the contract's ("Device authorization grant" in its README): JSON in,
-// {"token"} out, which is why golang.org/x/oauth2 does not fit. The loop follows RFC 8628
+// The wire format is the backend's (internal/api): JSON in, {"token"} out, which is why
+// golang.org/x/oauth2 does not fit. The loop follows RFC 8628
 // sections 3.2 to 3.5: poll every interval, add 5 s on slow_down for the rest of the
 // code's life, start over with a new code on expired_token or when the code's lifetime
 // passes, stop on access_denied. Transient failures (network errors, 5xx, 429) are retried
