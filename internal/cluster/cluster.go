@@ -103,13 +103,6 @@ func Status(ctx context.Context, opts Options) error {
 	return err
 }
 
-// ImportImage loads an image tarball (OCI layout, as images/build writes, or docker
-// save format) into the instance's containerd, for pods with imagePullPolicy Never or
-// IfNotPresent.
-func (c *Cluster) ImportImage(ctx context.Context, tarball string) error {
-	return importImage(ctx, paths(c.Dir), tarball)
-}
-
 // Tasks lists the instance's containerd tasks (running containers and sandboxes).
 func (c *Cluster) Tasks(ctx context.Context) ([]Task, error) {
 	return tasks(ctx, paths(c.Dir))

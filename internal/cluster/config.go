@@ -18,7 +18,8 @@ const (
 	serviceCIDR = "10.96.0.0/24"
 	serviceIP   = "10.96.0.1"
 	// PauseImage is the sandbox image containerd runs for every pod; the harness builds it
-	// from busybox-static and imports it at Up.
+	// from busybox-static and imports it at Up, the one image not pulled from the
+	// registry: containerd needs it for the first pod's sandbox, before any pull.
 	PauseImage = "localhost/tracebloc-edge/pause:busybox"
 	// LoopbackRuntimeClass is the RuntimeClass of host-network pods: it tolerates the
 	// not-ready taint and is exempt from Pod Security admission (see the package comment).
@@ -85,20 +86,32 @@ func kubeconfig(name string, port int, ca []byte, user, token string) clientcmda
 	}
 }
 
-// writeConfigs writes the containerd, kubelet and admission configuration files.
+// writeConfigs writes the containerd (with its registry hosts), kubelet, admission and
+// registry configuration files.
 func writeConfigs(p paths, st state) error {
+	secret, err := randomToken()
+	if err != nil {
+		return err
+	}
 	files := map[string]string{
 		p.containerd("config.toml"): containerdConfig(p),
 		p.kubelet("config.yaml"):    kubeletConfig(p, st),
 		p.join("admission.yaml"):    admissionConfig,
+		p.registry("config.yml"):    registryConfig(p, st, secret),
+	}
+	for file, content := range hostsFiles(p, st.Ports.Registry) {
+		files[file] = content
 	}
 	for file, content := range files {
 		if err := os.MkdirAll(dirOf(file), 0o755); err != nil {
 			return fmt.Errorf("create folder for %s: %w", file, err)
 		}
-		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", file, err)
 		}
+	}
+	if err := os.MkdirAll(p.registry("data"), 0o755); err != nil {
+		return fmt.Errorf("create the registry's storage: %w", err)
 	}
 	return os.MkdirAll(p.containerd("cni"), 0o755)
 }
@@ -113,7 +126,8 @@ func dirOf(file string) string {
 
 // containerdConfig: CRI with runc and overlayfs; restrict_oom_score_adj because this
 // machine forbids lowering oom_score_adj; no CNI configuration (pods use the host
-// network); the stream server (exec, attach) on loopback; no metrics or debug listeners.
+// network); the stream server (exec, attach) on loopback; no metrics or debug listeners;
+// images pulled through the hosts.toml files of certs.d (see hostsTOML).
 func containerdConfig(p paths) string {
 	return fmt.Sprintf(`version = 2
 root = %q
@@ -153,8 +167,10 @@ oom_score = 0
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = %q
     conf_dir = %q
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = %q
 `, p.containerd("root"), p.containerd("state"), p.containerdSocket(), p.containerd("opt"),
-		PauseImage, p.containerd("cni"), p.containerd("cni"))
+		PauseImage, p.containerd("cni"), p.containerd("cni"), p.containerd("certs.d"))
 }
 
 // kubeletConfig: cgroupfs under the instance's own cgroup root, loopback only,

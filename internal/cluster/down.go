@@ -11,7 +11,8 @@ import (
 )
 
 // Down removes the instance: containers and their shims, mounts, processes (by recorded
-// PID), its cgroups and its folder. Removing an instance that is not there succeeds.
+// PID, the registry's among them), its cgroups and its folder (the registry's storage
+// with it). Removing an instance that is not there succeeds.
 func Down(ctx context.Context, opts Options) error {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -55,6 +56,7 @@ func down(ctx context.Context, opts Options) error {
 		cancel()
 	}
 	stop("containerd", 10*time.Second)
+	stop("registry", 10*time.Second)
 	if err := killShims(append(shimList, shims(p)...)); err != nil {
 		errs = append(errs, err)
 	}

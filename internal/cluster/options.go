@@ -107,4 +107,7 @@ func (p paths) containerdSocket() string { return p.containerd("containerd.sock"
 func (p paths) kubelet(elem ...string) string {
 	return p.join(append([]string{"kubelet"}, elem...)...)
 }
+func (p paths) registry(elem ...string) string {
+	return p.join(append([]string{"registry"}, elem...)...)
+}
 func (p paths) lock() string { return string(p) + ".lock" }

@@ -24,7 +24,7 @@ type keyPair struct {
 }
 
 // writePKI creates the instance's certificate authority, the serving certificates of the
-// API server and the kubelet, and the service-account signing key, under pki/.
+// API server, the kubelet and the registry, and the service-account signing key, under pki/.
 func writePKI(p paths, name string) error {
 	if err := os.MkdirAll(p.pki(""), 0o700); err != nil {
 		return fmt.Errorf("create pki folder: %w", err)
@@ -63,7 +63,11 @@ func writePKI(p paths, name string) error {
 	if err != nil {
 		return err
 	}
-	for file, kp := range map[string]keyPair{"ca": ca, "apiserver": api, "kubelet": kubelet} {
+	registry, err := newCert(&ca, serving("registry", []string{"localhost"}))
+	if err != nil {
+		return err
+	}
+	for file, kp := range map[string]keyPair{"ca": ca, "apiserver": api, "kubelet": kubelet, "registry": registry} {
 		if err := writeKeyPair(p, file, kp); err != nil {
 			return err
 		}

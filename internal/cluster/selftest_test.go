@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -22,15 +24,16 @@ import (
 
 // TestHarness is the "done when": two instances of its own side by side (two
 // cluster ids, their own ports), each runs a pod of an image made by the image builder
-// under the restricted Pod Security level; the logs come back through the API server;
-// then both are torn down and nothing of them is left: no recorded process, no mount, no
-// containerd shim or container process, no cgroup, no folder.
+// under the restricted Pod Security level, pulled from the instance's registry; the logs
+// come back through the API server; then both are torn down and nothing of them is left:
+// no recorded process, no mount, no containerd shim or container process, no cgroup, no
+// folder, nothing listening on the registry's port.
 func TestHarness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two local clusters: runs without -short (make test)")
 	}
 	clustertest.EnsureTools(t)
-	image, digest := buildProbeImage(t)
+	image := buildProbeImage(t, nil)
 	names := []string{"harness-selftest", "harness-selftest2"}
 
 	clusters := make([]*cluster.Cluster, len(names))
@@ -72,7 +75,7 @@ func TestHarness(t *testing.T) {
 	for _, c := range clusters {
 		t.Run(c.Name, func(t *testing.T) {
 			checkIdempotentUp(t, c)
-			runProbe(t, c, image, digest)
+			runProbe(t, c, image)
 		})
 	}
 
@@ -87,8 +90,8 @@ func TestHarness(t *testing.T) {
 }
 
 // buildProbeImage builds testdata/probe statically and makes its image with package
-// ociimage, as images/build does for the bootstrap.
-func buildProbeImage(t *testing.T) (tarball, digest string) {
+// ociimage, as images/build does for the bootstrap, with the extra files.
+func buildProbeImage(t *testing.T, extra []ociimage.File) v1.Image {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "probe")
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/probe")
@@ -102,22 +105,18 @@ func buildProbeImage(t *testing.T) (tarball, digest string) {
 	}
 	uid := strconv.Itoa(ociimage.NonrootUID)
 	img, err := ociimage.Build(ociimage.Spec{
-		Files:      append([]ociimage.File{file}, ociimage.NonrootFiles()...),
+		Files:      append(append([]ociimage.File{file}, ociimage.NonrootFiles()...), extra...),
 		Entrypoint: []string{"/probe"},
 		User:       uid + ":" + uid,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tarball = filepath.Join(dir, "probe.tar")
-	digest, err = ociimage.WriteLayoutFile(tarball, img, probeRepo+":test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tarball, digest
+	return img
 }
 
-const probeRepo = "localhost/tracebloc-edge/probe"
+// probeRepo is named in a mirrored registry: containerd pulls it from the instance's own.
+const probeRepo = "ghcr.io/tracebloc/edge-probe"
 
 // checkIdempotentUp: a second Up returns the same instance and restarts nothing.
 func checkIdempotentUp(t *testing.T, c *cluster.Cluster) {
@@ -165,7 +164,7 @@ func probePod(name, image string) *corev1.Pod {
 			Containers: []corev1.Container{{
 				Name:            "probe",
 				Image:           image,
-				ImagePullPolicy: corev1.PullNever,
+				ImagePullPolicy: corev1.PullIfNotPresent,
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: &no,
 					ReadOnlyRootFilesystem:   &yes,
@@ -176,14 +175,16 @@ func probePod(name, image string) *corev1.Pod {
 	}
 }
 
-// runProbe runs the probe image pinned by digest, as the post-renderer pins images.
-func runProbe(t *testing.T, c *cluster.Cluster, image, digest string) {
-	pinned := probeRepo + "@" + digest
+// runProbe pushes the probe image and runs it pinned by digest, as the post-renderer
+// pins images.
+func runProbe(t *testing.T, c *cluster.Cluster, image v1.Image) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := c.ImportImage(ctx, image); err != nil {
+	digest, err := c.PushImage(ctx, image, probeRepo+":test")
+	if err != nil {
 		t.Fatal(err)
 	}
+	pinned := probeRepo + "@" + digest
 	ns := clustertest.Namespace(t, c)
 	pods := c.Client.CoreV1().Pods(ns)
 
@@ -290,6 +291,10 @@ func checkNothingLeft(t *testing.T, c *cluster.Cluster, pids map[string]int) {
 	}
 	if _, err := os.Stat(c.Dir); err == nil {
 		t.Errorf("folder %s left", c.Dir)
+	}
+	if conn, err := net.DialTimeout("tcp", c.RegistryAddr(), time.Second); err == nil {
+		conn.Close()
+		t.Errorf("something still listens on the registry's address %s of %s", c.RegistryAddr(), c.Name)
 	}
 }
 

@@ -19,10 +19,11 @@ type Ports struct {
 	KubeletHealthz    int `json:"kubelet_healthz"`
 	ControllerManager int `json:"controller_manager"`
 	Scheduler         int `json:"scheduler"`
+	Registry          int `json:"registry"`
 }
 
 func (p Ports) list() []int {
-	return []int{p.EtcdClient, p.EtcdPeer, p.APIServer, p.Kubelet, p.KubeletHealthz, p.ControllerManager, p.Scheduler}
+	return []int{p.EtcdClient, p.EtcdPeer, p.APIServer, p.Kubelet, p.KubeletHealthz, p.ControllerManager, p.Scheduler, p.Registry}
 }
 
 // state is what an instance folder records about itself (state.json).
@@ -84,7 +85,7 @@ func pickPorts(name string) (Ports, error) {
 		base := portLow + ((start+i)%blocks)*portBlock
 		p := Ports{
 			EtcdClient: base, EtcdPeer: base + 1, APIServer: base + 2, Kubelet: base + 3,
-			KubeletHealthz: base + 4, ControllerManager: base + 5, Scheduler: base + 6,
+			KubeletHealthz: base + 4, ControllerManager: base + 5, Scheduler: base + 6, Registry: base + 7,
 		}
 		if allFree(p.list()) {
 			return p, nil

@@ -21,11 +21,11 @@ import (
 
 // components in start order; Down stops them in reverse, except that the kubelet and
 // the controllers stop first (see Down).
-var components = []string{"etcd", "containerd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
+var components = []string{"etcd", "containerd", "registry", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
 
 // binaries the harness needs from scripts/build-tools (in BinDir) and from Debian (PATH).
 var (
-	builtTools  = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
+	builtTools  = []string{"etcd", "registry", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
 	debianTools = map[string]string{"containerd": "containerd", "containerd-shim-runc-v2": "containerd", "ctr": "containerd", "runc": "runc", "busybox": "busybox-static"}
 )
 
@@ -101,7 +101,7 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 
 func up(ctx context.Context, opts Options) error {
 	p := opts.paths()
-	for _, dir := range []string{"", "logs", "pids", "etcd", "kubelet/root", "pod-logs", "images"} {
+	for _, dir := range []string{"", "logs", "pids", "etcd", "kubelet/root", "pod-logs", "images", "registry"} {
 		if err := os.MkdirAll(p.join(dir), 0o755); err != nil {
 			return fmt.Errorf("create the cluster folder: %w", err)
 		}
@@ -138,11 +138,14 @@ func up(ctx context.Context, opts Options) error {
 	say := func(format string, a ...any) {
 		fmt.Fprintf(opts.Log, "cluster %s: "+format+"\n", append([]any{opts.Name}, a...)...)
 	}
-	say("starting etcd and containerd (ports %d-%d, folder %s)", ports.EtcdClient, ports.Scheduler, opts.Dir)
+	say("starting etcd, containerd and the registry (ports %d-%d, folder %s)", ports.EtcdClient, ports.Registry, opts.Dir)
 	if _, err := startProcess(p, "etcd", bin("etcd"), etcdArgs(p, st), nil); err != nil {
 		return err
 	}
 	if _, err := startProcess(p, "containerd", "containerd", containerdArgs(p), nil); err != nil {
+		return err
+	}
+	if _, err := startProcess(p, "registry", bin("registry"), registryArgs(p), registryEnv); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, p, "etcd", func() error {
@@ -163,6 +166,9 @@ func up(ctx context.Context, opts Options) error {
 		return err
 	}
 	if err := importImage(ctx, p, pause); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, p, "registry", func() error { return registryReady(ctx, p, ports.Registry) }); err != nil {
 		return err
 	}
 	for _, name := range []string{"kube-controller-manager", "kube-scheduler"} {
