@@ -34,7 +34,7 @@ var (
 	buildOnce sync.Once
 	artifacts *journey.Artifacts
 	buildErr  error
-	imported  sync.Map // cluster dir -> true
+	pushed    sync.Map // cluster dir -> true
 )
 
 func repoRoot(t *testing.T) string {
@@ -74,15 +74,13 @@ func newWorld(t *testing.T, name string) *world {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	if _, done := imported.Load(c.Dir); !done {
+	if _, done := pushed.Load(c.Dir); !done {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		for _, img := range []string{artifacts.BootstrapImage, artifacts.WorkloadImage} {
-			if err := c.ImportImage(ctx, img); err != nil {
-				t.Fatalf("import %s: %v", img, err)
-			}
+		if err := artifacts.Push(ctx, c); err != nil {
+			t.Fatal(err)
 		}
-		imported.Store(c.Dir, true)
+		pushed.Store(c.Dir, true)
 	}
 	backendLog := &syncbuf.Buffer{}
 	srv, err := devbackend.New(devbackend.Config{
@@ -106,7 +104,7 @@ func newWorld(t *testing.T, name string) *world {
 	helmOut := &syncbuf.Buffer{}
 	w.stage = &journey.Stage{
 		Root: root, Kubeconfig: c.Kubeconfig, Kube: c.Client, Helm: clustertest.Tool(t, "helm"), HelmHome: t.TempDir(),
-		PostRender: artifacts.PostRender, BackendURL: hs.URL, Loopback: true, APIServerPort: c.Ports.APIServer,
+		PostRender: artifacts.PostRender, Images: artifacts.Pins, BackendURL: hs.URL, Loopback: true, APIServerPort: c.Ports.APIServer,
 		Output: helmOut,
 	}
 	t.Cleanup(func() { w.removeCredentials(w.ns) })
@@ -537,13 +535,11 @@ func TestSecondClusterAndNamespaceConflict(t *testing.T) {
 	st := *w.stage
 	st.Kubeconfig, st.Kube, st.APIServerPort, st.HelmHome = b.Kubeconfig, b.Client, b.Ports.APIServer, t.TempDir()
 	w2.stage = &st
-	if _, done := imported.Load(b.Dir); !done {
-		for _, img := range []string{artifacts.BootstrapImage, artifacts.WorkloadImage} {
-			if err := b.ImportImage(context.Background(), img); err != nil {
-				t.Fatal(err)
-			}
+	if _, done := pushed.Load(b.Dir); !done {
+		if err := artifacts.Push(w.ctx(), b); err != nil {
+			t.Fatal(err)
 		}
-		imported.Store(b.Dir, true)
+		pushed.Store(b.Dir, true)
 	}
 	nsB := clustertest.Namespace(t, b)
 	t.Cleanup(func() { w2.removeCredentials(nsB) })

@@ -1,6 +1,7 @@
 // Package journey provides the steps a person takes with tracebloc edge, for the
-// end-to-end tests and `make demo`: build the binaries and images, load them into a
-// cluster, `helm install` the chart with the post-renderer, read the bootstrap's logs as
+// end-to-end tests and `make demo`: build the binaries and images, push them to a
+// cluster's registry, `helm install` the chart with the post-renderer (which pins them by
+// digest), read the bootstrap's logs as
 // `kubectl logs ... -c bootstrap -f` would, and approve the code it prints.
 package journey
 
@@ -23,7 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// Image references the journey loads into the cluster (never pulled: pullPolicy Never).
+// Image references the journey pushes to the cluster's registry; pods pull them by digest.
 const (
 	BootstrapRepo = "ghcr.io/tracebloc/edge-bootstrap"
 	WorkloadRepo  = "ghcr.io/tracebloc/edge-standin"
@@ -34,6 +35,9 @@ const (
 type Artifacts struct {
 	Bootstrap, PostRender, Standin string // binaries
 	BootstrapImage, WorkloadImage  string // OCI tarballs
+	// Pins is the post-renderer's digest pin list of the two images (Stage.Images),
+	// written by Push.
+	Pins string
 }
 
 // Build compiles the binaries (static, CGO off) and the two images into dir.
@@ -44,6 +48,7 @@ func Build(ctx context.Context, root, dir string, log io.Writer) (*Artifacts, er
 		Standin:        filepath.Join(dir, "edge-standin"),
 		BootstrapImage: filepath.Join(dir, "edge-bootstrap.oci.tar"),
 		WorkloadImage:  filepath.Join(dir, "edge-standin.oci.tar"),
+		Pins:           filepath.Join(dir, "images.yaml"),
 	}
 	for bin, pkg := range map[string]string{a.Bootstrap: "./bootstrap", a.PostRender: "./postrender/cmd/tracebloc-postrender", a.Standin: "./images/standin"} {
 		if err := goCmd(ctx, root, log, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg); err != nil {
@@ -60,6 +65,39 @@ func Build(ctx context.Context, root, dir string, log io.Writer) (*Artifacts, er
 		}
 	}
 	return a, nil
+}
+
+// Pusher uploads an OCI image tarball to a cluster's registry under ref and returns the
+// image's digest (cluster.Cluster.PushImageFile).
+type Pusher interface {
+	PushImageFile(ctx context.Context, tarball, ref string) (string, error)
+}
+
+// Push uploads the two images to the cluster's registry under BootstrapRepo:LocalTag and
+// WorkloadRepo:LocalTag, and writes their digests to a.Pins: given to the post-renderer,
+// it makes the pods run them by digest, as on a real cluster (a tag alone would keep an
+// image of an earlier run that the node already has).
+func (a *Artifacts) Push(ctx context.Context, p Pusher) error {
+	var pins strings.Builder
+	pins.WriteString("images:\n")
+	for _, img := range []struct{ tarball, repo string }{
+		{a.BootstrapImage, BootstrapRepo},
+		{a.WorkloadImage, WorkloadRepo},
+	} {
+		digest, err := p.PushImageFile(ctx, img.tarball, img.repo+":"+LocalTag)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&pins, "- name: %s\n  tag: %s\n  digest: %s\n", img.repo, LocalTag, digest)
+	}
+	tmp := a.Pins + ".tmp"
+	if err := os.WriteFile(tmp, []byte(pins.String()), 0o644); err != nil {
+		return fmt.Errorf("write the image pin list: %w", err)
+	}
+	if err := os.Rename(tmp, a.Pins); err != nil {
+		return fmt.Errorf("write the image pin list: %w", err)
+	}
+	return nil
 }
 
 func goCmd(ctx context.Context, root string, log io.Writer, args ...string) error {
@@ -85,6 +123,8 @@ type Stage struct {
 	Helm       string // helm v3 CLI
 	HelmHome   string // HELM_*_HOME folders live here
 	PostRender string // the post-renderer binary
+	// Images is the post-renderer's digest pin list (Artifacts.Pins); empty: its built-in.
+	Images     string
 	BackendURL string
 	// Loopback is set on the local harness cluster: pods use the host network, the
 	// harness's RuntimeClass, and reach the API server at 127.0.0.1:APIServerPort.
@@ -112,8 +152,8 @@ func (s *Stage) Values() []string {
 func (s *Stage) values() []string {
 	v := []string{
 		"backend.url=" + s.BackendURL,
-		"bootstrap.image.repository=" + BootstrapRepo, "bootstrap.image.tag=" + LocalTag, "bootstrap.image.pullPolicy=Never",
-		"image.repository=" + WorkloadRepo, "image.tag=" + LocalTag, "image.pullPolicy=Never",
+		"bootstrap.image.repository=" + BootstrapRepo, "bootstrap.image.tag=" + LocalTag,
+		"image.repository=" + WorkloadRepo, "image.tag=" + LocalTag,
 		"bootstrap.leaseDuration=5s",
 		"workload.extraEnv[0].name=TRACEBLOC_API_URL", "workload.extraEnv[0].value=" + s.BackendURL,
 	}
@@ -152,6 +192,9 @@ func (s *Stage) Helm3(ctx context.Context, args ...string) (string, error) {
 func (s *Stage) InstallArgs(verb, release, ns string, extra ...string) []string {
 	args := []string{verb, release, filepath.Join(s.Root, "chart"), "-n", ns,
 		"--post-renderer", s.PostRender, "--post-renderer-args", "--kubeconfig=" + s.Kubeconfig}
+	if s.Images != "" {
+		args = append(args, "--post-renderer-args", "--images="+s.Images)
+	}
 	if verb == "install" {
 		args = append(args, "--create-namespace")
 	}

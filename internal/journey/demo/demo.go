@@ -90,14 +90,14 @@ func (d *demo) up(ctx context.Context) error {
 	}
 	stage.PostRender = art.PostRender
 	if local != nil {
-		for _, img := range []string{art.BootstrapImage, art.WorkloadImage} {
-			if err := local.ImportImage(ctx, img); err != nil {
-				return err
-			}
+		d.say("pushing the images to the cluster's registry %s", local.RegistryAddr())
+		if err := art.Push(ctx, local); err != nil {
+			return err
 		}
+		stage.Images = art.Pins
 	} else {
-		d.say("load %s and %s into your cluster's nodes (e.g. kind load image-archive), and make %s reachable from its pods",
-			art.BootstrapImage, art.WorkloadImage, stage.BackendURL)
+		d.say("load %s and %s into your cluster's nodes (e.g. kind load image-archive) as %s:%s and %s:%s, and make %s reachable from its pods",
+			art.BootstrapImage, art.WorkloadImage, journey.BootstrapRepo, journey.LocalTag, journey.WorkloadRepo, journey.LocalTag, stage.BackendURL)
 	}
 	uid, err := stage.Kube.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
 	if err != nil {
