@@ -72,15 +72,17 @@ func registryArgs(p paths) []string { return []string{"serve", p.registry("confi
 // hostsTOML is containerd's host configuration for one registry host namespace: the
 // instance's registry is the server and the only host, so a failed pull never falls back
 // to the real registry on the internet. The [host] tree is needed: containerd 1.6 refuses
-// a hosts.toml without one.
+// a hosts.toml without one. containerd tries the server after the host, so it trusts the
+// CA too (else a missing image reads as a certificate error).
 func hostsTOML(p paths, port int) string {
 	url := "https://" + registryAddr(port)
 	return fmt.Sprintf(`server = %q
+ca = %q
 
 [host.%q]
   capabilities = ["pull", "resolve"]
   ca = %q
-`, url, url, p.pki("ca.crt"))
+`, url, p.pki("ca.crt"), url, p.pki("ca.crt"))
 }
 
 // hostsFiles maps each hosts.toml under the containerd config_path to its content: the

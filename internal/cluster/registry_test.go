@@ -80,6 +80,9 @@ func TestHostsFiles(t *testing.T) {
 				t.Errorf("%s lacks %s:\n%s", file, line, content)
 			}
 		}
+		if n := strings.Count(content, `ca = "/c/pki/ca.crt"`); n != 2 {
+			t.Errorf("%s trusts the CA %d times, want for the server and the host:\n%s", file, n, content)
+		}
 		if n := strings.Count(content, "https://"); n != 2 {
 			t.Errorf("%s names %d URLs, want the registry's twice (server and host):\n%s", file, n, content)
 		}
