@@ -1,14 +1,18 @@
 // Package cluster provides a real single-node Kubernetes cluster on this machine for tests
-// and development: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet
-// and containerd, all on 127.0.0.1, all inside one instance folder.
+// and development: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+// containerd and an OCI registry, all on 127.0.0.1, all inside one instance folder.
 //
 // Up starts an instance (or returns the running one untouched), Down removes it without
 // leaving a process, mount, cgroup or container behind, and Status tells whether it runs.
 // The facts it rests on:
 //
-//   - The Kubernetes binaries and etcd come from scripts/build-tools (cached under
-//     ${XDG_CACHE_HOME:-~/.cache}/tracebloc-edge/bin); containerd, runc, ctr and busybox
-//     from Debian.
+//   - The Kubernetes binaries, etcd and the registry (CNCF distribution) come from
+//     scripts/build-tools (cached under ${XDG_CACHE_HOME:-~/.cache}/tracebloc-edge/bin);
+//     containerd, runc, ctr and busybox from Debian.
+//   - Pods pull images as on a real cluster: PushImage puts an image into the instance's
+//     registry (TLS from the instance's CA) under its real name, and containerd's hosts.toml
+//     files send every pull of ghcr.io, docker.io and the registry's own address there,
+//     and nowhere else. Only the sandbox (pause) image is imported, at Up.
 //   - Each instance has its own ports (derived from its name, checked free and recorded
 //     in state.json), its own containerd socket, root and state, its own kubelet root and
 //     cgroup root, so two instances run side by side.

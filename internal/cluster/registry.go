@@ -146,6 +146,10 @@ func registryReady(ctx context.Context, p paths, port int) error {
 // RegistryAddr is the host:port of the instance's registry (127.0.0.1:PORT).
 func (c *Cluster) RegistryAddr() string { return registryAddr(c.Ports.Registry) }
 
+// CAFile is the instance's certificate authority: the API server, the kubelet and the
+// registry serve certificates it signed.
+func (c *Cluster) CAFile() string { return paths(c.Dir).pki("ca.crt") }
+
 // LocalRef returns where ref lives in the instance's registry: an image of a mirrored
 // registry (ghcr.io/tracebloc/edge-bootstrap:v1) is 127.0.0.1:PORT/tracebloc/edge-bootstrap:v1,
 // which containerd resolves for the original name through its mirror configuration.

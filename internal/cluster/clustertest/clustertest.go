@@ -3,8 +3,9 @@
 // binary (`make test` removes it at the end with `scripts/cluster down --name test`),
 // fresh namespaces, and the cached CLI tools.
 //
-// Without the tools (containerd, runc, busybox-static, the Kubernetes binaries) a test
-// fails and says what to install; under `go test -short` it is skipped instead.
+// Without the tools (containerd, runc, busybox-static, the Kubernetes binaries, the
+// registry) a test fails and says what to install; under `go test -short` it is skipped
+// instead.
 // TRACEBLOC_TEST_CLUSTER overrides the shared instance's name (default "test").
 package clustertest
 

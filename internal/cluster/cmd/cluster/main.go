@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts := cluster.Options{Log: stderr}
 	fs.StringVar(&opts.Name, "name", cluster.DefaultName, "instance name")
 	fs.StringVar(&opts.Dir, "dir", "", "instance folder (default ${XDG_CACHE_HOME:-~/.cache}/tracebloc-edge/clusters/NAME)")
-	fs.StringVar(&opts.BinDir, "bin", "", "folder of etcd and the Kubernetes binaries (default ${XDG_CACHE_HOME:-~/.cache}/tracebloc-edge/bin)")
+	fs.StringVar(&opts.BinDir, "bin", "", "folder of etcd, the registry and the Kubernetes binaries (default ${XDG_CACHE_HOME:-~/.cache}/tracebloc-edge/bin)")
 	fs.DurationVar(&opts.Timeout, "timeout", 3*time.Minute, "how long up waits for each step")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -64,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintln(stdout, c.Kubeconfig)
+		fmt.Fprintf(stderr, "cluster %s: pods pull ghcr.io and docker.io images from the registry at %s (CA %s)\n",
+			c.Name, c.RegistryAddr(), c.CAFile())
 		return nil
 	case "down":
 		return cluster.Down(ctx, opts)
