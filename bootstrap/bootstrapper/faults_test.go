@@ -225,20 +225,21 @@ func newEnvWrapped(t *testing.T, wrap func(http.Handler) http.Handler) *env {
 
 // TestPermanentFaultEndsWithAClearError: /device/token answers 500 for ever. The flow
 // retries (a 5xx is transient) for the code's lifetime, then stops with one error that names
-// the failing call and the next step, bounded by the code's expiry: never a hang.
+// the failing call and the next step, bounded by the code's expiry: never a hang. The
+// code lives deviceflow.MinExpiresIn, the shortest lifetime the flow accepts.
 func TestPermanentFaultEndsWithAClearError(t *testing.T) {
-	e := newEnv(t, devbackend.Config{DeviceTTL: 3 * time.Second})
+	e := newEnv(t, devbackend.Config{DeviceTTL: deviceflow.MinExpiresIn})
 	e.fault("/device/token", 500, 1000, 0)
 	r := e.newRun("edge-1")
 	r.cfg.HTTPTimeout = faultTimeout
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), deviceflow.MinExpiresIn+time.Minute)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { _, err := e.startTimed(ctx, r); done <- err }()
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(2 * time.Minute): // far past the code's expiry: a hang
+	case <-time.After(deviceflow.MinExpiresIn + 2*time.Minute): // far past the code's expiry: a hang
 		t.Fatalf("the run did not end\n%s", r.out.String())
 	}
 	if !errors.Is(err, deviceflow.ErrUnreachable) || !strings.Contains(err.Error(), "POST /device/token: HTTP 500") || ctx.Err() != nil {
