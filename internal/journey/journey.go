@@ -157,6 +157,15 @@ func (s *Stage) values() []string {
 		"bootstrap.leaseDuration=5s",
 		"workload.extraEnv[0].name=TRACEBLOC_API_URL", "workload.extraEnv[0].value=" + s.BackendURL,
 	}
+	if s.Images != "" {
+		// Pushed to the cluster's registry (Artifacts.Push). Helm 3 post-renders no hook, so
+		// the test hook names the bootstrap by tag: Always gets it the image just pushed, not
+		// one of an earlier run that the node still has. The rest is pinned by digest.
+		v = append(v, "bootstrap.image.pullPolicy=Always")
+	} else {
+		// Loaded into the nodes by hand: nothing to pull from.
+		v = append(v, "bootstrap.image.pullPolicy=Never", "image.pullPolicy=Never")
+	}
 	if s.Loopback {
 		v = append(v, "hostNetwork=true", "runtimeClassName=tracebloc-loopback",
 			"bootstrap.extraEnv[0].name=KUBERNETES_SERVICE_HOST", "bootstrap.extraEnv[0].value=127.0.0.1",
