@@ -119,3 +119,38 @@ func TestRevokeWithoutSelfRevokeSaysWhatToDo(t *testing.T) {
 		t.Errorf("enrollment = %q, want %q (not revoked)", got, credential.Minted)
 	}
 }
+
+// check (the chart's helm test) passes for the bootstrap's finished credential and for an
+// operator's, and names the Secret otherwise.
+func TestCheck(t *testing.T) {
+	cred := map[string][]byte{credential.KeyClientID: []byte("u-1"), credential.KeyClientPassword: []byte(revokePassword)}
+	tests := []struct {
+		name    string
+		sec     *corev1.Secret
+		wantOut string
+		wantErr string
+	}{
+		{name: "the bootstrap's", sec: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{credential.LabelCredential: "true"},
+			Annotations: map[string]string{credential.AnnEnrollment: credential.Minted}}, Data: cred}, wantOut: "ok: "},
+		{name: "an operator's", sec: &corev1.Secret{Data: cred}, wantOut: "an operator's"},
+		{name: "pending", sec: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{credential.LabelCredential: "true"},
+			Annotations: map[string]string{credential.AnnEnrollment: credential.Pending}}, Data: cred}, wantErr: "does not hold a complete"},
+		{name: "another type", sec: &corev1.Secret{Type: corev1.SecretTypeTLS, Data: cred}, wantErr: "not Opaque"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.sec.Name, tt.sec.Namespace = "edge-credentials", "edge"
+			var out bytes.Buffer
+			err := check(context.Background(), &config.Config{Namespace: "edge", CredentialSecret: "edge-credentials"}, fake.NewClientset(tt.sec), &out)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "edge/edge-credentials") {
+					t.Errorf("check() = %v, want an error naming edge/edge-credentials and saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(out.String(), tt.wantOut) || strings.Contains(out.String(), revokePassword) {
+				t.Errorf("check() = %v, printed %q, want it to say %q (and never the password)", err, out.String(), tt.wantOut)
+			}
+		})
+	}
+}
