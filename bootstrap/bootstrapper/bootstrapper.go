@@ -197,7 +197,7 @@ func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec 
 	// 4. Human approval.
 	b.hook("approval")
 	if sess.token == "" {
-		token, revoke, err := b.signIn(ctx, store, rec, uid, log)
+		token, revoke, err := b.signIn(ctx, rec, uid, log)
 		if err != nil {
 			return nil, err
 		}
@@ -245,7 +245,7 @@ func (s *session) end() {
 // signIn returns the user token: the operator's enrollment token, or one from the device
 // flow. revoke revokes a device-flow token (never the operator's) and is safe to call
 // whatever happens next.
-func (b *Bootstrapper) signIn(ctx context.Context, store *credential.Store, rec *events.Recorder, uid string, log zerolog.Logger) (string, func(), error) {
+func (b *Bootstrapper) signIn(ctx context.Context, rec *events.Recorder, uid string, log zerolog.Logger) (string, func(), error) {
 	cfg := b.Config
 	if cfg.EnrollToken != "" {
 		log.Info().Str("step", "approval").Msg("using the enrollment token from the operator; no approval needed")
