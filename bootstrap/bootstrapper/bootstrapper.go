@@ -197,7 +197,7 @@ func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec 
 	// 4. Human approval.
 	b.hook("approval")
 	if sess.token == "" {
-		token, revoke, err := b.signIn(ctx, rec, uid, log)
+		token, revoke, err := b.signIn(ctx, sess, rec, uid, log)
 		if err != nil {
 			return nil, err
 		}
@@ -229,9 +229,11 @@ func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec 
 	return &Outcome{Enrollment: res.Enrollment, ClientName: res.Client.FirstName}, nil
 }
 
-// session keeps the user token for the whole run, across the Lease's rounds, and revokes
-// it when the run ends.
+// session keeps the sign-in for the whole run, across the Lease's rounds: the device flow
+// (so that a round that lost the Lease before the approval polls the same code again) and
+// the user token, which it revokes when the run ends.
 type session struct {
+	flow   *deviceflow.Flow
 	token  string
 	revoke func()
 }
@@ -245,13 +247,24 @@ func (s *session) end() {
 // signIn returns the user token: the operator's enrollment token, or one from the device
 // flow. revoke revokes a device-flow token (never the operator's) and is safe to call
 // whatever happens next.
-func (b *Bootstrapper) signIn(ctx context.Context, rec *events.Recorder, uid string, log zerolog.Logger) (string, func(), error) {
+func (b *Bootstrapper) signIn(ctx context.Context, sess *session, rec *events.Recorder, uid string, log zerolog.Logger) (string, func(), error) {
 	cfg := b.Config
 	if cfg.EnrollToken != "" {
 		log.Info().Str("step", "approval").Msg("using the enrollment token from the operator; no approval needed")
 		return cfg.EnrollToken, func() {}, nil
 	}
-	flow := &deviceflow.Flow{
+	if sess.flow == nil {
+		sess.flow = b.deviceFlow(ctx, rec, uid, log)
+	}
+	token, err := sess.flow.Run(ctx)
+	return b.finishSignIn(ctx, token, err, log)
+}
+
+// deviceFlow is the run's device flow: the approval context it sends, the links it
+// accepts, and the banner and Event it shows for each code.
+func (b *Bootstrapper) deviceFlow(ctx context.Context, rec *events.Recorder, uid string, log zerolog.Logger) *deviceflow.Flow {
+	cfg := b.Config
+	return &deviceflow.Flow{
 		Backend: b.API,
 		Context: &api.DeviceContext{
 			ClusterID: uid, Namespace: cfg.Namespace, ClientName: cfg.ClientName,
@@ -272,7 +285,10 @@ func (b *Bootstrapper) signIn(ctx context.Context, rec *events.Recorder, uid str
 			rec.Normal(ctx, events.ReasonActivation, banner.Event(info, now))
 		},
 	}
-	token, err := flow.Run(ctx)
+}
+
+// finishSignIn turns the device flow's result into the user token and its revocation.
+func (b *Bootstrapper) finishSignIn(ctx context.Context, token string, err error, log zerolog.Logger) (string, func(), error) {
 	if err != nil {
 		if errors.Is(err, deviceflow.ErrDenied) {
 			return "", nil, &enroll.Error{Code: enroll.ExitDenied, Err: err,

@@ -22,7 +22,9 @@
 // code that is shown or logged is cleaned by safetext first.
 //
 // The code lives in memory only: the device code would let anyone who reads it take the
-// approving person's token, so it is never stored, and a restart shows a new code. The
+// approving person's token, so it is never stored, and a restart shows a new code. Run
+// called again on the same Flow, after its context ended, polls the code it was polling
+// while that is still valid (the bootstrap does so when it lost and took back its Lease). The
 // device code and the token are never logged; the user code and the verification URL are
 // the only codes that are.
 package deviceflow
@@ -119,6 +121,11 @@ type Flow struct {
 	MaxBackoff time.Duration  // cap of the jittered backoff for transient errors (default 30s)
 	Jitter     func() float64 // [0,1); default math/rand/v2
 	Log        zerolog.Logger
+
+	// current is the code being polled, kept in this Flow (memory only) so that a Run
+	// that ended with its context (a lost Lease) and is called again polls the same code:
+	// the person who already approved it need not approve twice.
+	current *Pending
 }
 
 // Run returns the user token once a person approved. Errors: ErrDenied (wrapping
@@ -132,16 +139,20 @@ func (f *Flow) Run(ctx context.Context) (token string, err error) {
 	}
 	r := runner{Flow: *f}
 	r.defaults()
+	defer func() { f.current = r.current }()
 	if u := r.Backend.BaseURL(); u != nil && u.Scheme == "http" {
 		r.Log.Warn().Str("step", "approval").Str("backend", safetext.Clean(u.Redacted())).
 			Msg("the backend URL is http://: the sign-in and the machine credential travel unencrypted; use an https:// backend URL outside development")
 	}
 	for {
-		p, err := r.newCode(ctx)
+		p, err := r.code(ctx)
 		if err != nil {
 			return "", err
 		}
 		token, err := r.poll(ctx, p)
+		if ctx.Err() == nil {
+			r.current = nil // answered or failed for good: never polled again
+		}
 		switch {
 		case err == nil:
 			r.Log.Info().Str("step", "approval").Msg("activation approved")
@@ -177,6 +188,19 @@ func (r *runner) defaults() {
 	if c, ok := r.Backend.(*api.Client); ok {
 		r.Backend = c.WithoutRetries()
 	}
+}
+
+// code returns the code to poll: the one an earlier Run of this Flow left unanswered when
+// it is still valid, else a new one.
+func (r *runner) code(ctx context.Context) (*Pending, error) {
+	if p := r.current; p != nil && r.Clock.Now().Before(p.ExpiresAt()) {
+		r.Log.Info().Str("step", "approval").Str("user_code", p.Code.UserCode).Time("expires_at", p.ExpiresAt()).
+			Msg("still waiting for the activation code shown before; approve it if you have not")
+		return p, nil
+	}
+	p, err := r.newCode(ctx)
+	r.current = p
+	return p, err
 }
 
 // newCode requests a code (retrying transient errors), checks and cleans it, then shows it.

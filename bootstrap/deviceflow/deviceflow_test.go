@@ -503,10 +503,13 @@ func TestRunNeverReusesACode(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	cancel() // the pod restarts
+	cancel() // the pod restarts: a new process, a new Flow with nothing of the old one
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run() = %v, want context.Canceled", err)
 	}
+	restarted := *h.flow
+	restarted.current = nil
+	h.flow = &restarted
 	token, err := h.run(t, t.Context())
 	if err != nil || token != "tok-secret" {
 		t.Fatalf("Run() after the restart = %q, %v; want the token", token, err)
@@ -517,6 +520,40 @@ func TestRunNeverReusesACode(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), "a restart of the pod shows a new code") {
 		t.Errorf("the log does not say that a restart shows a new code:\n%s", h.logs.String())
+	}
+}
+
+// TestRunAgainPollsTheSameCode: a Run that ended with its context (the bootstrap lost its
+// Lease) and is called again on the same Flow polls the code already shown, so that a
+// person who approved it meanwhile need not approve a second code.
+func TestRunAgainPollsTheSameCode(t *testing.T) {
+	h := newHarness([]answer{{code: code(1, 900, 5)}, {code: code(2, 900, 5)}}, []answer{pending, approved})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.flow.Run(ctx)
+		done <- err
+	}()
+	for len(h.j.get()) < 3 { // code, show, the first poll
+		if h.clock.HasWaiters() {
+			h.clock.Step(time.Second)
+		}
+		runtime.Gosched()
+	}
+	cancel() // the Lease is lost
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run() = %v, want context.Canceled", err)
+	}
+	token, err := h.run(t, t.Context())
+	if err != nil || token != "tok-secret" {
+		t.Fatalf("Run() again = %q, %v; want the token", token, err)
+	}
+	want := []string{"0s code", "0s show USER-0001", "5s poll dc-secret-1", "10s poll dc-secret-1"}
+	if diff := cmp.Diff(want, h.j.get()); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+	if h.flow.current != nil {
+		t.Errorf("the approved code is still kept for another Run")
 	}
 }
 
