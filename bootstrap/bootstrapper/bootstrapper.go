@@ -299,6 +299,10 @@ func (b *Bootstrapper) finishSignIn(ctx context.Context, token string, err error
 			return "", nil, &enroll.Error{Code: enroll.ExitUpgrade, Err: err,
 				Msg: fmt.Sprintf("the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", safetext.Excerpt(up.MinVersion, 64))}
 		}
+		if errors.Is(err, deviceflow.ErrUntrustedLink) {
+			// A restart gets the same link: this is for the operator to settle.
+			return "", nil, &enroll.Error{Code: enroll.ExitConfig, Err: err, Msg: err.Error()}
+		}
 		return "", nil, fmt.Errorf("sign in with the device flow: %w", err)
 	}
 	revoke := func() {
