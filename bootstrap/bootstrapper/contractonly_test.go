@@ -84,6 +84,19 @@ func TestContractOnlyBackend(t *testing.T) {
 				t.Errorf("Run() = %q, want it to say %q", msg, want)
 			}
 		}
+		// The person does what the line says (deletes the client in the dashboard): the
+		// pod's next start enrolls by itself, with a new client.
+		if err := e.backend.DeleteClient(e.clients()[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.start(e.ctx(), e.newRun("edge-3"))
+		if err != nil || out.Enrollment != credential.Minted {
+			t.Fatalf("Run() after the delete = %+v, %v, want minted", out, err)
+		}
+		if n := len(e.clients()); n != 1 {
+			t.Errorf("clients after the delete and the new enrollment = %d, want 1", n)
+		}
+		e.verify()
 		e.assertUserTokensRevoked()
 	})
 	t.Run("migration", func(t *testing.T) {

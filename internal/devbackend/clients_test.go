@@ -487,3 +487,27 @@ func TestPersistence(t *testing.T) {
 		t.Errorf("after reopening: %v, %v; want the client %s", got, err, d.Username)
 	}
 }
+
+// Deleting a client (the dashboard's delete, played through /_dev/) frees its cluster id
+// and namespace: the same cluster enrolls again with a new client, and the old machine
+// credential no longer logs in.
+func TestDevDeleteClient(t *testing.T) {
+	e := newEnv(t)
+	tok := e.login(adminA)
+	old := e.mustCreate(tok, createReq("edge-01", "tracebloc", "cluster-1"))
+	if a := e.dev(http.MethodDelete, fmt.Sprintf("/_dev/clients/%d", old.ID), nil); a.status != http.StatusNoContent {
+		t.Fatalf("DELETE /_dev/clients/%d = %d %s, want 204", old.ID, a.status, a.body)
+	}
+	if a := e.do(http.MethodGet, fmt.Sprintf("/edge-device/%d/", old.ID), tok, nil); a.status != http.StatusNotFound {
+		t.Errorf("GET the deleted client = %d, want 404", a.status)
+	}
+	if a := e.do(http.MethodPost, "/api-token-auth/", "", map[string]string{"username": old.Username, "password": createReq("", "", "").Password}); a.status == http.StatusOK {
+		t.Errorf("the deleted client's credential still logs in")
+	}
+	if again := e.mustCreate(tok, createReq("edge-02", "tracebloc", "cluster-1")); again.ID == old.ID {
+		t.Errorf("the new client got the deleted client's id %d", old.ID)
+	}
+	if a := e.dev(http.MethodDelete, "/_dev/clients/987654", nil); a.status != http.StatusNotFound {
+		t.Errorf("DELETE of no client = %d, want 404", a.status)
+	}
+}

@@ -1,6 +1,7 @@
 package devbackend
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"net/http"
@@ -17,6 +18,7 @@ func (s *Server) devRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /_dev/pending", s.devPending)
 	m.HandleFunc("GET /_dev/clients", s.devClients)
 	m.HandleFunc("POST /_dev/clients/{id}/heartbeat", s.devHeartbeat)
+	m.HandleFunc("DELETE /_dev/clients/{id}", s.devDeleteClient)
 	m.HandleFunc("GET /_dev/tokens", s.devTokens)
 	m.HandleFunc("POST /_dev/faults", s.devAddFault)
 	m.HandleFunc("DELETE /_dev/faults", s.devClearFaults)
@@ -122,6 +124,46 @@ func (s *Server) devHeartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
+}
+
+// devDeleteClient plays a person deleting a client in the dashboard (or with the tracebloc
+// CLI): the record and its cluster id are gone, so the cluster can be enrolled again.
+func (s *Server) devDeleteClient(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusNotFound, api.ErrorBody{Detail: "Not found."})
+		return
+	}
+	switch err := s.DeleteClient(id); {
+	case errors.Is(err, sql.ErrNoRows):
+		writeError(w, http.StatusNotFound, api.ErrorBody{Detail: "Not found."})
+	case err != nil:
+		s.internalError(w, r, err)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// DeleteClient deletes client id and its machine tokens, as the dashboard's delete does;
+// sql.ErrNoRows when there is no such client.
+func (s *Server) DeleteClient(id int64) error {
+	ctx := context.Background()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE client_id = ?`, id); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return sql.ErrNoRows
+	}
+	return tx.Commit()
 }
 
 // TokenRecord is one issued token as GET /_dev/tokens lists it: never its value.

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS users (
 	admin      INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS clients (
-	id                      INTEGER PRIMARY KEY,
+	id                      INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused after a delete, as a real backend's ids
 	account_id              INTEGER NOT NULL REFERENCES accounts(id),
 	username                TEXT NOT NULL UNIQUE,
 	password_hash           BLOB NOT NULL,
