@@ -71,6 +71,7 @@
 // host-network pods included, is a loopback peer: POST /_dev/approve {"user_code",
 // "email"}, POST /_dev/deny {"user_code"}, GET /_dev/pending, GET /_dev/clients, GET
 // /_dev/tokens, POST /_dev/clients/<id>/heartbeat {"status","num_running_experiments"},
+// DELETE /_dev/clients/<id> (the dashboard's delete: the record and its machine tokens),
 // POST /_dev/faults {"path","status","count","delay_ms"} (status 0 drops the connection; a
 // 429 carries Retry-After: 1; the delay is real time, for client timeouts), DELETE
 // /_dev/faults, GET and DELETE /_dev/requests (method, path, status of the API requests
