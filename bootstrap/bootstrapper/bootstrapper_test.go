@@ -596,7 +596,14 @@ func TestRestartShowsANewCode(t *testing.T) {
 }
 
 func TestNamespaceTakenSuggestsAFreeOne(t *testing.T) {
-	e := newEnv(t, devbackend.Config{})
+	assertNamespaceTakenSuggestsAFreeOne(t, devbackend.Config{})
+}
+
+// assertNamespaceTakenSuggestsAFreeOne: another client of the account holds the namespace,
+// so the run stops with exit 4 and names a free namespace.
+func assertNamespaceTakenSuggestsAFreeOne(t *testing.T, cfg devbackend.Config) {
+	t.Helper()
+	e := newEnv(t, cfg)
 	u := e.userClient("dev@example.com")
 	if _, _, err := u.CreateEdgeDevice(context.Background(), api.CreateRequest{
 		FirstName: "elsewhere", Namespace: e.ns, Password: "a-password-of-enough-length", ClusterID: "another-cluster",

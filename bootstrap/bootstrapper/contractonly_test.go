@@ -121,16 +121,7 @@ func TestContractOnlyBackend(t *testing.T) {
 		e.verify()
 	})
 	t.Run("namespace taken", func(t *testing.T) {
-		e := newEnv(t, contractOnly)
-		if _, _, err := e.userClient("dev@example.com").CreateEdgeDevice(context.Background(), api.CreateRequest{
-			FirstName: "elsewhere", Namespace: e.ns, Password: "a-password-of-enough-length", ClusterID: "another-cluster",
-		}); err != nil {
-			t.Fatal(err)
-		}
-		_, err := e.start(e.ctx(), e.newRun("edge-1"))
-		if exitCodeOf(err) != enroll.ExitConflict || !strings.Contains(fmt.Sprint(err), e.ns+"-2") {
-			t.Fatalf("Run() = %v, want exit %d suggesting %s-2", err, enroll.ExitConflict, e.ns)
-		}
+		assertNamespaceTakenSuggestsAFreeOne(t, contractOnly)
 	})
 }
 

@@ -491,22 +491,7 @@ func everyMinute(from, to int, what string) []string { return every(60*from, 60,
 // second Run) shows a new code and never polls the one shown before.
 func TestRunNeverReusesACode(t *testing.T) {
 	h := newHarness([]answer{{code: code(1, 900, 5)}, {code: code(2, 900, 5)}}, []answer{pending, approved})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		_, err := h.flow.Run(ctx)
-		done <- err
-	}()
-	for len(h.j.get()) < 3 { // code, show, the first poll
-		if h.clock.HasWaiters() {
-			h.clock.Step(time.Second)
-		}
-		runtime.Gosched()
-	}
-	cancel() // the pod restarts: a new process, a new Flow with nothing of the old one
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run() = %v, want context.Canceled", err)
-	}
+	h.endAfterTheFirstPoll(t) // the pod restarts: a new process, a new Flow with nothing of the old one
 	restarted := *h.flow
 	restarted.current = nil
 	h.flow = &restarted
@@ -523,11 +508,10 @@ func TestRunNeverReusesACode(t *testing.T) {
 	}
 }
 
-// TestRunAgainPollsTheSameCode: a Run that ended with its context (the bootstrap lost its
-// Lease) and is called again on the same Flow polls the code already shown, so that a
-// person who approved it meanwhile need not approve a second code.
-func TestRunAgainPollsTheSameCode(t *testing.T) {
-	h := newHarness([]answer{{code: code(1, 900, 5)}, {code: code(2, 900, 5)}}, []answer{pending, approved})
+// endAfterTheFirstPoll runs the flow until it has requested, shown and polled a code once,
+// then ends its context, as a restart or a lost Lease does.
+func (h *harness) endAfterTheFirstPoll(t *testing.T) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -540,10 +524,18 @@ func TestRunAgainPollsTheSameCode(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	cancel() // the Lease is lost
+	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run() = %v, want context.Canceled", err)
 	}
+}
+
+// TestRunAgainPollsTheSameCode: a Run that ended with its context (the bootstrap lost its
+// Lease) and is called again on the same Flow polls the code already shown, so that a
+// person who approved it meanwhile need not approve a second code.
+func TestRunAgainPollsTheSameCode(t *testing.T) {
+	h := newHarness([]answer{{code: code(1, 900, 5)}, {code: code(2, 900, 5)}}, []answer{pending, approved})
+	h.endAfterTheFirstPoll(t) // the Lease is lost
 	token, err := h.run(t, t.Context())
 	if err != nil || token != "tok-secret" {
 		t.Fatalf("Run() again = %q, %v; want the token", token, err)
