@@ -246,6 +246,9 @@ func (e *env) tokens() []devbackend.TokenRecord {
 	e.t.Helper()
 	resp := e.devRequest(http.MethodGet, "/_dev/tokens", "")
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("GET /_dev/tokens = %s", resp.Status)
+	}
 	var out []devbackend.TokenRecord
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		e.t.Fatal(err)
@@ -348,11 +351,7 @@ func TestFreshInstallMintsOneClient(t *testing.T) {
 		t.Errorf("CLIENT_ID = %q namespace %q, want the client's username %q in %q", s.Data["CLIENT_ID"], c.Namespace, c.Username, e.ns)
 	}
 	e.verify()
-	for _, tok := range e.tokens() {
-		if tok.Kind == "user" && !tok.Revoked {
-			t.Errorf("user token %d of %s is not revoked", tok.ID, tok.Email)
-		}
-	}
+	e.assertUserTokensRevoked()
 	banner := r.out.String()
 	for _, want := range []string{"TRACEBLOC ACTIVATION", r.codes[0], e.uid, e.ns, e.url + "/activate?code=" + r.codes[0]} {
 		if !strings.Contains(banner, want) {
@@ -689,10 +688,17 @@ func TestEnrollmentTokenIsUsedAndNotRevoked(t *testing.T) {
 	if len(r.codes) != 0 {
 		t.Errorf("a code was shown with an enrollment token: %v", r.codes)
 	}
+	users := 0
 	for _, tr := range e.tokens() {
-		if tr.Kind == "user" && tr.Revoked {
-			t.Errorf("the operator's enrollment token was revoked")
+		if tr.Kind == "user" {
+			users++
+			if tr.Revoked {
+				t.Errorf("the operator's enrollment token was revoked")
+			}
 		}
+	}
+	if users != 1 {
+		t.Errorf("user tokens issued = %d, want 1 (the operator's)", users)
 	}
 	e.verify()
 }
