@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/utils/clock"
+
+	"github.com/tracebloc/edge/internal/retry"
 	"github.com/tracebloc/edge/internal/version"
 )
 
@@ -63,7 +66,7 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, in any, au
 		}
 		wait, ok := parseRetryAfter(header.Get("Retry-After"), c.now())
 		if !ok {
-			wait = time.Second << min(attempt, 16) // no advice: back off 1 s, 2 s, 4 s, ...
+			wait = retry.Backoff{Base: time.Second, Cap: c.maxRetryWait}.Next(attempt) // no advice: 1 s, 2 s, 4 s, ...
 		}
 		wait = min(wait, c.maxRetryWait)
 		c.log.Debug().Str("method", method).Str("path", endpoint).Dur("wait", wait).Int("attempt", attempt+1).Msg("rate limited, waiting to retry")
@@ -189,17 +192,7 @@ func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	return 0, false
 }
 
-// sleepContext waits d or until ctx ends.
+// sleepContext waits d on the real clock or until ctx ends; WithSleep replaces it.
 func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return retry.Wait(ctx, clock.RealClock{}, d)
 }
