@@ -213,9 +213,32 @@ func (w *world) tokens() []devbackend.TokenRecord {
 	w.t.Helper()
 	resp := w.devRequest(http.MethodGet, "/_dev/tokens", "")
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		w.t.Fatalf("GET /_dev/tokens = %s", resp.Status)
+	}
 	var out []devbackend.TokenRecord
-	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		w.t.Fatalf("GET /_dev/tokens: %v", err)
+	}
 	return out
+}
+
+// assertUserTokensRevoked checks that a device flow issued a user token and that the
+// bootstrap revoked every one: an empty list must not pass.
+func (w *world) assertUserTokensRevoked() {
+	w.t.Helper()
+	n := 0
+	for _, tok := range w.tokens() {
+		if tok.Kind == "user" {
+			n++
+			if !tok.Revoked {
+				w.t.Errorf("the user token of %s is not revoked", tok.Email)
+			}
+		}
+	}
+	if n == 0 {
+		w.t.Errorf("no user token was issued")
+	}
 }
 
 // devRequest calls the development backend's /_dev/ API, which needs its admin token.
@@ -283,11 +306,7 @@ func TestFreshInstall(t *testing.T) {
 	if wl := w.workloadLogs(w.ctx(), "edge", w.ns); !strings.Contains(wl, "logged in to "+w.url) {
 		t.Errorf("the workload did not log in with the credential:\n%s", wl)
 	}
-	for _, tok := range w.tokens() {
-		if tok.Kind == "user" && !tok.Revoked {
-			t.Errorf("the user token of %s is not revoked", tok.Email)
-		}
-	}
+	w.assertUserTokensRevoked()
 	// The chart's check reads the Secret; its pod's log is part of the secrets scan.
 	if _, err := w.stage.Helm3(w.ctx(), "test", "edge", "-n", w.ns); err != nil {
 		t.Errorf("helm test: %v", err)
@@ -400,22 +419,31 @@ func TestSecretDeletedResetsOrRefusesWhenLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-waitOrTimeout(f.done, 5*time.Second)
-	if code != 4 || !strings.Contains(f.String(), "is live") {
-		t.Errorf("exit %d, logs:\n%s\nwant exit 4 saying the client is live", code, f.String())
+	logs := f.waitFor("is live")
+	if code != 4 || !strings.Contains(logs, "is live") {
+		t.Errorf("exit %d, logs:\n%s\nwant exit 4 saying the client is live", code, logs)
 	}
 }
 
-func waitOrTimeout(ch <-chan struct{}, d time.Duration) <-chan struct{} {
-	out := make(chan struct{})
-	go func() {
-		select {
-		case <-ch:
-		case <-time.After(d):
+// waitFor returns the followed logs once they contain want, once the stream has ended, or
+// after 30 seconds: the exit is seen before the last lines of the log arrive.
+func (f *follower) waitFor(want string) string {
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if logs := f.String(); strings.Contains(logs, want) {
+			return logs
 		}
-		close(out)
-	}()
-	return out
+		select {
+		case <-f.done:
+			return f.String()
+		case <-deadline.C:
+			return f.String()
+		case <-tick.C:
+		}
+	}
 }
 
 // Scenario 6.
@@ -433,9 +461,9 @@ func TestAnotherAccountGets409(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-waitOrTimeout(f.done, 5*time.Second)
-	if code != 4 || !strings.Contains(f.String(), "dev@example.com") {
-		t.Errorf("exit %d, logs:\n%s\nwant exit 4 naming the owner dev@example.com", code, f.String())
+	logs := f.waitFor("dev@example.com")
+	if code != 4 || !strings.Contains(logs, "dev@example.com") {
+		t.Errorf("exit %d, logs:\n%s\nwant exit 4 naming the owner dev@example.com", code, logs)
 	}
 	if s, err := w.c.Client.CoreV1().Secrets(w.ns).Get(ctx, "edge-credentials", metav1.GetOptions{}); err == nil && len(s.Data["CLIENT_PASSWORD"]) > 0 {
 		t.Errorf("a refused enrollment wrote a credential")
@@ -505,9 +533,9 @@ func TestDeniedShowsANewCodeNextTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-waitOrTimeout(f.done, 5*time.Second)
-	if code != 3 || !strings.Contains(f.String(), "denied") {
-		t.Fatalf("exit %d, logs:\n%s\nwant exit 3 saying it was denied", code, f.String())
+	logs := f.waitFor("denied")
+	if code != 3 || !strings.Contains(logs, "denied") {
+		t.Fatalf("exit %d, logs:\n%s\nwant exit 3 saying it was denied", code, logs)
 	}
 	// The kubelet restarts the bootstrap: it shows a new code, which we approve.
 	denied := f.Codes()
@@ -570,9 +598,9 @@ func TestSecondClusterAndNamespaceConflict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-waitOrTimeout(f.done, 5*time.Second)
-	if code != 4 || !strings.Contains(f.String(), nsSame+"-2") {
-		t.Errorf("exit %d, logs:\n%s\nwant exit 4 suggesting %s-2", code, f.String(), nsSame)
+	logs := f.waitFor(nsSame + "-2")
+	if code != 4 || !strings.Contains(logs, nsSame+"-2") {
+		t.Errorf("exit %d, logs:\n%s\nwant exit 4 suggesting %s-2", code, logs, nsSame)
 	}
 }
 

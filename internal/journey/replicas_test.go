@@ -196,9 +196,5 @@ func TestReplicasShareOneCredential(t *testing.T) {
 			t.Errorf("replica %s did not log in with the credential:\n%s", p.Name, wl)
 		}
 	}
-	for _, tok := range w.tokens() {
-		if tok.Kind == "user" && !tok.Revoked {
-			t.Errorf("the user token of %s is not revoked", tok.Email)
-		}
-	}
+	w.assertUserTokensRevoked()
 }
