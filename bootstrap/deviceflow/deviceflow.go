@@ -2,12 +2,12 @@
 // tracebloc backend: request a code, show it, poll until approved, denied or expired.
 //
 // The wire format is the backend's (internal/api): JSON in, {"token"} out, which is why
-// golang.org/x/oauth2 does not fit. The loop follows RFC 8628
-// sections 3.2 to 3.5: poll every interval, add 5 s on slow_down for the rest of the
-// code's life, start over with a new code on expired_token or when the code's lifetime
-// passes, stop on access_denied. Transient failures (network errors, 5xx, 429) are retried
-// here, with capped, jittered exponential backoff, never past the code's expiry; an
-// *api.Client Backend is used WithoutRetries, so that a 429 is retried by one layer.
+// golang.org/x/oauth2 does not fit. The loop follows RFC 8628 sections 3.2 to 3.5: poll
+// every interval, add 5 s on slow_down for the rest of the code's life, start over with a
+// new code on expired_token or when the code's lifetime passes, stop on access_denied.
+// Transient failures (api.Transient: network errors, 5xx, 429) are retried here, with the
+// retry package's capped, jittered backoff, never past the code's expiry; an *api.Client
+// Backend is used WithoutRetries, so that a 429 is retried by one layer.
 //
 // What the backend says about time is bounded, so that no value can make the loop spin or
 // stall: expires_in is read as 1 minute to 1 hour (15 minutes when absent), interval as 1
@@ -31,13 +31,10 @@ package deviceflow
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -48,6 +45,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/retry"
 	"github.com/tracebloc/edge/internal/safetext"
 )
 
@@ -205,32 +203,34 @@ func (r *runner) code(ctx context.Context) (*Pending, error) {
 
 // newCode requests a code (retrying transient errors), checks and cleans it, then shows it.
 func (r *runner) newCode(ctx context.Context) (*Pending, error) {
-	for failures := 0; ; failures++ {
-		issued := r.Clock.Now()
-		dc, err := r.Backend.RequestDeviceCode(ctx, r.Context)
-		if err == nil {
-			p, err := r.pending(*dc, issued)
-			if err != nil {
-				return nil, err
-			}
-			r.Log.Info().Str("step", "approval").Str("user_code", p.Code.UserCode).
-				Str("verification_uri", p.Code.VerificationURI).Time("expires_at", p.ExpiresAt()).
-				Msg("waiting for a person to approve the activation code (kept in memory only: a restart of the pod shows a new code)")
-			r.show(ctx, *p)
-			return p, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if !transient(err) {
-			return nil, permanent("request an activation code", err)
-		}
-		wait := r.backoff(firstBackoff, failures, err)
+	var (
+		dc     *api.DeviceCode
+		issued time.Time
+	)
+	policy := retry.Policy{Backoff: r.backoffFrom(firstBackoff), After: api.RetryAfter}
+	err := retry.Do(ctx, r.Clock, policy, func() (err error) {
+		issued = r.Clock.Now()
+		dc, err = r.Backend.RequestDeviceCode(ctx, r.Context)
+		return err
+	}, api.Transient, func(err error, wait time.Duration) {
 		r.warn(err, "", wait, "could not request an activation code, retrying")
-		if err := r.sleep(ctx, wait); err != nil {
-			return nil, err
-		}
+	})
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	default:
+		return nil, permanent("request an activation code", err)
 	}
+	p, err := r.pending(*dc, issued)
+	if err != nil {
+		return nil, err
+	}
+	r.Log.Info().Str("step", "approval").Str("user_code", p.Code.UserCode).
+		Str("verification_uri", p.Code.VerificationURI).Time("expires_at", p.ExpiresAt()).
+		Msg("waiting for a person to approve the activation code (kept in memory only: a restart of the pod shows a new code)")
+	r.show(ctx, *p)
+	return p, nil
 }
 
 // pending is the code as the flow uses it: durations bounded, links checked, the strings a
@@ -368,7 +368,7 @@ func (r *runner) poll(ctx context.Context, p *Pending) (string, error) {
 			return "", errExpired
 		case errors.Is(err, api.ErrAccessDenied):
 			return "", ErrDenied
-		case transient(err):
+		case api.Transient(err):
 			failures++
 			lastErr = err
 			wait = max(p.Interval, r.backoff(p.Interval, failures, err))
@@ -395,65 +395,19 @@ func (r *runner) sleepUntilExpiry(ctx context.Context, p *Pending, d time.Durati
 }
 
 func (r *runner) sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := r.Clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C():
-		return nil
-	}
+	return retry.Wait(ctx, r.Clock, d)
+}
+
+// backoffFrom is the flow's backoff for transient errors, starting at base.
+func (r *runner) backoffFrom(base time.Duration) retry.Backoff {
+	return retry.Backoff{Base: base, Cap: r.MaxBackoff, Jitter: r.Jitter}
 }
 
 // backoff is the wait after the n-th consecutive failure (n >= 0): base·2^n, capped at
 // MaxBackoff, jittered down by up to half; a Retry-After of the answer wins when longer, up
 // to api.MaxRetryAfter.
 func (r *runner) backoff(base time.Duration, n int, err error) time.Duration {
-	d := r.MaxBackoff
-	if n < 20 && base<<n < d {
-		d = base << n
-	}
-	d -= time.Duration(r.Jitter() * float64(d) / 2)
-	var apiErr *api.APIError
-	if errors.As(err, &apiErr) && apiErr.RetryAfter > d {
-		d = min(apiErr.RetryAfter, api.MaxRetryAfter)
-	}
-	return d
-}
-
-// transient reports whether err is worth retrying: network errors, 5xx, 408 and 429. An
-// upgrade requirement, a 4xx and a certificate the system does not trust are not.
-func transient(err error) bool {
-	var (
-		upgrade *api.UpgradeRequiredError
-		apiErr  *api.APIError
-		decode  *api.DecodeError
-		unknown x509.UnknownAuthorityError
-		host    x509.HostnameError
-		invalid x509.CertificateInvalidError
-		verify  *tls.CertificateVerificationError
-		timeout *url.Error
-	)
-	switch {
-	case errors.As(err, &timeout) && timeout.Timeout():
-		// The HTTP client's own timeout (it also matches context.DeadlineExceeded); the end
-		// of the run's context is checked by the callers before this.
-		return true
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false
-	case errors.As(err, &upgrade):
-		return false
-	case errors.As(err, &apiErr):
-		return apiErr.Status >= 500 || apiErr.Status == http.StatusTooManyRequests || apiErr.Status == http.StatusRequestTimeout
-	case errors.As(err, &decode):
-		return decode.Status >= 500 || decode.Status == 0
-	case errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &invalid), errors.As(err, &verify):
-		return false
-	}
-	return true
+	return max(r.backoffFrom(base).Next(n), api.RetryAfter(err))
 }
 
 // permanent wraps a non-retryable error once, passing an upgrade requirement unchanged.
