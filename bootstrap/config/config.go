@@ -114,79 +114,105 @@ func Load(ctx context.Context, lookup envconfig.Lookuper) (*Config, error) {
 
 // Validate checks every value; the error names the variable and what it accepts.
 func (c *Config) Validate() error {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	var p problems
+	c.checkBackend(&p)
+	c.checkNames(&p)
+	c.checkDurations(&p)
+	c.checkLogging(&p)
+	c.checkApproval(&p)
+	if len(p) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(p...))
 	}
+	return nil
+}
+
+// problems collects what Validate finds, each naming its variable.
+type problems []error
+
+func (p *problems) bad(name, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+}
+
+func (c *Config) checkBackend(p *problems) {
 	switch c.Env {
 	case "dev", "stg", "prod":
 	default:
-		bad("TRACEBLOC_ENV", "%q is not one of dev, stg, prod", c.Env)
+		p.bad("TRACEBLOC_ENV", "%q is not one of dev, stg, prod", c.Env)
 	}
 	if c.APIURL != "" {
 		u, err := url.Parse(c.APIURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("TRACEBLOC_API_URL", "%q is not an http(s) URL such as https://api.tracebloc.io", c.APIURL)
+			p.bad("TRACEBLOC_API_URL", "%q is not an http(s) URL such as https://api.tracebloc.io", c.APIURL)
 		}
 	}
+}
+
+// checkNames checks the names of the namespace, the Secrets and the client.
+func (c *Config) checkNames(p *problems) {
 	if c.Namespace == "" {
-		bad("TRACEBLOC_NAMESPACE", "not set and not running in a pod: set it to the release namespace")
+		p.bad("TRACEBLOC_NAMESPACE", "not set and not running in a pod: set it to the release namespace")
 	} else if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
-		bad("TRACEBLOC_NAMESPACE", "%q is not a namespace name: %s", c.Namespace, strings.Join(msgs, "; "))
+		p.bad("TRACEBLOC_NAMESPACE", "%q is not a namespace name: %s", c.Namespace, strings.Join(msgs, "; "))
 	}
 	if c.CredentialSecret == "" {
-		bad("TRACEBLOC_CREDENTIAL_SECRET", "is empty: set it to the credential Secret's name (the chart sets <release>-credentials)")
+		p.bad("TRACEBLOC_CREDENTIAL_SECRET", "is empty: set it to the credential Secret's name (the chart sets <release>-credentials)")
 	}
-	for name, v := range map[string]string{"TRACEBLOC_CREDENTIAL_SECRET": c.CredentialSecret, "TRACEBLOC_LEGACY_SECRET": c.LegacySecret} {
-		if v == "" {
+	for _, v := range []struct{ name, value string }{{"TRACEBLOC_CREDENTIAL_SECRET", c.CredentialSecret}, {"TRACEBLOC_LEGACY_SECRET", c.LegacySecret}} {
+		if v.value == "" {
 			continue
 		}
-		if msgs := validation.IsDNS1123Subdomain(v); len(msgs) > 0 {
-			bad(name, "%q is not a Secret name: %s", v, strings.Join(msgs, "; "))
+		if msgs := validation.IsDNS1123Subdomain(v.value); len(msgs) > 0 {
+			p.bad(v.name, "%q is not a Secret name: %s", v.value, strings.Join(msgs, "; "))
 		}
 	}
 	if c.LegacySecret != "" && c.LegacySecret == c.CredentialSecret {
-		bad("TRACEBLOC_LEGACY_SECRET", "is the credential Secret itself (%q): name the previous install's Secret, or leave it empty", c.LegacySecret)
+		p.bad("TRACEBLOC_LEGACY_SECRET", "is the credential Secret itself (%q): name the previous install's Secret, or leave it empty", c.LegacySecret)
 	}
 	if len(c.ClientName) > 150 {
-		bad("TRACEBLOC_CLIENT_NAME", "is %d characters long; at most 150", len(c.ClientName))
+		p.bad("TRACEBLOC_CLIENT_NAME", "is %d characters long; at most 150", len(c.ClientName))
 	}
+}
+
+func (c *Config) checkDurations(p *problems) {
 	if c.ResetWindow <= 0 {
-		bad("TRACEBLOC_RESET_WINDOW", "must be positive, e.g. 10m")
+		p.bad("TRACEBLOC_RESET_WINDOW", "must be positive, e.g. 10m")
 	}
 	if c.LeaseDuration < 3*time.Second {
-		bad("TRACEBLOC_LEASE_DURATION", "must be at least 3s, e.g. 15s")
+		p.bad("TRACEBLOC_LEASE_DURATION", "must be at least 3s, e.g. 15s")
 	}
 	if c.HTTPTimeout <= 0 {
-		bad("TRACEBLOC_HTTP_TIMEOUT", "must be positive, e.g. 30s")
+		p.bad("TRACEBLOC_HTTP_TIMEOUT", "must be positive, e.g. 30s")
 	}
+}
+
+func (c *Config) checkLogging(p *problems) {
 	switch c.LogFormat {
 	case "console", "json":
 	default:
-		bad("TRACEBLOC_LOG_FORMAT", "%q is not console or json", c.LogFormat)
+		p.bad("TRACEBLOC_LOG_FORMAT", "%q is not console or json", c.LogFormat)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("TRACEBLOC_LOG_LEVEL", "%q is not debug, info, warn or error", c.LogLevel)
+		p.bad("TRACEBLOC_LOG_LEVEL", "%q is not debug, info, warn or error", c.LogLevel)
 	}
+}
+
+// checkApproval checks what the approval page is sent and the links and CA it trusts.
+func (c *Config) checkApproval(p *problems) {
 	if c.ChartVersion != "" && !chartVersion.MatchString(c.ChartVersion) {
-		bad("TRACEBLOC_CHART_VERSION", "%q is not a version such as 0.4.0", c.ChartVersion)
+		p.bad("TRACEBLOC_CHART_VERSION", "%q is not a version such as 0.4.0", c.ChartVersion)
 	}
 	for _, h := range c.VerificationHosts {
 		if msgs := validation.IsDNS1123Subdomain(h); len(msgs) > 0 && net.ParseIP(h) == nil {
-			bad("TRACEBLOC_VERIFICATION_HOSTS", "%q is not a host name such as app.tracebloc.io (no scheme, port or path)", h)
+			p.bad("TRACEBLOC_VERIFICATION_HOSTS", "%q is not a host name such as app.tracebloc.io (no scheme, port or path)", h)
 		}
 	}
 	if c.CAFile != "" {
 		if _, err := os.Stat(c.CAFile); err != nil {
-			bad("TRACEBLOC_CA_FILE", "cannot read %s: mount the CA bundle there or unset it", c.CAFile)
+			p.bad("TRACEBLOC_CA_FILE", "cannot read %s: mount the CA bundle there or unset it", c.CAFile)
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
-	}
-	return nil
 }
 
 // chartVersion is a semantic version as Helm writes a chart's (at most 64 characters).
