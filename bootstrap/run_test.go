@@ -16,9 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tracebloc/edge/bootstrap/config"
-	"github.com/tracebloc/edge/bootstrap/credential"
 	"github.com/tracebloc/edge/bootstrap/deviceflow"
 	"github.com/tracebloc/edge/bootstrap/enroll"
+	"github.com/tracebloc/edge/bootstrap/kube"
 	"github.com/tracebloc/edge/internal/api"
 )
 
@@ -111,7 +111,7 @@ func TestKubeRequestsHaveATimeout(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if err == nil || !credential.Transient(err) {
+		if err == nil || !kube.Transient(err) {
 			t.Errorf("Get() = %v, want a timeout that the Secret store tries again", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -21,8 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -32,10 +30,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/bootstrap/kube"
+	"github.com/tracebloc/edge/internal/retry"
 	"github.com/tracebloc/edge/internal/safetext"
 )
 
@@ -154,7 +152,7 @@ type Store struct {
 	Client    kube.Interface
 	Namespace string
 	Name      string
-	Clock     clock.PassiveClock
+	Clock     clock.Clock       // the time of Commit and of every wait; default the real clock
 	Labels    map[string]string // extra labels on a Secret the store creates (e.g. the cluster id)
 	// Patience is how long a read or write waits for an API server that does not answer
 	// (refused or dropped connections, timeouts, 429, 5xx) before it fails; 0 means
@@ -250,69 +248,88 @@ func (s *Store) get(ctx context.Context) (*corev1.Secret, error) {
 }
 
 // modify reads the Secret (or starts a new one), lets edit change it, and writes it with
-// the resourceVersion it read; on a conflict it starts again from a fresh read.
+// the resourceVersion it read; on a conflict it starts again from a fresh read. A write
+// that got no answer may or may not have happened: it starts again from a fresh read too
+// (the edits are idempotent), once the API server answers, within Patience.
 func (s *Store) modify(ctx context.Context, edit func(sec *corev1.Secret) error) error {
-	var (
-		since   time.Time
-		backoff time.Duration
-	)
-	for attempt := 0; ; attempt++ {
-		sec, err := s.get(ctx)
-		if err != nil {
-			return err
-		}
-		create := sec == nil
-		if create {
-			sec = &corev1.Secret{
-				ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace},
-				Type:       corev1.SecretTypeOpaque,
+	conflicts := 0
+	writing := false // the last error is the write's, not the read's or the edit's
+	err := retry.Do(ctx, s.clock(), s.policy(), func() error {
+		for {
+			writing = false
+			sec, create, err := s.load(ctx)
+			if err != nil {
+				return err
 			}
-		} else if !owned(sec) {
-			return s.notOurs(sec)
-		}
-		if sec.Labels == nil {
-			sec.Labels = map[string]string{}
-		}
-		if sec.Annotations == nil {
-			sec.Annotations = map[string]string{}
-		}
-		if sec.Data == nil {
-			sec.Data = map[string][]byte{}
-		}
-		sec.Labels[LabelCredential] = "true"
-		if create {
-			sec.Labels[LabelManagedBy] = managedByValue
-			for k, v := range s.Labels {
-				sec.Labels[k] = v
+			if err := edit(sec); err != nil {
+				return err
 			}
-		}
-		if err := edit(sec); errors.Is(err, errUnchanged) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		delete(sec.Data, legacyKeyDeviceGrant)
-		if create {
-			_, err = s.secrets().Create(ctx, sec, metav1.CreateOptions{})
-		} else {
-			_, err = s.secrets().Update(ctx, sec, metav1.UpdateOptions{})
-		}
-		if err == nil {
-			return nil
-		}
-		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 5 {
-			continue
-		}
-		// A write that got no answer may or may not have happened: start again from a
-		// fresh read (the edits are idempotent), once the API server answers.
-		if Transient(err) && ctx.Err() == nil {
-			if werr := s.wait(ctx, "write", err, &since, &backoff); werr == nil {
-				attempt--
+			writing = true
+			err = s.write(ctx, sec, create)
+			if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && conflicts < 5 {
+				conflicts++
 				continue
 			}
+			return err
 		}
+	}, func(err error) bool { return writing && kube.Transient(err) }, s.warn("write"))
+	var exhausted *retry.ExhaustedError
+	switch {
+	case errors.Is(err, errUnchanged):
+		return nil
+	case errors.As(err, &exhausted):
+		err = exhausted.Err
+	}
+	if writing && err != nil {
 		return fmt.Errorf("write secret %s/%s: %w", s.Namespace, s.Name, err)
 	}
+	return err
+}
+
+// load reads the Secret for an edit, or starts a new one (create), with the bootstrap's
+// mark on it and its maps made; a Secret that is not the bootstrap's is refused.
+func (s *Store) load(ctx context.Context) (sec *corev1.Secret, create bool, err error) {
+	if sec, err = s.get(ctx); err != nil {
+		return nil, false, err
+	}
+	create = sec == nil
+	if create {
+		sec = &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace},
+			Type:       corev1.SecretTypeOpaque,
+		}
+	} else if !owned(sec) {
+		return nil, false, s.notOurs(sec)
+	}
+	if sec.Labels == nil {
+		sec.Labels = map[string]string{}
+	}
+	if sec.Annotations == nil {
+		sec.Annotations = map[string]string{}
+	}
+	if sec.Data == nil {
+		sec.Data = map[string][]byte{}
+	}
+	sec.Labels[LabelCredential] = "true"
+	if create {
+		sec.Labels[LabelManagedBy] = managedByValue
+		for k, v := range s.Labels {
+			sec.Labels[k] = v
+		}
+	}
+	return sec, create, nil
+}
+
+// write creates or updates sec, without the key older versions kept the device code under.
+func (s *Store) write(ctx context.Context, sec *corev1.Secret, create bool) error {
+	delete(sec.Data, legacyKeyDeviceGrant)
+	var err error
+	if create {
+		_, err = s.secrets().Create(ctx, sec, metav1.CreateOptions{})
+	} else {
+		_, err = s.secrets().Update(ctx, sec, metav1.UpdateOptions{})
+	}
+	return err
 }
 
 // WriteAhead stores password as the pending credential for clusterID before the create
@@ -395,78 +412,40 @@ func (s *Store) MarkRevoked(ctx context.Context, clientID string) error {
 	})
 }
 
-// patiently calls call until it returns nil or an error that is not Transient, waiting
-// between calls while the API server does not answer (see Patience).
+// patiently calls call until it returns nil or an error that is not kube.Transient,
+// waiting between calls while the API server does not answer (see Patience).
 func (s *Store) patiently(ctx context.Context, what string, call func() error) error {
-	var (
-		since   time.Time
-		backoff time.Duration
-	)
-	for {
-		err := call()
-		if err == nil || !Transient(err) || ctx.Err() != nil {
-			return err
-		}
-		if werr := s.wait(ctx, what, err, &since, &backoff); werr != nil {
-			return werr
-		}
+	err := retry.Do(ctx, s.clock(), s.policy(), call, kube.Transient, s.warn(what))
+	var exhausted *retry.ExhaustedError
+	if errors.As(err, &exhausted) {
+		return fmt.Errorf("the Kubernetes API server has not answered for %s (check the API server and the pod's network): %w",
+			exhausted.Waited.Round(time.Second), exhausted.Err)
 	}
+	return err
 }
 
-// wait sleeps before the next try after a transient error: 250ms doubling to 4s. It
-// returns an error, wrapping err, when the API server has not answered for Patience or
-// ctx ends.
-func (s *Store) wait(ctx context.Context, what string, err error, since *time.Time, backoff *time.Duration) error {
+// policy is how the store waits for the API server: 250ms doubling to 4s, for Patience.
+func (s *Store) policy() retry.Policy {
 	patience := s.Patience
 	if patience <= 0 {
 		patience = DefaultPatience
 	}
-	now := time.Now()
-	if since.IsZero() {
-		*since = now
-	}
-	if waited := now.Sub(*since); waited >= patience {
-		return fmt.Errorf("the Kubernetes API server has not answered for %s (check the API server and the pod's network): %w", waited.Round(time.Second), err)
-	}
-	*backoff = min(max(2**backoff, 250*time.Millisecond), 4*time.Second)
-	s.Log.Warn().Str("step", "secret").Str("secret", s.Name).Str("error", err.Error()).Dur("retry_in", *backoff).
-		Msgf("could not %s the credential Secret: the Kubernetes API server is not answering; trying again", what)
-	t := time.NewTimer(*backoff)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return err
-	case <-t.C:
-		return nil
+	return retry.Policy{Backoff: retry.Backoff{Base: 250 * time.Millisecond, Cap: 4 * time.Second}, Budget: patience}
+}
+
+// warn logs each wait for the API server, one line each.
+func (s *Store) warn(what string) func(err error, wait time.Duration) {
+	return func(err error, wait time.Duration) {
+		s.Log.Warn().Str("step", "secret").Str("secret", s.Name).Str("error", err.Error()).Dur("retry_in", wait).
+			Msgf("could not %s the credential Secret: the Kubernetes API server is not answering; trying again", what)
 	}
 }
 
-// Transient reports whether a Kubernetes API error is worth trying again: no answer
-// (connection refused, reset, EOF, a request's timeout) or the server's own overload or
-// failure (429, 500, 503, 504). A cancelled context is not transient; a timeout cannot be
-// told from the end of the caller's deadline, so callers check their context first.
-func Transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
-	}
-	var nerr net.Error
-	if errors.As(err, &nerr) && nerr.Timeout() {
-		return true
-	}
-	if apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) ||
-		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsUnexpectedServerError(err) {
-		return true
-	}
-	if utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
-		errors.Is(err, io.ErrUnexpectedEOF) {
-		return true
-	}
-	return false
-}
-
-func (s *Store) now() time.Time {
+func (s *Store) clock() clock.Clock {
 	if s.Clock == nil {
-		return time.Now()
+		return clock.RealClock{}
 	}
-	return s.Clock.Now()
+	return s.Clock
 }
+
+func (s *Store) now() time.Time { return s.clock().Now() }

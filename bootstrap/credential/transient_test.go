@@ -3,55 +3,27 @@ package credential
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-)
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 
-func TestTransient(t *testing.T) {
-	secrets := schema.GroupResource{Resource: "secrets"}
-	refused := &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/namespaces/edge/secrets/creds", Err: syscall.ECONNREFUSED}
-	tests := []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"connection refused", refused, true},
-		{"wrapped connection refused", fmt.Errorf("read secret edge/creds: %w", refused), true},
-		{"connection reset", &url.Error{Op: "Put", Err: syscall.ECONNRESET}, true},
-		{"unexpected EOF", &url.Error{Op: "Get", Err: io.ErrUnexpectedEOF}, true},
-		{"503", apierrors.NewServiceUnavailable("shutting down"), true},
-		{"429", apierrors.NewTooManyRequests("slow down", 1), true},
-		{"500", apierrors.NewInternalError(errors.New("etcd")), true},
-		{"504", apierrors.NewServerTimeout(secrets, "get", 1), true},
-		{"not found", apierrors.NewNotFound(secrets, "creds"), false},
-		{"forbidden", apierrors.NewForbidden(secrets, "creds", errors.New("RBAC")), false},
-		{"conflict", apierrors.NewConflict(secrets, "creds", errors.New("changed")), false},
-		{"invalid", apierrors.NewBadRequest("bad"), false},
-		{"cancelled", fmt.Errorf("read: %w", context.Canceled), false},
-		{"request timeout", &url.Error{Op: "Get", Err: timeoutError{}}, true},
-		{"nil", nil, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := Transient(tc.err); got != tc.want {
-				t.Errorf("Transient(%v) = %v, want %v", tc.err, got, tc.want)
-			}
-		})
-	}
-}
+	"github.com/tracebloc/edge/bootstrap/kube"
+)
 
 // failing makes the fake API server refuse the first n calls of verb on Secrets.
 func failing(cs *fake.Clientset, verb string, n int32) *atomic.Int32 {
@@ -65,13 +37,35 @@ func failing(cs *fake.Clientset, verb string, n int32) *atomic.Int32 {
 	return &calls
 }
 
-// Reads and writes wait for an API server that does not answer, then go on.
+// stepper is a fake clock on which every wait ends at once, the time moved on by its length.
+type stepper struct {
+	*clocktesting.FakeClock
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func newStepper() *stepper {
+	return &stepper{FakeClock: clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
+}
+
+func (c *stepper) NewTimer(d time.Duration) clock.Timer {
+	t := c.FakeClock.NewTimer(d)
+	c.mu.Lock()
+	c.waits = append(c.waits, d)
+	c.mu.Unlock()
+	c.Step(d)
+	return t
+}
+
+// Reads and writes wait for an API server that does not answer, on the store's clock,
+// then go on: the reads from the write's re-read start their backoff afresh.
 func TestStoreWaitsForTheAPIServer(t *testing.T) {
 	cs := fake.NewClientset()
 	gets := failing(cs, "get", 2)
 	creates := failing(cs, "create", 2)
 	var log strings.Builder
-	st := &Store{Client: cs, Namespace: "edge", Name: "creds", Log: zerolog.New(&log)}
+	clk := newStepper()
+	st := &Store{Client: cs, Namespace: "edge", Name: "creds", Clock: clk, Log: zerolog.New(&log)}
 	pw := strings.Repeat("p", 32)
 	if err := st.WriteAhead(context.Background(), "uid-1", pw, nil); err != nil {
 		t.Fatalf("WriteAhead() = %v, want it to wait out the refused calls", err)
@@ -83,6 +77,10 @@ func TestStoreWaitsForTheAPIServer(t *testing.T) {
 	if gets.Load() < 3 || creates.Load() < 3 {
 		t.Errorf("calls: %d gets, %d creates; want the refused ones tried again", gets.Load(), creates.Load())
 	}
+	ms := time.Millisecond
+	if diff := cmp.Diff([]time.Duration{250 * ms, 500 * ms, 250 * ms, 500 * ms}, clk.waits); diff != "" {
+		t.Errorf("waits (-want +got):\n%s", diff)
+	}
 	if !strings.Contains(log.String(), "the Kubernetes API server is not answering") {
 		t.Errorf("the waits were not logged:\n%s", log.String())
 	}
@@ -93,12 +91,52 @@ func TestStoreWaitsForTheAPIServer(t *testing.T) {
 
 // An API server that never answers ends the wait after Patience, with an error saying so.
 func TestStoreGivesUpAfterPatience(t *testing.T) {
+	tests := []struct {
+		name     string
+		patience time.Duration
+		want     []time.Duration
+	}{
+		{"short", 600 * time.Millisecond, []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}},
+		{"default: two minutes, 4 s apart at most", 0, append([]time.Duration{
+			250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}, slices.Repeat([]time.Duration{4 * time.Second}, 30)...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs := fake.NewClientset()
+			calls := failing(cs, "get", 1<<30)
+			clk := newStepper()
+			st := &Store{Client: cs, Namespace: "edge", Name: "creds", Clock: clk, Patience: tt.patience}
+			_, err := st.Read(context.Background())
+			if err == nil || !strings.Contains(err.Error(), "has not answered for") || !kube.Transient(err) {
+				t.Fatalf("Read() = %v, want an error saying the API server has not answered", err)
+			}
+			if diff := cmp.Diff(tt.want, clk.waits); diff != "" {
+				t.Errorf("waits (-want +got):\n%s", diff)
+			}
+			if got, want := calls.Load(), int32(len(tt.want)+1); got != want {
+				t.Errorf("calls = %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+// A write that got no answer is tried again from a fresh read within Patience, then fails
+// naming the write.
+func TestStoreWriteGivesUpAfterPatience(t *testing.T) {
 	cs := fake.NewClientset()
-	failing(cs, "get", 1<<30)
-	st := &Store{Client: cs, Namespace: "edge", Name: "creds", Patience: 600 * time.Millisecond}
-	_, err := st.Read(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "has not answered for") || !Transient(err) {
-		t.Fatalf("Read() = %v, want an error saying the API server has not answered", err)
+	creates := failing(cs, "create", 1<<30)
+	clk := newStepper()
+	st := &Store{Client: cs, Namespace: "edge", Name: "creds", Clock: clk, Patience: time.Second}
+	err := st.WriteAhead(context.Background(), "uid-1", strings.Repeat("p", 32), nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "write secret edge/creds: ") || !kube.Transient(err) {
+		t.Fatalf("WriteAhead() = %v, want the write's transient error", err)
+	}
+	ms := time.Millisecond
+	if diff := cmp.Diff([]time.Duration{250 * ms, 500 * ms, time.Second}, clk.waits); diff != "" {
+		t.Errorf("waits (-want +got):\n%s", diff)
+	}
+	if got := creates.Load(); got != 4 {
+		t.Errorf("creates = %d, want 4", got)
 	}
 }
 
@@ -115,9 +153,3 @@ func TestStoreDoesNotWaitOnARefusal(t *testing.T) {
 		t.Fatalf("Read() = %v after %d calls, want the Forbidden error after 1", err, calls.Load())
 	}
 }
-
-type timeoutError struct{}
-
-func (timeoutError) Error() string   { return "Client.Timeout exceeded while awaiting headers" }
-func (timeoutError) Timeout() bool   { return true }
-func (timeoutError) Temporary() bool { return true }
