@@ -10,19 +10,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tracebloc/edge/bootstrap/kube"
+	"github.com/tracebloc/edge/internal/names"
 )
-
-// Namespace is the namespace whose UID identifies a cluster.
-const Namespace = "kube-system"
-
-// Label is the label the post-renderer puts on every object, with the cluster id.
-const Label = "tracebloc.io/cluster-id"
 
 // Read returns this cluster's id: one GET of the kube-system namespace.
 func Read(ctx context.Context, c kube.Interface) (string, error) {
-	ns, err := c.CoreV1().Namespaces().Get(ctx, Namespace, metav1.GetOptions{})
+	ns, err := c.CoreV1().Namespaces().Get(ctx, names.IdentityNamespace, metav1.GetOptions{})
 	if err != nil {
-		return "", fmt.Errorf("read the cluster id (namespace %s): %w", Namespace, err)
+		return "", fmt.Errorf("read the cluster id (namespace %s): %w", names.IdentityNamespace, err)
 	}
 	return string(ns.UID), nil
 }

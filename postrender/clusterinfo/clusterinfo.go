@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/tracebloc/edge/internal/names"
 )
 
 // requestTimeout bounds each API call, so that an unreachable cluster fails in seconds
@@ -57,7 +59,7 @@ var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namesp
 // ClusterID returns the UID of the kube-system namespace: the cluster's identity, the same
 // value the bootstrap reads.
 func ClusterID(ctx context.Context, client metadata.Interface) (string, error) {
-	ns, err := client.Resource(namespacesGVR).Get(ctx, "kube-system", metav1.GetOptions{})
+	ns, err := client.Resource(namespacesGVR).Get(ctx, names.IdentityNamespace, metav1.GetOptions{})
 	if err != nil {
 		return "", fmt.Errorf("read the kube-system namespace (the cluster id): %w", err)
 	}

@@ -17,10 +17,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/metadata"
+
+	"github.com/tracebloc/edge/internal/names"
 )
 
 // CredentialSelector selects the credential Secrets the bootstrap writes.
-const CredentialSelector = "tracebloc.io/credential=true"
+const CredentialSelector = names.CredentialLabel + "=true"
 
 // ErrForbidden says that the operator may not list Secrets across namespaces: the check
 // could not run, which is a warning and not a stop.

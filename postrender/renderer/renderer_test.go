@@ -12,8 +12,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
+	"github.com/tracebloc/edge/internal/names"
 	"github.com/tracebloc/edge/postrender/pins"
-	"github.com/tracebloc/edge/postrender/transform"
 )
 
 // Renderer is what Helm's in-process API takes.
@@ -48,7 +48,7 @@ func TestHelm3InProcess(t *testing.T) {
 	type summary struct{ Namespace, Label string }
 	got := map[string]summary{}
 	for _, o := range objects {
-		got[o.GetKind()+"/"+o.GetName()] = summary{o.GetNamespace(), o.GetLabels()[transform.ClusterIDLabel]}
+		got[o.GetKind()+"/"+o.GetName()] = summary{o.GetNamespace(), o.GetLabels()[names.ClusterIDLabel]}
 	}
 	want := map[string]summary{
 		"ServiceAccount/edge-bootstrap":             {"release-ns", "test-cluster"},
@@ -65,9 +65,9 @@ func TestHelm3InProcess(t *testing.T) {
 	for _, o := range objects {
 		switch o.GetKind() {
 		case "Deployment":
-			assertField(t, o, "test-cluster", "spec", "template", "metadata", "labels", transform.ClusterIDLabel)
+			assertField(t, o, "test-cluster", "spec", "template", "metadata", "labels", names.ClusterIDLabel)
 			assertField(t, o, "docker.io/tracebloc/jobs-manager@sha256:"+strings.Repeat("b", 64), "spec", "template", "spec", "containers", "[name=app]", "image")
-			assertField(t, o, "", "spec", "selector", "matchLabels", transform.ClusterIDLabel)
+			assertField(t, o, "", "spec", "selector", "matchLabels", names.ClusterIDLabel)
 		case "RoleBinding", "ClusterRoleBinding":
 			assertField(t, o, "release-ns", "subjects", "[name=edge-bootstrap]", "namespace")
 		}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/tracebloc/edge/internal/names"
 )
 
 // object edits one Kubernetes object (a mapping node) in place and reports whether it
@@ -202,7 +204,7 @@ func (t *transformer) label(obj *yaml.Node) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("metadata: %w", err)
 	}
-	return setString(labels, ClusterIDLabel, t.opts.ClusterID), nil
+	return setString(labels, names.ClusterIDLabel, t.opts.ClusterID), nil
 }
 
 // images pins the images of every container list in the object: containers,

@@ -29,10 +29,6 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
-// ClusterIDLabel is the label that carries the kube-system namespace UID, read by the
-// bootstrap through the downward API.
-const ClusterIDLabel = "tracebloc.io/cluster-id"
-
 // ReleaseNamespaceLabel is the label the edge chart writes on its own objects with the
 // release namespace. It is the only thing in a stream that says which namespace Helm
 // installs into; the namespaces other objects name say nothing about it.
