@@ -31,6 +31,7 @@ import (
 	"github.com/tracebloc/edge/bootstrap/kube"
 	"github.com/tracebloc/edge/bootstrap/lock"
 	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/retry"
 	"github.com/tracebloc/edge/internal/safetext"
 )
 
@@ -308,7 +309,7 @@ func (b *Bootstrapper) finishSignIn(ctx context.Context, token string, err error
 	revoke := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := revokeToken(rctx, b.API.WithToken(token)); err != nil {
+		if err := revokeToken(rctx, b.Clock, b.API.WithToken(token)); err != nil {
 			log.Warn().Str("error", safetext.Excerpt(err.Error(), 0)).Str("step", "finish").Msg("could not revoke the sign-in token; it expires on its own")
 			return
 		}
@@ -317,28 +318,16 @@ func (b *Bootstrapper) finishSignIn(ctx context.Context, token string, err error
 	return token, revoke, nil
 }
 
-// revokeToken revokes the user token, retrying a failure that may be transient (no answer,
-// 5xx) until ctx ends: a token left valid is worse than a few seconds' delay.
-func revokeToken(ctx context.Context, user *api.Client) error {
-	wait := 250 * time.Millisecond
-	for {
-		err := user.RevokeToken(ctx)
-		var (
-			apiErr  *api.APIError
-			upgrade *api.UpgradeRequiredError
-		)
-		if err == nil || errors.As(err, &upgrade) || (errors.As(err, &apiErr) && apiErr.Status < 500) {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait = min(2*wait, 2*time.Second)
-	}
+// revokePolicy spaces the tries of a revocation 250ms doubling to 2s (or as a Retry-After
+// asks); the caller's context bounds them.
+var revokePolicy = retry.Policy{Backoff: retry.Backoff{Base: 250 * time.Millisecond, Cap: 2 * time.Second}, After: api.RetryAfter}
+
+// revokeToken revokes the user token, retrying what api.Transient calls worth it (no
+// answer, 5xx, 408, 429) on clk until ctx ends: a token left valid is worse than a few
+// seconds' delay. user is used WithoutRetries, so that a 429 is retried by one layer.
+func revokeToken(ctx context.Context, clk clock.Clock, user *api.Client) error {
+	user = user.WithoutRetries()
+	return retry.Do(ctx, clk, revokePolicy, func() error { return user.RevokeToken(ctx) }, api.Transient, nil)
 }
 
 // legacy reads the previous install's Secret when the chart names one.
