@@ -86,16 +86,46 @@ type result struct {
 // lost reports that the Lease was lost while work ran and work should run again.
 func (l *Lock) round(ctx context.Context, leaseDuration, retry time.Duration, clk clock.WithTicker,
 	done func(context.Context) (bool, error), work func(context.Context) error) result {
+	electCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	e := &election{stop: stop, results: make(chan result, 1), finished: make(chan struct{})}
+	if err := l.elect(electCtx, e, leaseDuration, retry, work); err != nil {
+		return result{err: fmt.Errorf("lease %s/%s: %w", l.Namespace, l.Name, err)}
+	}
+	go func() { e.elector.Run(electCtx); close(e.finished) }()
+	ticker := clk.NewTicker(retry)
+	defer ticker.Stop()
+	return l.watch(ctx, e, ticker, done)
+}
+
+// election is one round's leader election as the round watches it.
+type election struct {
+	elector  *leaderelection.LeaderElector
+	stop     context.CancelFunc // ends the election, which releases the Lease
+	started  atomic.Bool        // work was called
+	results  chan result        // work's result, sent once
+	finished chan struct{}      // closed when the elector returned
+}
+
+// stopAndWait stops the election and, when work started, waits for it: work never
+// outlives Run.
+func (e *election) stopAndWait() (result, bool) {
+	e.stop()
+	<-e.finished
+	if !e.started.Load() {
+		return result{}, false
+	}
+	return <-e.results, true
+}
+
+// elect sets up e's elector on the Lease, which calls work once this replica holds it.
+func (l *Lock) elect(electCtx context.Context, e *election, leaseDuration, retry time.Duration, work func(context.Context) error) error {
 	rl, err := resourcelock.New(resourcelock.LeasesResourceLock, l.Namespace, l.Name,
 		l.Client.CoreV1(), l.Client.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: l.Identity})
 	if err != nil {
-		return result{err: fmt.Errorf("lease %s/%s: %w", l.Namespace, l.Name, err)}
+		return err
 	}
-	electCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	var started atomic.Bool
-	results := make(chan result, 1)
-	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+	e.elector, err = leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            rl,
 		LeaseDuration:   leaseDuration,
 		RenewDeadline:   renewDeadline(leaseDuration),
@@ -104,13 +134,13 @@ func (l *Lock) round(ctx context.Context, leaseDuration, retry time.Duration, cl
 		Name:            l.Name,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leadCtx context.Context) {
-				started.Store(true)
+				e.started.Store(true)
 				l.Log.Info().Str("step", "lock").Str("lease", l.Name).Msg("holding the enrollment lease")
 				err := work(leadCtx)
 				// leadCtx ends with electCtx (Run is stopping) or when client-go gives the
 				// Lease up after a failed renewal: only the second is a loss.
-				results <- result{err: err, lost: err != nil && leadCtx.Err() != nil && electCtx.Err() == nil}
-				stop() // releases the Lease
+				e.results <- result{err: err, lost: err != nil && leadCtx.Err() != nil && electCtx.Err() == nil}
+				e.stop() // releases the Lease
 			},
 			OnStoppedLeading: func() {},
 			OnNewLeader: func(identity string) {
@@ -120,35 +150,23 @@ func (l *Lock) round(ctx context.Context, leaseDuration, retry time.Duration, cl
 			},
 		},
 	})
-	if err != nil {
-		return result{err: fmt.Errorf("lease %s/%s: %w", l.Namespace, l.Name, err)}
-	}
-	finished := make(chan struct{})
-	go func() { elector.Run(electCtx); close(finished) }()
-	// stopAndWait stops the election and, when work started, waits for it: work never
-	// outlives Run.
-	stopAndWait := func() (result, bool) {
-		stop()
-		<-finished
-		if !started.Load() {
-			return result{}, false
-		}
-		return <-results, true
-	}
+	return err
+}
 
-	ticker := clk.NewTicker(retry)
-	defer ticker.Stop()
+// watch waits for the round to end: work returned, the elector ended, ctx ended, or
+// (asked at every tick while another holder has the Lease) done reports the credential.
+func (l *Lock) watch(ctx context.Context, e *election, ticker clock.Ticker, done func(context.Context) (bool, error)) result {
 	for {
 		select {
-		case r := <-results:
-			stop()
-			<-finished
+		case r := <-e.results:
+			e.stop()
+			<-e.finished
 			return result{err: r.err, lost: r.lost && ctx.Err() == nil}
-		case <-finished:
+		case <-e.finished:
 			// The elector ended by itself: ctx ended, or the Lease was lost under work,
 			// whose context client-go cancelled; work's result says which.
-			if started.Load() {
-				r := <-results
+			if e.started.Load() {
+				r := <-e.results
 				return result{err: r.err, lost: r.lost && ctx.Err() == nil}
 			}
 			if err := ctx.Err(); err != nil {
@@ -157,25 +175,34 @@ func (l *Lock) round(ctx context.Context, leaseDuration, retry time.Duration, cl
 			return result{err: fmt.Errorf("lease %s/%s: the election ended before this replica held the Lease", l.Namespace, l.Name)}
 		case <-ctx.Done():
 			// work's own result, when it ran, wins over ctx's error.
-			if r, ran := stopAndWait(); ran {
+			if r, ran := e.stopAndWait(); ran {
 				return result{err: r.err}
 			}
 			return result{err: ctx.Err()}
 		case <-ticker.C():
-			if started.Load() || elector.IsLeader() {
-				continue
-			}
-			ok, err := done(ctx)
-			if err != nil {
-				l.Log.Warn().Err(err).Str("step", "lock").Msg("could not check for the credential; still waiting")
-				continue
-			}
-			if ok {
-				if r, ran := stopAndWait(); ran && r.err == nil {
-					return result{err: nil} // work started just now and found the credential
-				}
-				return result{err: ErrDoneElsewhere}
+			if r, over := l.doneElsewhere(ctx, e, done); over {
+				return r
 			}
 		}
 	}
+}
+
+// doneElsewhere asks done, while another replica holds the Lease, whether it finished the
+// credential; over reports that the round ends with r.
+func (l *Lock) doneElsewhere(ctx context.Context, e *election, done func(context.Context) (bool, error)) (r result, over bool) {
+	if e.started.Load() || e.elector.IsLeader() {
+		return result{}, false
+	}
+	ok, err := done(ctx)
+	if err != nil {
+		l.Log.Warn().Err(err).Str("step", "lock").Msg("could not check for the credential; still waiting")
+		return result{}, false
+	}
+	if !ok {
+		return result{}, false
+	}
+	if r, ran := e.stopAndWait(); ran && r.err == nil {
+		return result{}, true // work started just now and found the credential
+	}
+	return result{err: ErrDoneElsewhere}, true
 }
