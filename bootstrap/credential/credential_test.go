@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,10 +65,18 @@ func FuzzSecretContents(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Complete() && (!ValidClientID(s.ClientID) || !ValidPassword(s.Password) || strings.ContainsAny(s.Password, " \n\t")) {
+		// Written out rather than ValidClientID's and ValidPassword's, which Complete calls.
+		if s.Complete() && (!wellFormed(s.ClientID, 1, 150) || !wellFormed(s.Password, MinPasswordBytes, 512)) {
 			t.Errorf("malformed Secret read as complete: %+v", s)
 		}
 	})
+}
+
+// wellFormed reports whether v has minLen to maxLen bytes and no control, format, space or
+// separator character.
+func wellFormed(v string, minLen, maxLen int) bool {
+	return len(v) >= minLen && len(v) <= maxLen &&
+		!strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.In(r, unicode.C, unicode.Z) })
 }
 
 // TestWritesRemoveTheLegacyDeviceGrant: the pending device code an older version kept in
