@@ -18,7 +18,7 @@ import (
 	"github.com/tracebloc/edge/internal/contract"
 )
 
-// contractDir holds the backend's recorded fixtures (shared/contract beside the repo).
+// contractDir holds the backend's recorded fixtures, the contract beside the repository.
 const contractDir = contract.SharedDir
 
 // fixture is one recorded answer: {"status": ..., "body": ...}.

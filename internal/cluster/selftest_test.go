@@ -22,7 +22,7 @@ import (
 	"github.com/tracebloc/edge/internal/ociimage"
 )
 
-// TestHarness is the "done when": two instances of its own side by side (two
+// TestHarness is what the harness promises: two instances of its own side by side (two
 // cluster ids, their own ports), each runs a pod of an image made by the image builder
 // under the restricted Pod Security level, pulled from the instance's registry; the logs
 // come back through the API server; then both are torn down and nothing of them is left:

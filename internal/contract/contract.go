@@ -12,8 +12,9 @@ import (
 	"sort"
 )
 
-// SharedDir is shared/contract as seen from a package folder under internal/ (where
-// `go test` runs the tests of that package). The files are read in place, never copied.
+// SharedDir is the contract fixtures beside the repository, as seen from a package folder
+// under internal/ (where `go test` runs the tests of that package). The files are read in
+// place, never copied.
 const SharedDir = "../../../shared/contract"
 
 // Fixture is one recorded answer.

@@ -107,7 +107,7 @@ func collectNulls(prefix string, v any, out map[string]bool) {
 }
 
 // TestShapesMatchFixtures compares status and JSON key sets of every answer with the
-// recorded fixture of shared/contract.
+// recorded fixture of the contract (contract.SharedDir).
 func TestShapesMatchFixtures(t *testing.T) {
 	readFixture(t, "device_code.json") // skips when the fixtures are absent
 	e := newEnv(t, func(c *Config) { c.MinVersion = "0.4.0" })

@@ -1,6 +1,6 @@
 package journey_test
 
-// The secrets scan of the whole suite (issue #7): every password, token and device code
+// The secrets scan of the whole suite: every password, token and device code
 // the development backends issued or received, and every machine password a credential
 // Secret held, must appear in nothing the suite produced: container logs, Events, the
 // annotations and labels of Secrets and pods, Helm's releases and output, the bootstrap

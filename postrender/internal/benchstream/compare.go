@@ -46,7 +46,7 @@ func (m measurement) String() string {
 	return fmt.Sprintf("%.3f s (%.3f) / %.0f MiB", m.wall.Seconds(), m.cpu.Seconds(), float64(m.rss)/(1<<20))
 }
 
-// compare runs the table of the issue: our binary, kustomize and the floor on generated
+// compare runs the table of BENCHMARKS.md: our binary, kustomize and the floor on generated
 // streams of 100, 1,000 and 10,000 resources.
 func compare(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)

@@ -8,7 +8,7 @@
 //	                     edits, output written at the end: the least any YAML-preserving
 //	                     post-renderer can cost
 //	benchstream compare --postrender BIN [--kustomize BIN] [--kustomize-10000] [--runs N]
-//	                     print the table: wall time and peak RSS of each at 100,
+//	                     print the table of BENCHMARKS.md: wall time and peak RSS of each at 100,
 //	                     1,000 and 10,000 resources, the ratios, and the targets
 package main
 
