@@ -77,16 +77,8 @@ func compare(args []string, stdout io.Writer) error {
 		"resources", "KiB in", "tracebloc-postrender", "kustomize build", "yaml.v3 floor", "kustomize/ours", "ours/floor")
 	for _, n := range sizes {
 		dir := filepath.Join(work, fmt.Sprint(n))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		var in bytes.Buffer
-		Generate(&in, n)
-		input := filepath.Join(dir, "resources.yaml")
-		if err := os.WriteFile(input, in.Bytes(), 0o644); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
+		input, size, err := writeCase(dir, n)
+		if err != nil {
 			return err
 		}
 		var m [3]measurement
@@ -106,17 +98,40 @@ func compare(args []string, stdout io.Writer) error {
 			return err
 		}
 		results[n] = m
-		fmt.Fprintf(stdout, "%-9d %-6d %-27s %-27s %-27s %-14s %s\n", n, in.Len()/1024, m[0], m[1], m[2],
+		fmt.Fprintf(stdout, "%-9d %-6d %-27s %-27s %-27s %-14s %s\n", n, size/1024, m[0], m[1], m[2],
 			ratio(m[1], m[0]), ratio(m[0], m[2]))
 	}
-	r1k, r10k := results[1000], results[10000]
+	printTargets(stdout, results[1000], results[10000])
+	return nil
+}
+
+// writeCase writes the generated stream of n resources into dir, with the kustomization
+// that reads it, and returns the stream's path and size.
+func writeCase(dir string, n int) (input string, size int, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", 0, err
+	}
+	var in bytes.Buffer
+	Generate(&in, n)
+	input = filepath.Join(dir, "resources.yaml")
+	if err := os.WriteFile(input, in.Bytes(), 0o644); err != nil {
+		return "", 0, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
+		return "", 0, err
+	}
+	return input, in.Len(), nil
+}
+
+// printTargets holds the measurements at 1,000 and 10,000 resources (ours, kustomize, the
+// floor) to the targets of BENCHMARKS.md.
+func printTargets(stdout io.Writer, r1k, r10k [3]measurement) {
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, "targets:")
 	check(stdout, "at 1,000: at least 15x faster than kustomize", r1k[1].ok, r1k[1].wall.Seconds()/r1k[0].wall.Seconds() >= 15, ratio(r1k[1], r1k[0]))
 	check(stdout, "at 1,000: within 1.5x the floor", true, r1k[0].wall.Seconds()/r1k[2].wall.Seconds() <= 1.5, ratio(r1k[0], r1k[2]))
 	check(stdout, "10,000 costs at most 11x 1,000", true, r10k[0].wall.Seconds()/r1k[0].wall.Seconds() <= 11, ratio(r10k[0], r1k[0]))
 	check(stdout, "peak RSS at 10,000 under 64 MiB", true, r10k[0].rss < 64<<20, fmt.Sprintf("%.1f MiB", float64(r10k[0].rss)/(1<<20)))
-	return nil
 }
 
 func ratio(a, b measurement) string {
