@@ -99,46 +99,69 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 	return open(ctx, opts)
 }
 
+// up starts a new instance in opts.Dir: its files, then etcd, containerd and the registry,
+// then the API server and the node, then waits until they work.
 func up(ctx context.Context, opts Options) error {
 	p := opts.paths()
-	for _, dir := range []string{"", "logs", "pids", "etcd", "kubelet/root", "pod-logs", "images", "registry"} {
-		if err := os.MkdirAll(p.join(dir), 0o755); err != nil {
-			return fmt.Errorf("create the cluster folder: %w", err)
-		}
-	}
-	ports, err := pickPorts(opts.Name)
+	st, err := writeInstance(p, opts.Name)
 	if err != nil {
 		return err
 	}
-	st := state{Name: opts.Name, Ports: ports, CgroupRoot: "/tracebloc-edge-" + opts.Name}
-	if err := writeState(p, st); err != nil {
-		return err
-	}
-	if err := writePKI(p, opts.Name); err != nil {
-		return err
-	}
-	if err := writeCredentials(p, opts.Name, ports); err != nil {
-		return err
-	}
-	if err := writeConfigs(p, st); err != nil {
-		return err
-	}
-	if err := createCgroupRoot(st.CgroupRoot); err != nil {
-		return err
-	}
-	pause := p.join("images", "pause.tar")
-	if err := writePauseImage(pause); err != nil {
-		return err
-	}
-	bin := func(name string) string { return filepath.Join(opts.BinDir, name) }
-	deadline := time.Now().Add(opts.Timeout)
-	ctx, cancel := context.WithDeadline(ctx, deadline)
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-
 	say := func(format string, a ...any) {
 		fmt.Fprintf(opts.Log, "cluster %s: "+format+"\n", append([]any{opts.Name}, a...)...)
 	}
-	say("starting etcd, containerd and the registry (ports %d-%d, folder %s)", ports.EtcdClient, ports.Registry, opts.Dir)
+	say("starting etcd, containerd and the registry (ports %d-%d, folder %s)", st.Ports.EtcdClient, st.Ports.Registry, opts.Dir)
+	bin := func(name string) string { return filepath.Join(opts.BinDir, name) }
+	if err := startStores(ctx, p, st, bin); err != nil {
+		return err
+	}
+	if err := startControllersAndKubelet(p, st, bin); err != nil {
+		return err
+	}
+	say("waiting for the API server and the node")
+	if err := waitReady(ctx, opts, st); err != nil {
+		return err
+	}
+	st.Ready = true
+	return writeState(p, st)
+}
+
+// writeInstance writes everything the processes read (folders, ports, state, PKI,
+// kubeconfigs, configurations, the pause image) and creates the cgroup root.
+func writeInstance(p paths, name string) (state, error) {
+	for _, dir := range []string{"", "logs", "pids", "etcd", "kubelet/root", "pod-logs", "images", "registry"} {
+		if err := os.MkdirAll(p.join(dir), 0o755); err != nil {
+			return state{}, fmt.Errorf("create the cluster folder: %w", err)
+		}
+	}
+	ports, err := pickPorts(name)
+	if err != nil {
+		return state{}, err
+	}
+	st := state{Name: name, Ports: ports, CgroupRoot: "/tracebloc-edge-" + name}
+	if err := writeState(p, st); err != nil {
+		return state{}, err
+	}
+	if err := writePKI(p, name); err != nil {
+		return state{}, err
+	}
+	if err := writeCredentials(p, name, ports); err != nil {
+		return state{}, err
+	}
+	if err := writeConfigs(p, st); err != nil {
+		return state{}, err
+	}
+	if err := createCgroupRoot(st.CgroupRoot); err != nil {
+		return state{}, err
+	}
+	return st, writePauseImage(p.join("images", "pause.tar"))
+}
+
+// startStores starts etcd, containerd and the registry, and the API server once etcd
+// answers; it returns when containerd holds the pause image and the registry answers.
+func startStores(ctx context.Context, p paths, st state, bin func(string) string) error {
 	if _, err := startProcess(p, "etcd", bin("etcd"), etcdArgs(p, st), nil); err != nil {
 		return err
 	}
@@ -149,7 +172,7 @@ func up(ctx context.Context, opts Options) error {
 		return err
 	}
 	if err := waitFor(ctx, p, "etcd", func() error {
-		return httpOK(ctx, "http://127.0.0.1:"+strconv.Itoa(ports.EtcdClient)+"/health")
+		return httpOK(ctx, "http://127.0.0.1:"+strconv.Itoa(st.Ports.EtcdClient)+"/health")
 	}); err != nil {
 		return err
 	}
@@ -165,12 +188,14 @@ func up(ctx context.Context, opts Options) error {
 	}); err != nil {
 		return err
 	}
-	if err := importImage(ctx, p, pause); err != nil {
+	if err := importImage(ctx, p, p.join("images", "pause.tar")); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, p, "registry", func() error { return registryReady(ctx, p, ports.Registry) }); err != nil {
-		return err
-	}
+	return waitFor(ctx, p, "registry", func() error { return registryReady(ctx, p, st.Ports.Registry) })
+}
+
+// startControllersAndKubelet starts the controller manager, the scheduler and the kubelet.
+func startControllersAndKubelet(p paths, st state, bin func(string) string) error {
 	for _, name := range []string{"kube-controller-manager", "kube-scheduler"} {
 		args := controllerManagerArgs(p, st)
 		if name == "kube-scheduler" {
@@ -180,10 +205,14 @@ func up(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
-	if _, err := startProcess(p, "kubelet", bin("kubelet"), kubeletArgs(p), nil); err != nil {
-		return err
-	}
-	say("waiting for the API server and the node")
+	_, err := startProcess(p, "kubelet", bin("kubelet"), kubeletArgs(p), nil)
+	return err
+}
+
+// waitReady waits for the API server (then adds the RuntimeClass), the node, and the
+// default ServiceAccount and kube-root-ca.crt the controller manager makes.
+func waitReady(ctx context.Context, opts Options, st state) error {
+	p := opts.paths()
 	c, err := newCluster(opts, st)
 	if err != nil {
 		return err
@@ -200,17 +229,13 @@ func up(ctx context.Context, opts Options) error {
 	}); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, p, "kube-controller-manager", func() error {
+	return waitFor(ctx, p, "kube-controller-manager", func() error {
 		if _, err := c.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{}); err != nil {
 			return err
 		}
 		_, err := c.Client.CoreV1().ConfigMaps("default").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
 		return err
-	}); err != nil {
-		return err
-	}
-	st.Ready = true
-	return writeState(p, st)
+	})
 }
 
 // createRuntimeClass adds the RuntimeClass of host-network pods (see the package comment).
