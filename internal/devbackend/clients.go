@@ -105,26 +105,33 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
 		INSERT INTO clients(account_id, username, password_hash, first_name, namespace, location, status, cluster_id, date_joined, created_by)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.AccountID, uuid.NewString(), hash, req.FirstName, req.Namespace, req.Location, api.StatusPending, clusterID, nanos(s.cfg.Now()), a.UserID)
-	if err == nil {
-		id, err := res.LastInsertId()
-		if err != nil {
-			s.internalError(w, r, err)
-			return
-		}
-		c, err := clientWhere(ctx, s.db, `WHERE c.id = ?`, id)
-		if err != nil {
-			s.internalError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, c.EdgeDevice)
+	if err != nil && isUnique(err) {
+		s.explainDuplicate(w, r, a, req)
 		return
 	}
-	if !isUnique(err) {
+	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	if clusterID != nil {
-		holder, err := clientWhere(ctx, s.db, `WHERE c.cluster_id = ?`, *clusterID)
+	id, err := res.LastInsertId()
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	c, err := clientWhere(ctx, s.db, `WHERE c.id = ?`, id)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, c.EdgeDevice)
+}
+
+// explainDuplicate answers a create that broke a uniqueness rule: the cluster id is
+// another client's, or the account already has a client in the namespace.
+func (s *Server) explainDuplicate(w http.ResponseWriter, r *http.Request, a *account, req api.CreateRequest) {
+	ctx := r.Context()
+	if req.ClusterID != "" {
+		holder, err := clientWhere(ctx, s.db, `WHERE c.cluster_id = ?`, req.ClusterID)
 		if err == nil {
 			s.clusterHeld(w, a, req, holder)
 			return
