@@ -31,10 +31,7 @@ func main() {
 }
 
 func run(in io.Reader, out io.Writer) int {
-	var passed, failed, skipped int
-	output := map[string]*strings.Builder{} // package or package/test -> output
-	var failures []string
-	badPackages := map[string]bool{}
+	s := &summary{output: map[string]*strings.Builder{}, badPackages: map[string]bool{}}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1024*1024), 16*1024*1024)
 	for sc.Scan() {
@@ -45,58 +42,79 @@ func run(in io.Reader, out io.Writer) int {
 			fmt.Fprintln(out, string(line))
 			continue
 		}
-		key := ev.Package
+		s.add(ev, out)
+	}
+	return s.report(out)
+}
+
+// summary keeps the counts, and the output of each test and package until it passes: only
+// a failure's output is printed, at the end.
+type summary struct {
+	passed, failed, skipped int
+	output                  map[string]*strings.Builder // package or package.test -> output
+	failures                []string
+	badPackages             map[string]bool
+}
+
+// add counts ev, keeps its output, and prints a package's result and its report lines as
+// they come.
+func (s *summary) add(ev event, out io.Writer) {
+	key := ev.Package
+	if ev.Test != "" {
+		key += "." + ev.Test
+	}
+	switch ev.Action {
+	case "output":
+		b := s.output[key]
+		if b == nil {
+			b = &strings.Builder{}
+			s.output[key] = b
+		}
+		b.WriteString(ev.Output)
+		if ev.Test == "" && strings.HasPrefix(ev.Output, reportPrefix) {
+			fmt.Fprintf(out, "     %s %s", ev.Package, ev.Output)
+		}
+	case "pass":
 		if ev.Test != "" {
-			key += "." + ev.Test
+			s.passed++
+			delete(s.output, key)
+		} else {
+			fmt.Fprintf(out, "ok   %s %.1fs\n", ev.Package, ev.Elapsed)
 		}
-		switch ev.Action {
-		case "output":
-			b := output[key]
-			if b == nil {
-				b = &strings.Builder{}
-				output[key] = b
-			}
-			b.WriteString(ev.Output)
-			if ev.Test == "" && strings.HasPrefix(ev.Output, reportPrefix) {
-				fmt.Fprintf(out, "     %s %s", ev.Package, ev.Output)
-			}
-		case "pass":
-			if ev.Test != "" {
-				passed++
-				delete(output, key)
-			} else {
-				fmt.Fprintf(out, "ok   %s %.1fs\n", ev.Package, ev.Elapsed)
-			}
-		case "skip":
-			if ev.Test != "" {
-				skipped++
-				delete(output, key)
-			}
-		case "fail":
-			if ev.Test != "" {
-				failed++
-				failures = append(failures, key)
-			} else {
-				badPackages[ev.Package] = true
-				fmt.Fprintf(out, "FAIL %s %.1fs\n", ev.Package, ev.Elapsed)
-			}
+	case "skip":
+		if ev.Test != "" {
+			s.skipped++
+			delete(s.output, key)
+		}
+	case "fail":
+		if ev.Test != "" {
+			s.failed++
+			s.failures = append(s.failures, key)
+		} else {
+			s.badPackages[ev.Package] = true
+			fmt.Fprintf(out, "FAIL %s %.1fs\n", ev.Package, ev.Elapsed)
 		}
 	}
-	for _, k := range failures {
-		fmt.Fprintf(out, "\n--- FAIL %s\n%s", k, output[k])
+}
+
+// report prints the output of every failed test and package and the counts, and returns
+// the exit code.
+func (s *summary) report(out io.Writer) int {
+	for _, k := range s.failures {
+		fmt.Fprintf(out, "\n--- FAIL %s\n%s", k, s.output[k])
 	}
-	pkgs := make([]string, 0, len(badPackages))
-	for p := range badPackages {
+	pkgs := make([]string, 0, len(s.badPackages))
+	for p := range s.badPackages {
 		pkgs = append(pkgs, p)
 	}
 	sort.Strings(pkgs)
 	for _, p := range pkgs {
-		if b := output[p]; b != nil {
+		if b := s.output[p]; b != nil {
 			fmt.Fprintf(out, "\n--- FAIL package %s\n%s", p, b)
 		}
 	}
-	fmt.Fprintf(out, "\n%d passed, %d failed, %d skipped\n", passed, failed, skipped)
-	if failed > 0 || len(badPackages) > 0 {
+	fmt.Fprintf(out, "\n%d passed, %d failed, %d skipped\n", s.passed, s.failed, s.skipped)
+	if s.failed > 0 || len(s.badPackages) > 0 {
 		return 1
 	}
 	return 0
