@@ -123,29 +123,51 @@ func kubeConfig() (*rest.Config, error) {
 	return rc, nil
 }
 
+// Exit codes of the bootstrap, documented in the README.
+const (
+	exitFailure         = 1
+	exitConfig          = 2
+	exitDenied          = 3
+	exitConflict        = 4
+	exitForbidden       = 5
+	exitUpgrade         = 6
+	exitClusterMismatch = 7
+)
+
+// exitCodes maps each kind of stop to its exit code.
+var exitCodes = map[enroll.Kind]int{
+	enroll.Failure:         exitFailure,
+	enroll.Config:          exitConfig,
+	enroll.Denied:          exitDenied,
+	enroll.Conflict:        exitConflict,
+	enroll.Forbidden:       exitForbidden,
+	enroll.Upgrade:         exitUpgrade,
+	enroll.ClusterMismatch: exitClusterMismatch,
+}
+
 // exitCode reports err on stderr as the last line and returns the documented code.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	code := enroll.ExitFailure
+	code := exitFailure
 	var stop *enroll.Error
 	var up *api.UpgradeRequiredError
 	switch {
 	case errors.As(err, &stop):
-		code = stop.Code
+		code = exitCodes[stop.Kind]
 	case errors.Is(err, config.ErrInvalid):
-		code = enroll.ExitConfig
+		code = exitConfig
 	case errors.Is(err, deviceflow.ErrDenied):
-		code = enroll.ExitDenied
+		code = exitDenied
 	case errors.As(err, &up):
-		code = enroll.ExitUpgrade
+		code = exitUpgrade
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "error: stopped before the credential was in place; the next start resumes where this one stopped")
-		return enroll.ExitFailure
+		return exitFailure
 	}
 	msg := err.Error()
-	if code == enroll.ExitFailure && stop == nil { // a stop's message names its own next step
+	if code == exitFailure && stop == nil { // a stop's message names its own next step
 		msg += " (next: check the log lines above; the pod restarts and resumes where it stopped)"
 	}
 	fmt.Fprintf(stderr, "error: %s\n", msg)
@@ -207,7 +229,7 @@ func revoke(ctx context.Context, cfg *config.Config, kc kube.Interface, client *
 	if _, err := machine.RevokeEdgeDevice(ctx, id); err != nil {
 		var apiErr *api.APIError
 		if errors.As(err, &apiErr) && (apiErr.Status == 401 || apiErr.Status == 403 || apiErr.Status == 404 || apiErr.Status == 405) {
-			return &enroll.Error{Code: enroll.ExitFailure, Err: err, Msg: fmt.Sprintf(
+			return &enroll.Error{Kind: enroll.Failure, Err: err, Msg: fmt.Sprintf(
 				"the tracebloc backend does not let a client revoke itself (%s): revoke or delete client %q (id %d) in the tracebloc dashboard, or with tracebloc client delete %s; the Secret %s/%s is left as it is",
 				safetext.Excerpt(err.Error(), 0), name, id, name, cfg.Namespace, cfg.CredentialSecret)}
 		}

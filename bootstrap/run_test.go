@@ -31,10 +31,10 @@ func TestExitCode(t *testing.T) {
 		{"success", nil, 0},
 		{"configuration", fmt.Errorf("%w: TRACEBLOC_ENV: bad", config.ErrInvalid), 2},
 		{"denied", fmt.Errorf("sign in: %w", deviceflow.ErrDenied), 3},
-		{"conflict", &enroll.Error{Code: enroll.ExitConflict, Msg: "taken: do this"}, 4},
-		{"forbidden", &enroll.Error{Code: enroll.ExitForbidden, Msg: "no: ask"}, 5},
+		{"conflict", &enroll.Error{Kind: enroll.Conflict, Msg: "taken: do this"}, 4},
+		{"forbidden", &enroll.Error{Kind: enroll.Forbidden, Msg: "no: ask"}, 5},
 		{"upgrade", fmt.Errorf("x: %w", &api.UpgradeRequiredError{MinVersion: "1.0.0"}), 6},
-		{"mismatch", &enroll.Error{Code: enroll.ExitClusterMismatch, Msg: "other cluster: render again"}, 7},
+		{"mismatch", &enroll.Error{Kind: enroll.ClusterMismatch, Msg: "other cluster: render again"}, 7},
 		{"anything else", errors.New("boom"), 1},
 		{"stopped", context.Canceled, 1},
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/rs/zerolog"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
@@ -57,72 +56,230 @@ type Outcome struct {
 	ClientName string
 }
 
-// Run makes sure the credential is in place.
+// Run makes sure the credential is in place. It reads as the README's steps: the fast path
+// and the cluster identity, the Lease (lock), the steps under it (underLease: approval,
+// who, migration, mint or adopt), and the finish.
 func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
-	cfg := b.Config
-	store := &credential.Store{Client: b.Kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret, Clock: b.Clock, Log: b.Log}
-	rec := &events.Recorder{Client: b.Kube, Namespace: cfg.Namespace, PodName: cfg.PodName, PodUID: cfg.PodUID, Clock: b.Clock, Log: b.Log}
+	r := b.newRun()
+	state, err := r.fastPath(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.clusterIdentity(); err != nil {
+		return nil, err
+	}
+	if out, err := r.inPlace(ctx, state); out != nil || err != nil {
+		return out, err
+	}
+	res, err := r.lock(ctx)
+	return r.finish(ctx, res, err)
+}
 
-	// 1. Fast path: two reads, no backend call.
-	b.hook("fast-path")
-	state, err := store.Read(ctx)
+// run is what one Run learns as it goes.
+type run struct {
+	b     *Bootstrapper
+	store *credential.Store
+	rec   *events.Recorder
+	uid   string // the cluster id
+	log   zerolog.Logger
+	// dead is the credential the backend refused at the start of the run (nil if none):
+	// no finished enrollment, for this run nor for a replica waiting on the Lease.
+	dead *credential.State
+	sess session
+}
+
+func (b *Bootstrapper) newRun() *run {
+	cfg := b.Config
+	return &run{
+		b:     b,
+		store: &credential.Store{Client: b.Kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret, Clock: b.Clock, Log: b.Log},
+		rec:   &events.Recorder{Client: b.Kube, Namespace: cfg.Namespace, PodName: cfg.PodName, PodUID: cfg.PodUID, Clock: b.Clock, Log: b.Log},
+		log:   b.Log,
+	}
+}
+
+// session keeps the sign-in for the whole run, across the Lease's rounds: the device flow
+// (so that a round that lost the Lease before the approval polls the same code again) and
+// the user token, which finish revokes.
+type session struct {
+	flow  *deviceflow.Flow
+	token string
+	own   bool // the token is the device flow's, not the operator's enrollment token
+}
+
+// fastPath is step 1's two reads, which need no backend call: the Secret and the cluster id.
+func (r *run) fastPath(ctx context.Context) (credential.State, error) {
+	r.b.hook("fast-path")
+	state, err := r.store.Read(ctx)
 	if err != nil {
-		return nil, b.secretError(err, "read the credential Secret")
+		return state, r.b.secretError(err, "read the credential Secret")
 	}
-	uid, err := clusterid.Read(ctx, b.Kube)
+	uid, err := clusterid.Read(ctx, r.b.Kube)
 	if err != nil {
-		return nil, b.kubeError(err, "read the cluster id")
+		return state, r.b.kubeError(err, "read the cluster id")
 	}
-	// 2. Cluster identity.
-	if cfg.ExpectedClusterID != "" && cfg.ExpectedClusterID != uid {
-		return nil, &enroll.Error{Code: enroll.ExitClusterMismatch, Msg: fmt.Sprintf(
-			"the manifests were rendered for cluster %s but this is cluster %s: render them again against this cluster (check --kube-context of the post-renderer) and reinstall",
-			cfg.ExpectedClusterID, uid)}
+	r.uid = uid
+	r.log = r.b.Log.With().Str("cluster_id", uid).Str("namespace", r.b.Config.Namespace).Logger()
+	return state, nil
+}
+
+// clusterIdentity is step 2: the manifests were rendered for this cluster.
+func (r *run) clusterIdentity() error {
+	want := r.b.Config.ExpectedClusterID
+	if want == "" || want == r.uid {
+		return nil
 	}
-	log := b.Log.With().Str("cluster_id", uid).Str("namespace", cfg.Namespace).Logger()
+	return &enroll.Error{Kind: enroll.ClusterMismatch, Msg: fmt.Sprintf(
+		"the manifests were rendered for cluster %s but this is cluster %s: render them again against this cluster (check --kube-context of the post-renderer) and reinstall",
+		want, r.uid)}
+}
+
+// inPlace ends step 1: the outcome when the Secret already holds a credential to use, nil
+// when this run is to enroll.
+func (r *run) inPlace(ctx context.Context, state credential.State) (*Outcome, error) {
 	if state.Exists && !state.Owned {
-		return b.operatorCredential(ctx, state, log)
+		return r.b.operatorCredential(ctx, state, r.log)
 	}
-	ok, refused := b.usable(ctx, state, uid, log)
+	ok, refused := r.b.usable(ctx, state, r.uid, r.log)
 	if ok {
-		log.Info().Str("step", "fast-path").Str("secret", cfg.CredentialSecret).Msg("the credential is in place; nothing to do")
+		r.log.Info().Str("step", "fast-path").Str("secret", r.b.Config.CredentialSecret).Msg("the credential is in place; nothing to do")
 		return &Outcome{FastPath: true}, nil
 	}
-	// The credential the backend refused is no finished enrollment, for this run nor for a
-	// replica waiting on the Lease.
-	var dead *credential.State
 	if refused {
-		dead = &state
+		r.dead = &state
 	}
+	return nil, nil
+}
 
-	// 3. One at a time. When the Lease is lost under the enrollment (an API server
-	// restart), the Lease is taken again and the enrollment goes on with the same sign-in.
-	var out *Outcome
-	sess := &session{}
-	defer sess.end()
+// lock is step 3, one at a time: the steps under the Lease <secret>-lock. Other replicas
+// wait and end as soon as the Secret is finished. When the Lease is lost under the
+// enrollment (an API server restart), it is taken again and the enrollment goes on with
+// the same sign-in. A nil result without error is a credential finished elsewhere.
+func (r *run) lock(ctx context.Context) (*enroll.Result, error) {
+	cfg := r.b.Config
 	l := &lock.Lock{
-		Client: b.Kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret + "-lock", Identity: cfg.PodName,
-		LeaseDuration: cfg.LeaseDuration, RetryPeriod: b.LeaseRetry, Clock: b.Clock, Log: log,
+		Client: r.b.Kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret + "-lock", Identity: cfg.PodName,
+		LeaseDuration: cfg.LeaseDuration, RetryPeriod: r.b.LeaseRetry, Clock: r.b.Clock, Log: r.log,
 	}
 	done := func(ctx context.Context) (bool, error) {
-		s, err := store.Read(ctx)
-		return err == nil && finished(s, uid, dead), err
+		s, err := r.store.Read(ctx)
+		return err == nil && finished(s, r.uid, r.dead), err
 	}
-	err = l.Run(ctx, done, func(ctx context.Context) error {
+	var res *enroll.Result
+	err := l.Run(ctx, done, func(ctx context.Context) error {
 		var err error
-		out, err = b.enroll(ctx, store, rec, sess, uid, dead, log)
+		res, err = r.underLease(ctx)
 		return err
 	})
 	if errors.Is(err, lock.ErrDoneElsewhere) {
-		log.Info().Str("step", "lock").Msg("another replica enrolled this cluster; its credential is in place")
-		return &Outcome{FastPath: true}, nil
+		r.log.Info().Str("step", "lock").Msg("another replica enrolled this cluster; its credential is in place")
+		return nil, nil
 	}
+	return res, err
+}
+
+// underLease is one round under the Lease: steps 4 to 7 unless someone finished the
+// credential while this run waited (then nil, nil).
+func (r *run) underLease(ctx context.Context) (*enroll.Result, error) {
+	state, err := r.store.Read(ctx)
 	if err != nil {
-		err = b.secretError(err, "")
-		rec.Warning(context.WithoutCancel(ctx), events.ReasonFailed, err.Error())
+		return nil, r.b.secretError(err, "read the credential Secret")
+	}
+	if finished(state, r.uid, r.dead) {
+		return nil, nil
+	}
+	legacy, err := r.legacy(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	user, err := r.approval(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e := r.enroller(user, legacy)
+	acct, err := e.Who(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var res *enroll.Result
+	if legacy != nil {
+		res, err = e.Migrate(ctx, acct)
+	} else {
+		res, err = e.MintOrAdopt(ctx, acct, state)
+	}
+	if errors.Is(err, credential.ErrComplete) {
+		return nil, nil
+	}
+	return res, err
+}
+
+// approval is step 4: the operator's enrollment token, or a person's approval through the
+// device flow. A round that took the Lease back keeps the sign-in it had.
+func (r *run) approval(ctx context.Context) (*api.Client, error) {
+	r.b.hook("approval")
+	switch {
+	case r.sess.token != "":
+		r.log.Info().Str("step", "approval").Msg("still signed in from before the lease was lost; no new approval needed")
+	case r.b.Config.EnrollToken != "":
+		r.log.Info().Str("step", "approval").Msg("using the enrollment token from the operator; no approval needed")
+		r.sess.token = r.b.Config.EnrollToken
+	default:
+		if r.sess.flow == nil {
+			r.sess.flow = r.b.deviceFlow(ctx, r.rec, r.uid, r.log)
+		}
+		token, err := r.sess.flow.Run(ctx)
+		if err != nil {
+			return nil, signInError(err)
+		}
+		r.sess.token, r.sess.own = token, true
+	}
+	return r.b.API.WithToken(r.sess.token), nil
+}
+
+// enroller does steps 5 to 7 as the person who signed in.
+func (r *run) enroller(user *api.Client, legacy *enroll.Legacy) *enroll.Enroller {
+	cfg := r.b.Config
+	return &enroll.Enroller{
+		Backend: user, Store: r.store, ClusterID: r.uid, Namespace: cfg.Namespace,
+		ClientName: cfg.ClientName, Location: cfg.Location, ResetWindow: cfg.ResetWindow,
+		Legacy: legacy, Clock: r.b.Clock, Log: r.log, Hook: r.b.Hook,
+	}
+}
+
+// finish is step 8 of every run that took the Lease: an Event on the pod says how it ended
+// (Normal with the client enrolled, Warning with the stop), and the person's token is
+// revoked whatever happened. A nil res without error is a credential finished elsewhere.
+func (r *run) finish(ctx context.Context, res *enroll.Result, err error) (*Outcome, error) {
+	defer r.revokeSignIn(ctx)
+	if err != nil {
+		err = r.b.secretError(err, "")
+		r.rec.Warning(context.WithoutCancel(ctx), events.ReasonFailed, err.Error())
+		return nil, err
+	}
+	if res == nil {
+		return &Outcome{FastPath: true}, nil
+	}
+	name := safetext.Excerpt(res.Client.FirstName, 0)
+	msg := fmt.Sprintf("enrolled as client %s (%s)", name, safetext.Excerpt(res.Client.Namespace, 0))
+	r.log.Info().Str("step", "finish").Str("client", name).Str("enrollment", res.Enrollment).Msg(msg)
+	r.rec.Normal(ctx, events.ReasonEnrolled, msg+": "+res.Enrollment)
+	r.b.hook("finish")
+	return &Outcome{Enrollment: res.Enrollment, ClientName: res.Client.FirstName}, nil
+}
+
+// revokeSignIn revokes the device flow's token (never the operator's), even when ctx has
+// ended: a token left valid is worse than a few seconds' delay.
+func (r *run) revokeSignIn(ctx context.Context) {
+	if !r.sess.own {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := revokeToken(rctx, r.b.Clock, r.b.API.WithToken(r.sess.token)); err != nil {
+		r.log.Warn().Str("error", safetext.Excerpt(err.Error(), 0)).Str("step", "finish").Msg("could not revoke the sign-in token; it expires on its own")
+		return
+	}
+	r.log.Debug().Str("step", "finish").Msg("revoked the sign-in token")
 }
 
 // finished reports whether s is a finished enrollment of this cluster, other than dead
@@ -168,97 +325,20 @@ func (b *Bootstrapper) operatorCredential(ctx context.Context, s credential.Stat
 			Msgf("the credential Secret has no label %s=true, so the bootstrap leaves it as it is; the backend accepts its credential", credential.LabelCredential)
 		return &Outcome{FastPath: true}, nil
 	case errors.Is(err, api.ErrInvalidCredential):
-		return nil, &enroll.Error{Code: enroll.ExitConfig, Err: err, Msg: fmt.Sprintf(
+		return nil, &enroll.Error{Kind: enroll.Config, Err: err, Msg: fmt.Sprintf(
 			"the backend refuses the CLIENT_ID and CLIENT_PASSWORD in the Secret %s/%s, which the bootstrap did not make (no label %s=true) and so does not replace: "+
 				"correct them, or label the Secret (kubectl label secret -n %s %s %s=true) so that the next start enrolls this cluster and replaces them",
 			cfg.Namespace, cfg.CredentialSecret, credential.LabelCredential, cfg.Namespace, cfg.CredentialSecret, credential.LabelCredential)}
 	case errors.As(err, &up):
-		return nil, &enroll.Error{Code: enroll.ExitUpgrade, Err: err,
-			Msg: fmt.Sprintf("the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", safetext.Excerpt(up.MinVersion, 64))}
+		return nil, upgradeError(err, up)
 	default:
 		return nil, fmt.Errorf("check the credential in the Secret %s/%s with the backend (it is kept): %w", cfg.Namespace, cfg.CredentialSecret, err)
 	}
 }
 
-// enroll runs under the Lease.
-func (b *Bootstrapper) enroll(ctx context.Context, store *credential.Store, rec *events.Recorder, sess *session, uid string, dead *credential.State, log zerolog.Logger) (*Outcome, error) {
-	cfg := b.Config
-	state, err := store.Read(ctx) // someone may have finished while we waited
-	if err != nil {
-		return nil, b.secretError(err, "read the credential Secret")
-	}
-	if finished(state, uid, dead) {
-		return &Outcome{FastPath: true}, nil
-	}
-	legacy, err := b.legacy(ctx)
-	if err != nil {
-		return nil, err
-	}
-
-	// 4. Human approval.
-	b.hook("approval")
-	if sess.token == "" {
-		token, revoke, err := b.signIn(ctx, sess, rec, uid, log)
-		if err != nil {
-			return nil, err
-		}
-		sess.token, sess.revoke = token, revoke
-	} else {
-		log.Info().Str("step", "approval").Msg("still signed in from before the lease was lost; no new approval needed")
-	}
-	user := b.API.WithToken(sess.token)
-
-	// 5-7. Who, migration, mint or adopt.
-	e := &enroll.Enroller{
-		Backend: user, Store: store, ClusterID: uid, Namespace: cfg.Namespace,
-		ClientName: cfg.ClientName, Location: cfg.Location, ResetWindow: cfg.ResetWindow,
-		Legacy: legacy, Clock: b.Clock, Log: log, Hook: b.Hook,
-	}
-	res, err := e.Run(ctx, state)
-	if err != nil {
-		if errors.Is(err, credential.ErrComplete) {
-			return &Outcome{FastPath: true}, nil
-		}
-		return nil, err
-	}
-	// 8. Finish.
-	name := safetext.Excerpt(res.Client.FirstName, 0)
-	msg := fmt.Sprintf("enrolled as client %s (%s)", name, safetext.Excerpt(res.Client.Namespace, 0))
-	log.Info().Str("step", "finish").Str("client", name).Str("enrollment", res.Enrollment).Msg(msg)
-	rec.Normal(ctx, events.ReasonEnrolled, msg+": "+res.Enrollment)
-	b.hook("finish")
-	return &Outcome{Enrollment: res.Enrollment, ClientName: res.Client.FirstName}, nil
-}
-
-// session keeps the sign-in for the whole run, across the Lease's rounds: the device flow
-// (so that a round that lost the Lease before the approval polls the same code again) and
-// the user token, which it revokes when the run ends.
-type session struct {
-	flow   *deviceflow.Flow
-	token  string
-	revoke func()
-}
-
-func (s *session) end() {
-	if s.revoke != nil {
-		s.revoke()
-	}
-}
-
-// signIn returns the user token: the operator's enrollment token, or one from the device
-// flow. revoke revokes a device-flow token (never the operator's) and is safe to call
-// whatever happens next.
-func (b *Bootstrapper) signIn(ctx context.Context, sess *session, rec *events.Recorder, uid string, log zerolog.Logger) (string, func(), error) {
-	cfg := b.Config
-	if cfg.EnrollToken != "" {
-		log.Info().Str("step", "approval").Msg("using the enrollment token from the operator; no approval needed")
-		return cfg.EnrollToken, func() {}, nil
-	}
-	if sess.flow == nil {
-		sess.flow = b.deviceFlow(ctx, rec, uid, log)
-	}
-	token, err := sess.flow.Run(ctx)
-	return b.finishSignIn(ctx, token, err, log)
+func upgradeError(err error, up *api.UpgradeRequiredError) error {
+	return &enroll.Error{Kind: enroll.Upgrade, Err: err,
+		Msg: fmt.Sprintf("the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", safetext.Excerpt(up.MinVersion, 64))}
 }
 
 // deviceFlow is the run's device flow: the approval context it sends, the links it
@@ -288,34 +368,21 @@ func (b *Bootstrapper) deviceFlow(ctx context.Context, rec *events.Recorder, uid
 	}
 }
 
-// finishSignIn turns the device flow's result into the user token and its revocation.
-func (b *Bootstrapper) finishSignIn(ctx context.Context, token string, err error, log zerolog.Logger) (string, func(), error) {
-	if err != nil {
-		if errors.Is(err, deviceflow.ErrDenied) {
-			return "", nil, &enroll.Error{Code: enroll.ExitDenied, Err: err,
-				Msg: "the activation was denied in the browser: restart the pod (kubectl rollout restart) to get a new code, and approve it with the right account"}
-		}
-		var up *api.UpgradeRequiredError
-		if errors.As(err, &up) {
-			return "", nil, &enroll.Error{Code: enroll.ExitUpgrade, Err: err,
-				Msg: fmt.Sprintf("the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", safetext.Excerpt(up.MinVersion, 64))}
-		}
-		if errors.Is(err, deviceflow.ErrUntrustedLink) {
-			// A restart gets the same link: this is for the operator to settle.
-			return "", nil, &enroll.Error{Code: enroll.ExitConfig, Err: err, Msg: err.Error()}
-		}
-		return "", nil, fmt.Errorf("sign in with the device flow: %w", err)
+// signInError turns the device flow's failure into the stop it is.
+func signInError(err error) error {
+	if errors.Is(err, deviceflow.ErrDenied) {
+		return &enroll.Error{Kind: enroll.Denied, Err: err,
+			Msg: "the activation was denied in the browser: restart the pod (kubectl rollout restart) to get a new code, and approve it with the right account"}
 	}
-	revoke := func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := revokeToken(rctx, b.Clock, b.API.WithToken(token)); err != nil {
-			log.Warn().Str("error", safetext.Excerpt(err.Error(), 0)).Str("step", "finish").Msg("could not revoke the sign-in token; it expires on its own")
-			return
-		}
-		log.Debug().Str("step", "finish").Msg("revoked the sign-in token")
+	var up *api.UpgradeRequiredError
+	if errors.As(err, &up) {
+		return upgradeError(err, up)
 	}
-	return token, revoke, nil
+	if errors.Is(err, deviceflow.ErrUntrustedLink) {
+		// A restart gets the same link: this is for the operator to settle.
+		return &enroll.Error{Kind: enroll.Config, Err: err, Msg: err.Error()}
+	}
+	return fmt.Errorf("sign in with the device flow: %w", err)
 }
 
 // revokePolicy spaces the tries of a revocation 250ms doubling to 2s (or as a Retry-After
@@ -331,22 +398,21 @@ func revokeToken(ctx context.Context, clk clock.Clock, user *api.Client) error {
 }
 
 // legacy reads the previous install's Secret when the chart names one.
-func (b *Bootstrapper) legacy(ctx context.Context) (*enroll.Legacy, error) {
-	name := b.Config.LegacySecret
+func (r *run) legacy(ctx context.Context) (*enroll.Legacy, error) {
+	name := r.b.Config.LegacySecret
 	if name == "" {
 		return nil, nil
 	}
-	sec, err := b.Kube.CoreV1().Secrets(b.Config.Namespace).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		b.Log.Info().Str("step", "migrate").Str("secret", name).Msg("no legacy Secret; nothing to migrate")
+	id, pw, found, err := r.store.ReadLegacy(ctx, name)
+	if err != nil {
+		return nil, r.b.kubeError(err, "read the legacy Secret "+name)
+	}
+	if !found {
+		r.b.Log.Info().Str("step", "migrate").Str("secret", name).Msg("no legacy Secret; nothing to migrate")
 		return nil, nil
 	}
-	if err != nil {
-		return nil, b.kubeError(err, "read the legacy Secret "+name)
-	}
-	id, pw := string(sec.Data[credential.KeyClientID]), string(sec.Data[credential.KeyClientPassword])
 	if !credential.ValidClientID(id) || !credential.ValidPassword(pw) {
-		return nil, &enroll.Error{Code: enroll.ExitConfig, Msg: fmt.Sprintf(
+		return nil, &enroll.Error{Kind: enroll.Config, Msg: fmt.Sprintf(
 			"the legacy Secret %s does not hold a usable CLIENT_ID and CLIENT_PASSWORD: fix it, or remove legacySecret from the values", name)}
 	}
 	return &enroll.Legacy{Secret: name, ClientID: id, Password: pw}, nil
@@ -385,7 +451,7 @@ var kubeVersion = regexp.MustCompile(`^v[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,4}([-+][
 func (b *Bootstrapper) secretError(err error, what string) error {
 	var stop *enroll.Error
 	if errors.Is(err, credential.ErrNotOurs) && !errors.As(err, &stop) {
-		return &enroll.Error{Code: enroll.ExitConfig, Msg: err.Error(), Err: err}
+		return &enroll.Error{Kind: enroll.Config, Msg: err.Error(), Err: err}
 	}
 	if what == "" {
 		return err

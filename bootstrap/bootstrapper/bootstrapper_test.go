@@ -3,7 +3,6 @@ package bootstrapper_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,7 +25,6 @@ import (
 	"github.com/tracebloc/edge/bootstrap/bootstrapper"
 	"github.com/tracebloc/edge/bootstrap/config"
 	"github.com/tracebloc/edge/bootstrap/credential"
-	"github.com/tracebloc/edge/bootstrap/enroll"
 	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
@@ -300,14 +298,6 @@ func (e *env) userClient(email string) *api.Client {
 	return c.WithToken(tok.Token)
 }
 
-func exitCodeOf(err error) int {
-	var stop *enroll.Error
-	if errors.As(err, &stop) {
-		return stop.Code
-	}
-	return -1
-}
-
 func TestFreshInstallMintsOneClient(t *testing.T) {
 	e := newEnv(t, devbackend.Config{})
 	r := e.newRun("edge-abc")
@@ -437,8 +427,8 @@ func TestSecretLostLiveClientIsNotReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := e.start(e.ctx(), e.newRun("edge-2"))
-	if exitCodeOf(err) != enroll.ExitConflict || !strings.Contains(fmt.Sprint(err), "is live") || !strings.Contains(fmt.Sprint(err), e.ns) {
-		t.Fatalf("Run() = %v (exit %d), want exit %d saying the client is live and where", err, exitCodeOf(err), enroll.ExitConflict)
+	if exitCodeOf(err) != exitConflict || !strings.Contains(fmt.Sprint(err), "is live") || !strings.Contains(fmt.Sprint(err), e.ns) {
+		t.Fatalf("Run() = %v (exit %d), want exit %d saying the client is live and where", err, exitCodeOf(err), exitConflict)
 	}
 }
 
@@ -453,8 +443,8 @@ func TestAnotherAccountsClusterIsRefused(t *testing.T) {
 	r := e.newRun("edge-2")
 	r.approve = "other@example.com"
 	_, err := e.start(e.ctx(), r)
-	if exitCodeOf(err) != enroll.ExitConflict || !strings.Contains(fmt.Sprint(err), "dev@example.com") {
-		t.Fatalf("Run() = %v, want exit %d naming the owner dev@example.com", err, enroll.ExitConflict)
+	if exitCodeOf(err) != exitConflict || !strings.Contains(fmt.Sprint(err), "dev@example.com") {
+		t.Fatalf("Run() = %v, want exit %d naming the owner dev@example.com", err, exitConflict)
 	}
 	s, gerr := e.cluster.Client.CoreV1().Secrets(e.ns).Get(context.Background(), secretName, metav1.GetOptions{})
 	if gerr == nil && (len(s.Data["CLIENT_PASSWORD"]) > 0 || len(s.Data["CLIENT_ID"]) > 0) {
@@ -494,8 +484,8 @@ func TestClusterInUseByALiveClientElsewhere(t *testing.T) {
 	// Another namespace of the same cluster, no credential there.
 	e.ns = clustertest.Namespace(t, e.cluster)
 	_, err := e.start(e.ctx(), e.newRun("edge-2"))
-	if exitCodeOf(err) != enroll.ExitConflict || !strings.Contains(fmt.Sprint(err), first.FirstName) {
-		t.Fatalf("Run() = %v, want exit %d naming the live client %s", err, enroll.ExitConflict, first.FirstName)
+	if exitCodeOf(err) != exitConflict || !strings.Contains(fmt.Sprint(err), first.FirstName) {
+		t.Fatalf("Run() = %v, want exit %d naming the live client %s", err, exitConflict, first.FirstName)
 	}
 	if n := len(e.clients()); n != 1 {
 		t.Errorf("clients = %d, want 1", n)
@@ -509,8 +499,8 @@ func TestUpgradeRequired(t *testing.T) {
 	version.Version = "0.1.0"
 	t.Cleanup(func() { version.Version = old })
 	_, err := e.start(e.ctx(), e.newRun("edge-1"))
-	if exitCodeOf(err) != enroll.ExitUpgrade || !strings.Contains(fmt.Sprint(err), "99.0.0") {
-		t.Fatalf("Run() = %v, want exit %d naming the minimum version 99.0.0", err, enroll.ExitUpgrade)
+	if exitCodeOf(err) != exitUpgrade || !strings.Contains(fmt.Sprint(err), "99.0.0") {
+		t.Fatalf("Run() = %v, want exit %d naming the minimum version 99.0.0", err, exitUpgrade)
 	}
 }
 
@@ -527,8 +517,8 @@ func TestDeniedStopsWithExit3(t *testing.T) {
 	r := e.newRun("edge-1")
 	r.deny = true
 	_, err := e.start(e.ctx(), r)
-	if exitCodeOf(err) != enroll.ExitDenied {
-		t.Fatalf("Run() = %v, want exit %d", err, enroll.ExitDenied)
+	if exitCodeOf(err) != exitDenied {
+		t.Fatalf("Run() = %v, want exit %d", err, exitDenied)
 	}
 	if n := len(e.clients()); n != 0 {
 		t.Errorf("clients = %d, want 0", n)
@@ -610,8 +600,8 @@ func assertNamespaceTakenSuggestsAFreeOne(t *testing.T, cfg devbackend.Config) {
 		t.Fatal(err)
 	}
 	_, err := e.start(e.ctx(), e.newRun("edge-1"))
-	if exitCodeOf(err) != enroll.ExitConflict || !strings.Contains(fmt.Sprint(err), e.ns+"-2") {
-		t.Fatalf("Run() = %v, want exit %d suggesting %s-2", err, enroll.ExitConflict, e.ns)
+	if exitCodeOf(err) != exitConflict || !strings.Contains(fmt.Sprint(err), e.ns+"-2") {
+		t.Fatalf("Run() = %v, want exit %d suggesting %s-2", err, exitConflict, e.ns)
 	}
 }
 
@@ -652,8 +642,8 @@ func TestNoPermissionNamesTheAdmins(t *testing.T) {
 	r := e.newRun("edge-1")
 	r.approve = "viewer@example.com"
 	_, err := e.start(e.ctx(), r)
-	if exitCodeOf(err) != enroll.ExitForbidden || !strings.Contains(fmt.Sprint(err), "dev@example.com") {
-		t.Fatalf("Run() = %v, want exit %d naming the admin dev@example.com", err, enroll.ExitForbidden)
+	if exitCodeOf(err) != exitForbidden || !strings.Contains(fmt.Sprint(err), "dev@example.com") {
+		t.Fatalf("Run() = %v, want exit %d naming the admin dev@example.com", err, exitForbidden)
 	}
 	e.assertUserTokensRevoked()
 }
@@ -663,8 +653,8 @@ func TestClusterMismatchStops(t *testing.T) {
 	r := e.newRun("edge-1")
 	r.cfg.ExpectedClusterID = "rendered-for-another-cluster"
 	_, err := e.start(e.ctx(), r)
-	if exitCodeOf(err) != enroll.ExitClusterMismatch {
-		t.Fatalf("Run() = %v, want exit %d", err, enroll.ExitClusterMismatch)
+	if exitCodeOf(err) != exitClusterMismatch {
+		t.Fatalf("Run() = %v, want exit %d", err, exitClusterMismatch)
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tracebloc/edge/bootstrap/credential"
-	"github.com/tracebloc/edge/bootstrap/enroll"
 	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/devbackend"
 )
@@ -76,8 +75,8 @@ func TestContractOnlyBackend(t *testing.T) {
 		}
 		_, err := e.start(e.ctx(), e.newRun("edge-2"))
 		msg := fmt.Sprint(err)
-		if exitCodeOf(err) != enroll.ExitConflict || strings.Contains(msg, "\n") {
-			t.Fatalf("Run() = %q (exit %d), want one line and exit %d", msg, exitCodeOf(err), enroll.ExitConflict)
+		if exitCodeOf(err) != exitConflict || strings.Contains(msg, "\n") {
+			t.Fatalf("Run() = %q (exit %d), want one line and exit %d", msg, exitCodeOf(err), exitConflict)
 		}
 		for _, want := range []string{"cannot reset a client's credential", "tracebloc client delete " + name, "a revoked client keeps this cluster's id"} {
 			if !strings.Contains(msg, want) {

@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tracebloc/edge/bootstrap/credential"
-	"github.com/tracebloc/edge/bootstrap/enroll"
 	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/devbackend"
@@ -114,8 +113,8 @@ func TestSecondNamespaceDoesNotTakeOverTheClient(t *testing.T) {
 	nsA, secretA := e.ns, e.secret()
 	e.ns = clustertest.Namespace(t, e.cluster)
 	_, err := e.start(e.ctx(), e.newRun("edge-b"))
-	if exitCodeOf(err) != enroll.ExitConflict || !strings.Contains(fmt.Sprint(err), "namespace "+nsA) || !strings.Contains(fmt.Sprint(err), "namespace "+e.ns) {
-		t.Fatalf("Run() = %v (exit %d), want exit %d naming namespaces %s and %s", err, exitCodeOf(err), enroll.ExitConflict, nsA, e.ns)
+	if exitCodeOf(err) != exitConflict || !strings.Contains(fmt.Sprint(err), "namespace "+nsA) || !strings.Contains(fmt.Sprint(err), "namespace "+e.ns) {
+		t.Fatalf("Run() = %v (exit %d), want exit %d naming namespaces %s and %s", err, exitCodeOf(err), exitConflict, nsA, e.ns)
 	}
 	c, _ := api.New(e.url)
 	if err := c.VerifyCredential(context.Background(), string(secretA.Data[credential.KeyClientID]), string(secretA.Data[credential.KeyClientPassword])); err != nil {
@@ -136,11 +135,11 @@ func TestSecretsOfOthersAreLeftAlone(t *testing.T) {
 		wantCode int
 	}{
 		{name: "another type", typ: corev1.SecretTypeDockerConfigJson, data: map[string]string{".dockerconfigjson": "{}"},
-			wantErr: "is of type kubernetes.io/dockerconfigjson, not Opaque", wantCode: enroll.ExitConfig},
+			wantErr: "is of type kubernetes.io/dockerconfigjson, not Opaque", wantCode: exitConfig},
 		{name: "someone else's Opaque", typ: corev1.SecretTypeOpaque, data: map[string]string{"token": "x"},
-			wantErr: "kubectl delete secret -n", wantCode: enroll.ExitConfig},
+			wantErr: "kubectl delete secret -n", wantCode: exitConfig},
 		{name: "an operator's refused credential", typ: corev1.SecretTypeOpaque, data: map[string]string{"CLIENT_ID": "$id", "CLIENT_PASSWORD": "wrong-password-0123456789"},
-			wantErr: "kubectl label secret -n", wantCode: enroll.ExitConfig},
+			wantErr: "kubectl label secret -n", wantCode: exitConfig},
 		{name: "an operator's working credential", typ: corev1.SecretTypeOpaque, data: map[string]string{"CLIENT_ID": "$id", "CLIENT_PASSWORD": "$password"}},
 	}
 	for _, tt := range tests {

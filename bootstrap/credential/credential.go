@@ -33,6 +33,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/bootstrap/kube"
+	"github.com/tracebloc/edge/internal/names"
 	"github.com/tracebloc/edge/internal/retry"
 	"github.com/tracebloc/edge/internal/safetext"
 )
@@ -49,8 +50,8 @@ const (
 
 // Label and annotations of the Secret; none of them ever holds a secret.
 const (
-	LabelCredential  = "tracebloc.io/credential"
-	AnnClusterID     = "tracebloc.io/cluster-id"
+	LabelCredential  = names.CredentialLabel
+	AnnClusterID     = names.ClusterIDLabel
 	AnnClientID      = "tracebloc.io/client-id"
 	AnnClientName    = "tracebloc.io/client-name"
 	AnnEnrolledAt    = "tracebloc.io/enrolled-at"
@@ -449,3 +450,17 @@ func (s *Store) clock() clock.Clock {
 }
 
 func (s *Store) now() time.Time { return s.clock().Now() }
+
+// ReadLegacy reads CLIENT_ID and CLIENT_PASSWORD from a previous install's Secret name in
+// the Store's namespace, which the bootstrap only reads; found is false when it does not
+// exist. It is one GET, and the values are not checked.
+func (s *Store) ReadLegacy(ctx context.Context, name string) (clientID, password string, found bool, err error) {
+	sec, err := s.secrets().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, err
+	}
+	return string(sec.Data[KeyClientID]), string(sec.Data[KeyClientPassword]), true, nil
+}

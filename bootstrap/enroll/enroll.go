@@ -1,7 +1,8 @@
 // Package enroll provides the decisions of an enrollment once a person (or an enrollment
 // token) has signed in: migrate a legacy credential, adopt this cluster's client, or mint
-// one, and write the credential Secret. It implements steps 5 to 7 of the bootstrap (the
-// README's "The bootstrap, step by step") over the backend client of internal/api.
+// one, and write the credential Secret. Its Who, Migrate and MintOrAdopt are steps 5 to 7
+// of the bootstrap (the README's "The bootstrap, step by step"), over the backend client of
+// internal/api; its Error says what kind of stop ended a run.
 //
 // The invariants it keeps: one client per cluster (it sends cluster_id with every create
 // and never creates without it); a generated password is in the Secret (write-ahead,
@@ -69,21 +70,25 @@ type Result struct {
 	Enrollment string // credential.Minted, Adopted, Migrated or Reset
 }
 
-// Exit codes of the bootstrap, documented in the README.
+// Kind says what sort of stop an Error is; the binary maps each kind to its documented
+// exit code, so that the numbers live in one place.
+type Kind int
+
+// The kinds of stop, one for each exit code of the README's table.
 const (
-	ExitFailure         = 1
-	ExitConfig          = 2
-	ExitDenied          = 3
-	ExitConflict        = 4
-	ExitForbidden       = 5
-	ExitUpgrade         = 6
-	ExitClusterMismatch = 7
+	Failure         Kind = iota // no kind of its own; the message names the next step
+	Config                      // a setting or a Secret the operator must correct
+	Denied                      // the person denied the activation
+	Conflict                    // the cluster, its client or the namespace is another's
+	Forbidden                   // the account lacks a permission
+	Upgrade                     // the backend requires a newer edge
+	ClusterMismatch             // the manifests were rendered for another cluster
 )
 
-// Error is a stop with a documented exit code; its message says what happened and what
-// to do next.
+// Error is a stop: its message says what happened and what to do next, and its Kind which
+// exit code the binary ends with.
 type Error struct {
-	Code int
+	Kind Kind
 	Msg  string
 	Err  error // the cause, if any
 }
@@ -91,12 +96,19 @@ type Error struct {
 func (e *Error) Error() string { return e.Msg }
 func (e *Error) Unwrap() error { return e.Err }
 
-func stop(code int, cause error, format string, args ...any) *Error {
-	return &Error{Code: code, Msg: fmt.Sprintf(format, args...), Err: cause}
+func stop(kind Kind, cause error, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Err: cause}
 }
 
-// Run enrolls. prior is the credential Secret as the caller last read it.
-func (e *Enroller) Run(ctx context.Context, prior credential.State) (*Result, error) {
+// Account is who signed in (step 5, "who") and the account's clients, which the later
+// steps decide on.
+type Account struct {
+	User    *api.UserInfo
+	Clients []api.EdgeDevice
+}
+
+// Who reads who signed in and lists the account's clients.
+func (e *Enroller) Who(ctx context.Context) (*Account, error) {
 	e.hook("userinfo")
 	user, err := e.Backend.UserInfo(ctx)
 	if err != nil {
@@ -105,63 +117,94 @@ func (e *Enroller) Run(ctx context.Context, prior credential.State) (*Result, er
 	email, account := clean(user.Email), clean(user.Account)
 	e.Log.Info().Str("step", "who").Str("email", email).Str("account", account).
 		Msgf("signed in as %s (account %s)", email, account)
-
 	e.hook("list")
 	clients, err := e.Backend.ListEdgeDevices(ctx)
 	if err != nil {
 		return nil, e.backendError("list the account's clients", err)
 	}
-	res := &Result{User: user}
+	return &Account{User: user, Clients: clients}, nil
+}
 
-	if e.Legacy != nil {
-		e.hook("migrate")
-		dev, err := e.migrate(ctx, clients)
-		if err != nil {
-			return nil, err
-		}
-		res.Client, res.Enrollment = *dev, credential.Migrated
+// Migrate is step 6: it takes over the Legacy credential.
+func (e *Enroller) Migrate(ctx context.Context, acct *Account) (*Result, error) {
+	e.hook("migrate")
+	dev, err := e.migrate(ctx, acct.Clients)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{User: acct.User, Client: *dev, Enrollment: credential.Migrated}, nil
+}
+
+// MintOrAdopt is step 7: it keeps the credential in the Secret when it works, or else
+// creates this cluster's client (or finds it), and commits the credential. prior is the
+// credential Secret as the caller last read it.
+func (e *Enroller) MintOrAdopt(ctx context.Context, acct *Account, prior credential.State) (*Result, error) {
+	res := &Result{User: acct.User}
+	kept, dead, err := e.replaceable(ctx, acct.Clients, prior)
+	if err != nil {
+		return nil, err
+	}
+	if kept != nil {
+		res.Client, res.Enrollment = *kept, credential.Adopted
 		return res, nil
 	}
+	dev, created, password, err := e.create(ctx, acct, prior, dead)
+	if err != nil {
+		return nil, err
+	}
+	e.hook("created")
+	res.Client = *dev
+	if res.Enrollment, err = e.claim(ctx, dev, created, password); err != nil {
+		return nil, err
+	}
+	e.hook("commit")
+	if err := e.commit(ctx, dev, password, res.Enrollment); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
 
-	// A credential already in the Secret is replaced only once the backend refused it (or
-	// the offboarding hook marked it revoked); any doubt keeps it and stops the run.
-	var dead *credential.State
+// replaceable decides on the credential already in the Secret: it is replaced only once
+// the backend refused it (or the offboarding hook marked it revoked); any doubt keeps it
+// and stops the run. kept is the client whose credential was kept; dead is the credential
+// a new one may replace.
+func (e *Enroller) replaceable(ctx context.Context, clients []api.EdgeDevice, prior credential.State) (kept *api.EdgeDevice, dead *credential.State, err error) {
 	switch {
 	case prior.ClientID == "":
+		return nil, nil, nil
 	case prior.Enrollment == credential.Revoked:
 		e.Log.Info().Str("step", "enroll").Msg("the credential in the Secret was revoked; enrolling this cluster again")
-		dead = &prior
-	default:
-		dev, err := e.keepPrior(ctx, clients, prior)
-		if err != nil {
-			return nil, err
-		}
-		if dev != nil {
-			res.Client, res.Enrollment = *dev, credential.Adopted
-			return res, nil
-		}
-		dead = &prior
+		return nil, &prior, nil
 	}
+	kept, err = e.keepPrior(ctx, clients, prior)
+	if err != nil || kept != nil {
+		return kept, nil, err
+	}
+	return nil, &prior, nil
+}
 
-	if err := e.checkNamespace(clients); err != nil {
-		return nil, err
+// create stores the write-ahead password and sends it with the create call; created is
+// false when the cluster had a client already.
+func (e *Enroller) create(ctx context.Context, acct *Account, prior credential.State, dead *credential.State) (dev *api.EdgeDevice, created bool, password string, err error) {
+	if err := e.checkNamespace(acct.Clients); err != nil {
+		return nil, false, "", err
 	}
 	name := e.ClientName
 	if name == "" {
-		name = NextName(user.FirstName, clients)
+		name = NextName(acct.User.FirstName, acct.Clients)
 	}
-	password := prior.WriteAheadPassword()
+	password = prior.WriteAheadPassword()
 	if password == "" {
 		if password, err = e.newPassword(); err != nil {
-			return nil, fmt.Errorf("generate the machine credential: %w", err)
+			return nil, false, "", fmt.Errorf("generate the machine credential: %w", err)
 		}
 	}
 	e.hook("write-ahead")
 	if err := e.Store.WriteAhead(ctx, e.ClusterID, password, dead); err != nil {
-		return nil, err
+		return nil, false, "", err
 	}
 	e.hook("create")
-	dev, created, err := e.Backend.CreateEdgeDevice(ctx, api.CreateRequest{
+	dev, created, err = e.Backend.CreateEdgeDevice(ctx, api.CreateRequest{
 		FirstName: name, Namespace: e.Namespace, Location: e.Location, Password: password, ClusterID: e.ClusterID,
 	})
 	if err != nil {
@@ -170,33 +213,31 @@ func (e *Enroller) Run(ctx context.Context, prior credential.State) (*Result, er
 				e.Log.Warn().Err(aerr).Str("step", "enroll").Msg("could not take back the write-ahead credential; the next attempt reuses it")
 			}
 		}
-		return nil, e.createError(ctx, err)
+		return nil, false, "", e.createError(ctx, err)
 	}
-	e.hook("created")
-	res.Client = *dev
+	return dev, created, password, nil
+}
+
+// claim names the enrollment of the client the create call returned: a new one is minted;
+// an existing one was ours when it accepts the password, and is otherwise reset.
+func (e *Enroller) claim(ctx context.Context, dev *api.EdgeDevice, created bool, password string) (string, error) {
 	if created {
-		res.Enrollment = credential.Minted
 		e.Log.Info().Str("step", "enroll").Str("client", clean(dev.FirstName)).Int64("client_id", dev.ID).Msg("minted a new client for this cluster")
-	} else {
-		switch err := e.Backend.VerifyCredential(ctx, dev.Username, password); {
-		case err == nil:
-			// Our own earlier create reached the backend before a crash.
-			res.Enrollment = credential.Minted
-			e.Log.Info().Str("step", "enroll").Str("client", clean(dev.FirstName)).Msg("this cluster's client was created by an earlier attempt; its credential is the one in the Secret")
-		case errors.Is(err, api.ErrInvalidCredential):
-			if err := e.reset(ctx, dev, password); err != nil {
-				return nil, err
-			}
-			res.Enrollment = credential.Reset
-		default:
-			return nil, e.backendError("check whether this cluster's client "+clean(dev.FirstName)+" holds the credential in the Secret", err)
+		return credential.Minted, nil
+	}
+	switch err := e.Backend.VerifyCredential(ctx, dev.Username, password); {
+	case err == nil:
+		// Our own earlier create reached the backend before a crash.
+		e.Log.Info().Str("step", "enroll").Str("client", clean(dev.FirstName)).Msg("this cluster's client was created by an earlier attempt; its credential is the one in the Secret")
+		return credential.Minted, nil
+	case errors.Is(err, api.ErrInvalidCredential):
+		if err := e.reset(ctx, dev, password); err != nil {
+			return "", err
 		}
+		return credential.Reset, nil
+	default:
+		return "", e.backendError("check whether this cluster's client "+clean(dev.FirstName)+" holds the credential in the Secret", err)
 	}
-	e.hook("commit")
-	if err := e.commit(ctx, dev, password, res.Enrollment); err != nil {
-		return nil, err
-	}
-	return res, nil
 }
 
 // keepPrior reuses the credential already in the Secret when it still works for a client
@@ -220,17 +261,17 @@ func (e *Enroller) keepPrior(ctx context.Context, clients []api.EdgeDevice, prio
 	}
 	switch {
 	case dev == nil:
-		return nil, stop(ExitConflict, nil,
+		return nil, stop(Conflict, nil,
 			"the credential Secret holds a working credential of client %s, which is not a client of the account you signed in with: sign in with the account that owns it, or delete the Secret (kubectl delete secret -n %s %s) to enroll this cluster anew",
 			clean(prior.ClientID), e.Namespace, e.Store.Name)
 	case dev.ClusterID != nil && *dev.ClusterID != e.ClusterID:
-		return nil, stop(ExitConflict, nil,
+		return nil, stop(Conflict, nil,
 			"the credential Secret holds the credential of client %q, which belongs to another cluster (%s): it was copied from there; delete the Secret (kubectl delete secret -n %s %s) to enroll this cluster, or install into that cluster",
 			clean(dev.FirstName), clean(*dev.ClusterID), e.Namespace, e.Store.Name)
 	case dev.ClusterID == nil:
 		patched, err := e.Backend.PatchEdgeDevice(ctx, dev.ID, api.PatchRequest{ClusterID: e.ClusterID})
 		if errors.Is(err, api.ErrConflict) {
-			return nil, stop(ExitConflict, err,
+			return nil, stop(Conflict, err,
 				"client %q of the credential Secret cannot be anchored to this cluster: this cluster has another client, or that client another cluster; delete the Secret (kubectl delete secret -n %s %s) to adopt this cluster's client, or install into the other cluster",
 				clean(dev.FirstName), e.Namespace, e.Store.Name)
 		}
@@ -252,17 +293,17 @@ func (e *Enroller) migrate(ctx context.Context, clients []api.EdgeDevice) (*api.
 	l := e.Legacy
 	dev := findUsername(clients, l.ClientID)
 	if dev == nil {
-		return nil, stop(ExitConflict, nil,
+		return nil, stop(Conflict, nil,
 			"the legacy Secret %s names client %s, which is not a client of the account you signed in with: sign in with the account that owns it, or remove legacySecret from the values to enroll a new client",
 			l.Secret, clean(l.ClientID))
 	}
 	name := clean(dev.FirstName)
 	if dev.IsDecommissioned {
-		return nil, stop(ExitConfig, nil,
+		return nil, stop(Config, nil,
 			"client %q of the legacy Secret %s is decommissioned in tracebloc: remove legacySecret from the values to enroll a new client", name, l.Secret)
 	}
 	if err := e.Backend.VerifyCredential(ctx, l.ClientID, l.Password); errors.Is(err, api.ErrInvalidCredential) {
-		return nil, stop(ExitConfig, err,
+		return nil, stop(Config, err,
 			"the backend refuses the CLIENT_PASSWORD of client %q in the legacy Secret %s: put that client's current password there, or remove legacySecret from the values to enroll a new client", name, l.Secret)
 	} else if err != nil {
 		return nil, e.backendError("check the legacy Secret's credential", err)
@@ -271,13 +312,13 @@ func (e *Enroller) migrate(ctx context.Context, clients []api.EdgeDevice) (*api.
 		patched, err := e.Backend.PatchEdgeDevice(ctx, dev.ID, api.PatchRequest{ClusterID: e.ClusterID})
 		if err != nil {
 			if errors.Is(err, api.ErrConflict) {
-				return nil, stop(ExitConflict, err, "client %q of the legacy Secret %s is already anchored to another cluster: install into that cluster, or remove legacySecret from the values to enroll a new client", name, l.Secret)
+				return nil, stop(Conflict, err, "client %q of the legacy Secret %s is already anchored to another cluster: install into that cluster, or remove legacySecret from the values to enroll a new client", name, l.Secret)
 			}
 			return nil, e.backendError("anchor the legacy client to this cluster", err)
 		}
 		dev = patched
 	} else if *dev.ClusterID != e.ClusterID {
-		return nil, stop(ExitConflict, nil, "client %q of the legacy Secret %s is anchored to another cluster (%s): install into that cluster, or remove legacySecret from the values to enroll a new client", name, l.Secret, clean(*dev.ClusterID))
+		return nil, stop(Conflict, nil, "client %q of the legacy Secret %s is anchored to another cluster (%s): install into that cluster, or remove legacySecret from the values to enroll a new client", name, l.Secret, clean(*dev.ClusterID))
 	}
 	if err := e.commit(ctx, dev, l.Password, credential.Migrated); err != nil {
 		return nil, err
@@ -299,7 +340,7 @@ func (e *Enroller) checkNamespace(clients []api.EdgeDevice) error {
 }
 
 func (e *Enroller) namespaceTaken(holder string, clients []api.EdgeDevice) error {
-	return stop(ExitConflict, nil,
+	return stop(Conflict, nil,
 		"namespace %q is already used by client %q of your account (on another cluster, or installed before cluster ids): install into a free namespace, e.g. helm install ... -n %s, or migrate that client with legacySecret",
 		e.Namespace, clean(holder), FreeNamespace(e.Namespace, clients))
 }
@@ -310,20 +351,20 @@ func (e *Enroller) namespaceTaken(holder string, clients []api.EdgeDevice) error
 func (e *Enroller) reset(ctx context.Context, dev *api.EdgeDevice, password string) error {
 	name, ns := clean(dev.FirstName), clean(dev.Namespace)
 	if dev.Namespace != e.Namespace {
-		return stop(ExitConflict, nil,
+		return stop(Conflict, nil,
 			"this cluster's client %q belongs to the install in namespace %s, and this install is in namespace %s: taking over its credential would lock that install out. "+
 				"Install into namespace %s instead (helm uninstall here, then helm install -n %s), or, if nothing runs in %s any more, delete client %q (the tracebloc dashboard, or tracebloc client delete %s); this pod then enrolls by itself",
 			name, ns, e.Namespace, ns, ns, ns, name, name)
 	}
 	if live, why := e.live(dev); live {
-		return stop(ExitConflict, nil,
+		return stop(Conflict, nil,
 			"this cluster's client %q (namespace %s) is live (%s) and its credential is not in this Secret: stop the edge that runs with it and retry after %s, or put its credential back into the Secret",
 			name, ns, why, e.ResetWindow)
 	}
 	e.hook("reset")
 	if _, err := e.Backend.PatchEdgeDevice(ctx, dev.ID, api.PatchRequest{Password: password}); err != nil {
 		if unsupported(err) {
-			return stop(ExitConflict, err,
+			return stop(Conflict, err,
 				"this cluster's client %q lost its credential, and the tracebloc backend cannot reset a client's credential (%s): "+
 					"delete client %q (the tracebloc dashboard, or tracebloc client delete %s); this pod then enrolls by itself. Revoking it is not enough: a revoked client keeps this cluster's id",
 				name, clean(err.Error()), name, name)
@@ -374,9 +415,9 @@ func (e *Enroller) createError(ctx context.Context, err error) error {
 		b := apiErr.Body
 		switch apiErr.Code {
 		case api.CodeClusterConflict:
-			return stop(ExitConflict, err, "this cluster (%s) is connected to another tracebloc account, owned by %s: ask them to release it, or sign in with that account", e.ClusterID, clean(b.OwnerEmail))
+			return stop(Conflict, err, "this cluster (%s) is connected to another tracebloc account, owned by %s: ask them to release it, or sign in with that account", e.ClusterID, clean(b.OwnerEmail))
 		case api.CodeClusterInUse:
-			return stop(ExitConflict, err, "this cluster (%s) is in use by client %q of your account: uninstall that client first, or install into its namespace to adopt it", e.ClusterID, clean(b.HolderName))
+			return stop(Conflict, err, "this cluster (%s) is in use by client %q of your account: uninstall that client first, or install into its namespace to adopt it", e.ClusterID, clean(b.HolderName))
 		case api.CodeNamespaceConflict:
 			clients, _ := e.Backend.ListEdgeDevices(ctx)
 			return e.namespaceTaken(b.HolderName, clients)
@@ -400,23 +441,23 @@ func (e *Enroller) createError(ctx context.Context, err error) error {
 func (e *Enroller) forbidden(ctx context.Context, err error) error {
 	admins, aerr := e.Backend.Admins(ctx)
 	if aerr != nil || len(admins) == 0 {
-		return stop(ExitForbidden, err, "your tracebloc account may not create clients: ask an admin of your account to connect this cluster, or to give you that right")
+		return stop(Forbidden, err, "your tracebloc account may not create clients: ask an admin of your account to connect this cluster, or to give you that right")
 	}
 	names := make([]string, 0, len(admins))
 	for _, a := range admins {
 		names = append(names, fmt.Sprintf("%s <%s>", clean(a.Name), clean(a.Email)))
 	}
-	return stop(ExitForbidden, err, "your tracebloc account may not create clients: ask one of its admins (%s) to connect this cluster, or to give you that right", strings.Join(names, ", "))
+	return stop(Forbidden, err, "your tracebloc account may not create clients: ask one of its admins (%s) to connect this cluster, or to give you that right", strings.Join(names, ", "))
 }
 
 // backendError classifies a failed call: 426 and 403 are stops with their own codes.
 func (e *Enroller) backendError(what string, err error) error {
 	var up *api.UpgradeRequiredError
 	if errors.As(err, &up) {
-		return stop(ExitUpgrade, err, "the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", clean(up.MinVersion))
+		return stop(Upgrade, err, "the tracebloc backend requires edge %s or newer: upgrade the chart (helm repo update; helm upgrade ...)", clean(up.MinVersion))
 	}
 	if errors.Is(err, api.ErrForbidden) {
-		return stop(ExitForbidden, err, "%s: your tracebloc account lacks the permission: ask an admin of your account", what)
+		return stop(Forbidden, err, "%s: your tracebloc account lacks the permission: ask an admin of your account", what)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -186,7 +186,14 @@ func (w *world) run(email, ns string, legacy *enroll.Legacy, log io.Writer) (*en
 		Backend: w.signIn(email), Store: w.store, ClusterID: clusterID, Namespace: ns,
 		ResetWindow: 10 * time.Minute, Legacy: legacy, Log: zerolog.New(log),
 	}
-	return e.Run(context.Background(), prior)
+	acct, err := e.Who(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	if legacy != nil {
+		return e.Migrate(context.Background(), acct)
+	}
+	return e.MintOrAdopt(context.Background(), acct, prior)
 }
 
 func (w *world) verifies(username, pw string) bool {
@@ -194,10 +201,11 @@ func (w *world) verifies(username, pw string) bool {
 	return c.VerifyCredential(context.Background(), username, pw) == nil
 }
 
-func exitCode(err error) int {
+// stopKind is the Kind of the stop err is, -1 for a plain error.
+func stopKind(err error) enroll.Kind {
 	var stop *enroll.Error
 	if errors.As(err, &stop) {
-		return stop.Code
+		return stop.Kind
 	}
 	return -1
 }
@@ -213,12 +221,12 @@ func TestWorkingCredentialIsKeptUnlessRefused(t *testing.T) {
 		fail     string // the call that fails
 		status   int
 		signIn   string
-		wantCode int // the stop's exit code, -1 for a plain error
+		wantCode enroll.Kind // the stop's kind, -1 for a plain error
 	}{
 		{name: "503 from api-token-auth", anchored: true, ns: "edge", fail: "POST /api-token-auth/", status: 503, wantCode: -1},
 		{name: "429 from api-token-auth, retries spent", anchored: true, ns: "edge", fail: "POST /api-token-auth/", status: 429, wantCode: -1},
 		{name: "failed PATCH of the cluster id", ns: "old-ns", fail: "PATCH /edge-device/", status: 500, wantCode: -1},
-		{name: "signed in with another account", anchored: true, ns: "edge", signIn: "other@example.com", wantCode: enroll.ExitConflict},
+		{name: "signed in with another account", anchored: true, ns: "edge", signIn: "other@example.com", wantCode: enroll.Conflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,8 +246,8 @@ func TestWorkingCredentialIsKeptUnlessRefused(t *testing.T) {
 			}
 			var log bytes.Buffer
 			res, err := w.run(email, "edge", nil, &log)
-			if err == nil || exitCode(err) != tt.wantCode {
-				t.Fatalf("Run() = %+v, %v (exit %d), want a stop with exit %d\n%s", res, err, exitCode(err), tt.wantCode, log.String())
+			if err == nil || stopKind(err) != tt.wantCode {
+				t.Fatalf("Run() = %+v, %v (exit %d), want a stop with exit %d\n%s", res, err, stopKind(err), tt.wantCode, log.String())
 			}
 			want := map[string]string{credential.KeyClientID: old.Username, credential.KeyClientPassword: password}
 			if got := w.secretData(); got[credential.KeyClientID] != want[credential.KeyClientID] || got[credential.KeyClientPassword] != password {
@@ -293,8 +301,8 @@ func TestAdoptOfAnotherNamespacesClientIsNotReset(t *testing.T) {
 	a := w.client("ns-a", clusterID)
 	var log bytes.Buffer
 	_, err := w.run("dev@example.com", "ns-b", nil, &log)
-	if exitCode(err) != enroll.ExitConflict {
-		t.Fatalf("Run() = %v (exit %d), want exit %d\n%s", err, exitCode(err), enroll.ExitConflict, log.String())
+	if stopKind(err) != enroll.Conflict {
+		t.Fatalf("Run() = %v (kind %d), want kind %d\n%s", err, stopKind(err), enroll.Conflict, log.String())
 	}
 	for _, want := range []string{"namespace ns-a", "namespace ns-b", "helm install -n ns-a", "delete client"} {
 		if !strings.Contains(err.Error(), want) {
@@ -327,8 +335,8 @@ func TestMigrationChecksTheLegacyCredential(t *testing.T) {
 			}
 			var log bytes.Buffer
 			_, err := w.run("dev@example.com", "edge", &enroll.Legacy{Secret: "tracebloc-client", ClientID: old.Username, Password: tt.password}, &log)
-			if exitCode(err) != enroll.ExitConfig || !strings.Contains(fmt.Sprint(err), tt.want) || !strings.Contains(fmt.Sprint(err), "legacySecret") {
-				t.Fatalf("Run() = %v (exit %d), want exit %d saying %q and naming legacySecret\n%s", err, exitCode(err), enroll.ExitConfig, tt.want, log.String())
+			if stopKind(err) != enroll.Config || !strings.Contains(fmt.Sprint(err), tt.want) || !strings.Contains(fmt.Sprint(err), "legacySecret") {
+				t.Fatalf("Run() = %v (kind %d), want kind %d saying %q and naming legacySecret\n%s", err, stopKind(err), enroll.Config, tt.want, log.String())
 			}
 			clients, _ := w.srv.Clients()
 			if len(clients) != 1 || clients[0].ClusterID != nil {
@@ -348,8 +356,8 @@ func TestResetWithoutTheExtensionSaysWhatToDo(t *testing.T) {
 	a := w.client("edge", clusterID)
 	var log bytes.Buffer
 	_, err := w.run("dev@example.com", "edge", nil, &log)
-	if exitCode(err) != enroll.ExitConflict {
-		t.Fatalf("Run() = %v (exit %d), want exit %d\n%s", err, exitCode(err), enroll.ExitConflict, log.String())
+	if stopKind(err) != enroll.Conflict {
+		t.Fatalf("Run() = %v (kind %d), want kind %d\n%s", err, stopKind(err), enroll.Conflict, log.String())
 	}
 	msg := err.Error()
 	for _, want := range []string{"cannot reset", "HTTP 400", "tracebloc client delete old-client", "Revoking it is not enough"} {

@@ -21,10 +21,8 @@ import (
 // Reasons of the Events the bootstrap records.
 const (
 	ReasonActivation = "ActivationRequired"
-	ReasonSignedIn   = "SignedIn"
 	ReasonEnrolled   = "Enrolled"
 	ReasonFailed     = "EnrollmentFailed"
-	ReasonWaiting    = "WaitingForEnrollment"
 )
 
 // Recorder writes Events about one pod. A Recorder without a pod name records nothing.

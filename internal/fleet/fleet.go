@@ -5,8 +5,8 @@
 // clients, no client minted by a re-run, one client for the raced cluster id.
 //
 // Each enrollment is the bootstrap's own code in a goroutine: the device grant
-// (bootstrap/deviceflow with a real clock), then bootstrap/enroll.Enroller.Run over a
-// bootstrap/credential.Store. The Store talks to a fake clientset
+// (bootstrap/deviceflow with a real clock), then bootstrap/enroll.Enroller's Who and
+// MintOrAdopt over a bootstrap/credential.Store. The Store talks to a fake clientset
 // (k8s.io/client-go/kubernetes/fake), one per enrollment: the fleet measures the backend
 // and the enrollment logic, not Kubernetes; the Secret's real-cluster behaviour (conflicts,
 // crashes, the Lease) is covered by the bootstrap's tests on the local cluster.
@@ -323,7 +323,11 @@ func (r *runner) enroll(ctx context.Context, tg target, kube kubernetes.Interfac
 	}
 	e := &enroll.Enroller{Backend: user, Store: store, ClusterID: tg.clusterID, Namespace: tg.namespace,
 		ResetWindow: 10 * time.Minute, Clock: clock.RealClock{}, Log: zerolog.Nop()}
-	res, err := e.Run(ctx, prior)
+	acct, err := e.Who(ctx)
+	if err != nil {
+		return result{err: fmt.Errorf("enroll: %w", err)}
+	}
+	res, err := e.MintOrAdopt(ctx, acct, prior)
 	if err != nil {
 		return result{err: fmt.Errorf("enroll: %w", err)}
 	}
