@@ -72,6 +72,8 @@ type demo struct {
 
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, "==> "+format+"\n", args...) }
 
+// up runs the demo's steps: the tools, the cluster, the images, the backend, the
+// release, then follows the bootstrap until the workload runs.
 func (d *demo) up(ctx context.Context) error {
 	d.say("building the tools the demo needs (the first time builds Kubernetes from source: 10 to 30 minutes; then seconds)")
 	if err := d.run(ctx, filepath.Join(d.root, "scripts", "build-tools")); err != nil {
@@ -83,21 +85,8 @@ func (d *demo) up(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.say("building the binaries and the images (no Docker needed)")
-	art, err := journey.Build(ctx, d.root, filepath.Join(d.root, "bin", "demo"), nil)
-	if err != nil {
+	if err := d.images(ctx, stage, local); err != nil {
 		return err
-	}
-	stage.PostRender = art.PostRender
-	if local != nil {
-		d.say("pushing the images to the cluster's registry %s", local.RegistryAddr())
-		if err := art.Push(ctx, local); err != nil {
-			return err
-		}
-		stage.Images = art.Pins
-	} else {
-		d.say("load %s and %s into your cluster's nodes (e.g. kind load image-archive) as %s:%s and %s:%s, and make %s reachable from its pods",
-			art.BootstrapImage, art.WorkloadImage, journey.BootstrapRepo, journey.LocalTag, journey.WorkloadRepo, journey.LocalTag, stage.BackendURL)
 	}
 	uid, err := stage.Kube.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
 	if err != nil {
@@ -106,6 +95,39 @@ func (d *demo) up(ctx context.Context) error {
 	if err := d.backend(ctx, string(uid.UID)); err != nil {
 		return err
 	}
+	if err := d.install(ctx, stage); err != nil {
+		return err
+	}
+	if err := d.follow(ctx, stage); err != nil {
+		return err
+	}
+	return d.result(ctx, stage)
+}
+
+// images builds the binaries and the images, and pushes the images to the local cluster's
+// registry (with another cluster, it says how to load them).
+func (d *demo) images(ctx context.Context, stage *journey.Stage, local *cluster.Cluster) error {
+	d.say("building the binaries and the images (no Docker needed)")
+	art, err := journey.Build(ctx, d.root, filepath.Join(d.root, "bin", "demo"), nil)
+	if err != nil {
+		return err
+	}
+	stage.PostRender = art.PostRender
+	if local == nil {
+		d.say("load %s and %s into your cluster's nodes (e.g. kind load image-archive) as %s:%s and %s:%s, and make %s reachable from its pods",
+			art.BootstrapImage, art.WorkloadImage, journey.BootstrapRepo, journey.LocalTag, journey.WorkloadRepo, journey.LocalTag, stage.BackendURL)
+		return nil
+	}
+	d.say("pushing the images to the cluster's registry %s", local.RegistryAddr())
+	if err := art.Push(ctx, local); err != nil {
+		return err
+	}
+	stage.Images = art.Pins
+	return nil
+}
+
+// install installs the release, or upgrades it when an earlier demo left it.
+func (d *demo) install(ctx context.Context, stage *journey.Stage) error {
 	verb := "install"
 	if _, err := stage.Helm3(ctx, "status", release, "-n", namespace); err == nil {
 		verb = "upgrade"
@@ -116,14 +138,18 @@ func (d *demo) up(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprint(d.out, out)
+	return nil
+}
+
+// follow follows every run of the bootstrap (a run that fails is restarted by the kubelet
+// and may show a new code), approves each code once with DEMO_AUTO_APPROVE=1, until the
+// workload runs or the bootstrap stops for a reason a restart does not fix.
+func (d *demo) follow(ctx context.Context, stage *journey.Stage) error {
 	d.say("kubectl logs -n %s deploy/%s -c bootstrap -f", namespace, release)
 	auto := os.Getenv("DEMO_AUTO_APPROVE") == "1"
 	if !auto {
 		d.say("open the URL in the banner below in a browser, pick a user and approve (or run with DEMO_AUTO_APPROVE=1)")
 	}
-	// Follow every run of the bootstrap (a run that fails is restarted by the kubelet and
-	// may show a new code), approve each code once, until the workload runs or the
-	// bootstrap stops for a reason a restart does not fix.
 	fctx, stopFollowing := context.WithCancel(ctx)
 	codes := make(chan string, 4)
 	following := make(chan struct{})
@@ -137,30 +163,30 @@ func (d *demo) up(ctx context.Context) error {
 			_ = stage.FollowBootstrap(fctx, release, namespace, d.out, codes, next)
 		}
 	}()
-	go func() {
-		seen := map[string]bool{}
-		for code := range codes {
-			if !auto || seen[code] {
-				continue
-			}
-			seen[code] = true
-			if err := approve(ctx, d.tokenFile(), stage.BackendURL, code); err != nil {
-				fmt.Fprintf(d.log, "demo: auto-approve %s: %v\n", code, err)
-			} else {
-				d.say("DEMO_AUTO_APPROVE: approved %s as dev@example.com", code)
-			}
-		}
-	}()
+	go d.approveEach(ctx, stage, codes, auto)
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
 	defer cancel()
-	err = waitForWorkload(wctx, stage)
+	err := waitForWorkload(wctx, stage)
 	time.Sleep(time.Second) // the last log lines
 	stopFollowing()
 	<-following
-	if err != nil {
-		return err
+	return err
+}
+
+// approveEach approves each code of codes once, when auto; otherwise the person does.
+func (d *demo) approveEach(ctx context.Context, stage *journey.Stage, codes <-chan string, auto bool) {
+	seen := map[string]bool{}
+	for code := range codes {
+		if !auto || seen[code] {
+			continue
+		}
+		seen[code] = true
+		if err := approve(ctx, d.tokenFile(), stage.BackendURL, code); err != nil {
+			fmt.Fprintf(d.log, "demo: auto-approve %s: %v\n", code, err)
+		} else {
+			d.say("DEMO_AUTO_APPROVE: approved %s as dev@example.com", code)
+		}
 	}
-	return d.result(ctx, stage)
 }
 
 // bootstrapRestarts returns how often the bootstrap container of the release's newest pod
