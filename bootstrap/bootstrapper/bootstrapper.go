@@ -1,9 +1,9 @@
 // Package bootstrapper provides one run of the bootstrap init container: make sure the
 // credential Secret holds a valid machine credential for this cluster's client, then
-// return. It strings together the steps of the bootstrap that the README lists
-// ("Architecture", "The bootstrap, step by step"): the fast path, the cluster identity,
-// the Lease, the human approval (device flow or an enrollment token), the enrollment, and
-// the finish (revoke the user token, record an Event).
+// return. Run calls the steps of the bootstrap that the README lists ("Architecture", "The
+// bootstrap, step by step") in their order, one function each: fastPath, clusterIdentity,
+// lock, and under the Lease approval (device flow or an enrollment token) and enroll's
+// Who, Migrate or MintOrAdopt; finish then records the Event and revokes the user token.
 package bootstrapper
 
 import (
