@@ -41,7 +41,7 @@ import (
 // SecretName is the credential Secret of every enrollment (each in its own fake cluster).
 const SecretName = "edge-credentials"
 
-// Config sizes a fleet run. The zero value is the benchmark of the issue.
+// Config sizes a fleet run. The zero value is the benchmark of BENCHMARKS.md.
 type Config struct {
 	Enrollments    int           // enrollments at once, each its own cluster and account; default 500
 	Racing         int           // bootstraps racing on one cluster id; default 50
@@ -166,57 +166,85 @@ func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
 // Run starts one development backend on 127.0.0.1 and runs the three waves.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
-	users := make([]devbackend.User, 0, cfg.Enrollments+1)
-	fleet := make([]target, cfg.Enrollments)
-	for i := range fleet {
-		u := devbackend.User{Email: fmt.Sprintf("fleet-%04d@fleet.example", i), Account: fmt.Sprintf("fleet-%04d", i), FirstName: "Fleet", Admin: true}
-		users = append(users, u)
-		fleet[i] = target{email: u.Email, clusterID: uuid.NewString(), namespace: fmt.Sprintf("edge-%04d", i)}
-	}
-	racer := devbackend.User{Email: "race@fleet.example", Account: "race", FirstName: "Race", Admin: true}
-	users = append(users, racer)
-	raceCluster := uuid.NewString()
-	race := make([]target, cfg.Racing)
-	for i := range race {
-		race[i] = target{email: racer.Email, clusterID: raceCluster, namespace: "edge"}
-	}
-
-	srv, err := devbackend.New(devbackend.Config{DeviceInterval: cfg.DeviceInterval, Users: users, Logger: zerolog.Nop()})
+	pl := newPlan(cfg)
+	srv, err := devbackend.New(devbackend.Config{DeviceInterval: cfg.DeviceInterval, Users: pl.users, Logger: zerolog.Nop()})
 	if err != nil {
 		return nil, fmt.Errorf("start the development backend: %w", err)
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	url, stop, err := serve(srv)
 	if err != nil {
-		return nil, fmt.Errorf("listen on 127.0.0.1: %w", err)
+		return nil, err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
-	go hs.Serve(ln) //nolint:errcheck // ends with Close below
-	defer hs.Close()
+	defer stop()
 
 	conns := cfg.Enrollments + cfg.Racing
 	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		Proxy: nil, MaxIdleConns: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute,
 	}}
 	defer httpClient.CloseIdleConnections()
-	client, err := api.New("http://"+ln.Addr().String(), api.WithHTTPClient(httpClient))
+	client, err := api.New(url, api.WithHTTPClient(httpClient))
 	if err != nil {
 		return nil, err
 	}
 	r := &runner{cfg: cfg, srv: srv, client: client}
 	rep := &Report{Config: cfg}
-	if rep.Fleet, err = r.wave(ctx, "fleet", fleet); err != nil {
+	if rep.Fleet, err = r.wave(ctx, "fleet", pl.fleet); err != nil {
 		return nil, err
 	}
-	if rep.Rerun, err = r.wave(ctx, "re-run (Secrets lost)", fleet); err != nil {
+	if rep.Rerun, err = r.wave(ctx, "re-run (Secrets lost)", pl.fleet); err != nil {
 		return nil, err
 	}
-	if rep.Race, err = r.wave(ctx, "race (one cluster id)", race); err != nil {
+	if rep.Race, err = r.wave(ctx, "race (one cluster id)", pl.race); err != nil {
 		return nil, err
 	}
+	if rep.Duplicates, rep.RaceClients, err = countClients(srv, pl.raceCluster); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// plan is who enrolls what: one account and cluster id per fleet enrollment, and one
+// account whose racing enrollments share raceCluster.
+type plan struct {
+	users       []devbackend.User
+	fleet, race []target
+	raceCluster string
+}
+
+func newPlan(cfg Config) plan {
+	pl := plan{users: make([]devbackend.User, 0, cfg.Enrollments+1), fleet: make([]target, cfg.Enrollments),
+		race: make([]target, cfg.Racing), raceCluster: uuid.NewString()}
+	for i := range pl.fleet {
+		u := devbackend.User{Email: fmt.Sprintf("fleet-%04d@fleet.example", i), Account: fmt.Sprintf("fleet-%04d", i), FirstName: "Fleet", Admin: true}
+		pl.users = append(pl.users, u)
+		pl.fleet[i] = target{email: u.Email, clusterID: uuid.NewString(), namespace: fmt.Sprintf("edge-%04d", i)}
+	}
+	racer := devbackend.User{Email: "race@fleet.example", Account: "race", FirstName: "Race", Admin: true}
+	pl.users = append(pl.users, racer)
+	for i := range pl.race {
+		pl.race[i] = target{email: racer.Email, clusterID: pl.raceCluster, namespace: "edge"}
+	}
+	return pl
+}
+
+// serve serves the backend on a loopback port and returns its URL and how to stop it.
+func serve(srv *devbackend.Server) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("listen on 127.0.0.1: %w", err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	go hs.Serve(ln) //nolint:errcheck // ends with Close in stop
+	return "http://" + ln.Addr().String(), func() { hs.Close() }, nil
+}
+
+// countClients returns how many clients share a cluster id with another (each beyond the
+// first counts), and how many hold raceCluster.
+func countClients(srv *devbackend.Server, raceCluster string) (duplicates, race int, err error) {
 	clients, err := srv.Clients()
 	if err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	seen := map[string]int{}
 	for _, c := range clients {
@@ -225,10 +253,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	for _, n := range seen {
-		rep.Duplicates += n - 1
+		duplicates += n - 1
 	}
-	rep.RaceClients = seen[raceCluster]
-	return rep, nil
+	return duplicates, seen[raceCluster], nil
 }
 
 // target is one bootstrap: who approves its code, and its cluster.
