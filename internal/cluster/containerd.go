@@ -68,7 +68,7 @@ type Task struct {
 	Namespace, ID string
 }
 
-// Tasks lists the containerd tasks of the instance in every namespace.
+// tasks lists the containerd tasks of the instance in every namespace.
 func tasks(ctx context.Context, p paths) ([]Task, error) {
 	nsOut, err := ctr(ctx, p, "namespaces", "ls", "-q")
 	if err != nil {

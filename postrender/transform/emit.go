@@ -28,7 +28,7 @@ func (e *plainEmitter) emit(out *bytes.Buffer, root *yaml.Node) bool {
 	return true
 }
 
-// emitMapping writes the mapping m at indent; inItem says that the first key follows a
+// mapping writes the mapping m at indent; inItem says that the first key follows a
 // sequence entry's "- " on the same line.
 func (e *plainEmitter) mapping(out *bytes.Buffer, m *yaml.Node, indent int, inItem bool) bool {
 	if !plainCollection(m, yaml.NodeTagMap) {
@@ -69,7 +69,7 @@ func (e *plainEmitter) mapping(out *bytes.Buffer, m *yaml.Node, indent int, inIt
 	return true
 }
 
-// emitSequence writes the block sequence s with its entries at indent.
+// sequence writes the block sequence s with its entries at indent.
 func (e *plainEmitter) sequence(out *bytes.Buffer, s *yaml.Node, indent int) bool {
 	if !plainCollection(s, yaml.NodeTagSeq) {
 		return false
@@ -119,7 +119,7 @@ func plainCollection(n *yaml.Node, tag string) bool {
 	return bare(n) && len(n.Content) > 0 && (n.Tag == "" || n.Tag == tag)
 }
 
-// plainScalar reports whether the encoder writes the scalar n as its value, unquoted and
+// scalar reports whether the encoder writes the scalar n as its value, unquoted and
 // untagged: one word of plain characters whose tag is the one the value resolves to.
 func (e *plainEmitter) scalar(n *yaml.Node) bool {
 	if n.Kind != yaml.ScalarNode || !bare(n) || !plainWord(n.Value) {
