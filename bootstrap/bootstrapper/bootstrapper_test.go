@@ -219,7 +219,7 @@ func (e *env) secret() *corev1.Secret {
 	return s
 }
 
-// clientsOfCluster returns the backend's clients anchored to this test's cluster id
+// clients returns the backend's clients anchored to this test's cluster id
 // (other tests share the cluster but each test has its own backend).
 func (e *env) clients() []api.EdgeDevice {
 	e.t.Helper()
