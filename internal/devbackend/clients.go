@@ -255,10 +255,7 @@ func (s *Server) getClient(w http.ResponseWriter, r *http.Request) {
 
 // patchClient backfills cluster_id and/or resets the machine password.
 func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		ClusterID *string `json:"cluster_id"`
-		Password  *string `json:"password"`
-	}
+	var req patchRequest
 	if err := decodeBody(r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, api.ErrorBody{Error: "invalid_request", Detail: err.Error()})
 		return
@@ -266,22 +263,7 @@ func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
 	if req.Password != nil && *req.Password != "" {
 		s.issued(SecretPassword, *req.Password)
 	}
-	fields := map[string]string{}
-	switch {
-	case req.ClusterID == nil && req.Password == nil:
-		fields["cluster_id"] = "Send cluster_id or password."
-		if s.cfg.ContractOnly {
-			fields["cluster_id"] = "This field is required."
-		}
-	case req.ClusterID != nil && (*req.ClusterID == "" || len(*req.ClusterID) > 253):
-		fields["cluster_id"] = "Must be 1 to 253 characters."
-	}
-	if req.Password != nil && s.cfg.ContractOnly {
-		fields["password"] = "This field cannot be changed."
-	} else if req.Password != nil && len(*req.Password) < minPasswordLen {
-		fields["password"] = fmt.Sprintf("Ensure this field has at least %d characters.", minPasswordLen)
-	}
-	if len(fields) > 0 {
+	if fields := req.invalid(s.cfg.ContractOnly); len(fields) > 0 {
 		validationError(w, fields)
 		return
 	}
@@ -314,6 +296,33 @@ func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, c.EdgeDevice)
+}
+
+// patchRequest is the body of PATCH /edge-device/<id>/: either field may be left out.
+type patchRequest struct {
+	ClusterID *string `json:"cluster_id"`
+	Password  *string `json:"password"`
+}
+
+// invalid names each field of req that is not valid, as a serializer's errors do; without
+// the extension (contractOnly) the password cannot be changed.
+func (req patchRequest) invalid(contractOnly bool) map[string]string {
+	fields := map[string]string{}
+	switch {
+	case req.ClusterID == nil && req.Password == nil:
+		fields["cluster_id"] = "Send cluster_id or password."
+		if contractOnly {
+			fields["cluster_id"] = "This field is required."
+		}
+	case req.ClusterID != nil && (*req.ClusterID == "" || len(*req.ClusterID) > 253):
+		fields["cluster_id"] = "Must be 1 to 253 characters."
+	}
+	if req.Password != nil && contractOnly {
+		fields["password"] = "This field cannot be changed."
+	} else if req.Password != nil && len(*req.Password) < minPasswordLen {
+		fields["password"] = fmt.Sprintf("Ensure this field has at least %d characters.", minPasswordLen)
+	}
+	return fields
 }
 
 // backfill sets the cluster_id of c when it has none; false when it answered a conflict.
