@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	corev1 "k8s.io/api/core/v1"
@@ -132,7 +133,8 @@ func ValidClientID(v string) bool { return printable(v, 1, 150) }
 func ValidPassword(v string) bool { return printable(v, MinPasswordBytes, 512) }
 
 func printable(v string, minLen, maxLen int) bool {
-	if len(v) < minLen || len(v) > maxLen {
+	// Invalid UTF-8 decodes as U+FFFD, which IsPrint accepts: check it first.
+	if len(v) < minLen || len(v) > maxLen || !utf8.ValidString(v) {
 		return false
 	}
 	return !strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) })

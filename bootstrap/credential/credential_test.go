@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -75,7 +76,7 @@ func FuzzSecretContents(f *testing.F) {
 // wellFormed reports whether v has minLen to maxLen bytes and no control, format, space or
 // separator character.
 func wellFormed(v string, minLen, maxLen int) bool {
-	return len(v) >= minLen && len(v) <= maxLen &&
+	return len(v) >= minLen && len(v) <= maxLen && utf8.ValidString(v) &&
 		!strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.In(r, unicode.C, unicode.Z) })
 }
 
@@ -141,5 +142,23 @@ func TestAbortWriteAheadTakesBackOnlyItsOwnPassword(t *testing.T) {
 	}
 	if s, _ := st.Read(ctx); s.Password != "" || s.Enrollment != "" {
 		t.Errorf("after AbortWriteAhead the Secret still holds %+v", s)
+	}
+}
+
+// A credential with bytes that are not UTF-8 is malformed: no workload could send it.
+func TestValidRefusesInvalidUTF8(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{
+		{name: "client id", ok: ValidClientID("client-\xff")},
+		{name: "password", ok: ValidPassword("a-long-enough-password-\xff")},
+	} {
+		if tt.ok {
+			t.Errorf("the %s with an invalid UTF-8 byte is accepted", tt.name)
+		}
+	}
+	if !ValidClientID("client-é") || !ValidPassword("a-long-enough-password-é") {
+		t.Errorf("a valid UTF-8 credential is refused")
 	}
 }
