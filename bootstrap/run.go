@@ -27,6 +27,7 @@ import (
 	"github.com/tracebloc/edge/bootstrap/enroll"
 	"github.com/tracebloc/edge/bootstrap/kube"
 	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/retry"
 	"github.com/tracebloc/edge/internal/safetext"
 	"github.com/tracebloc/edge/internal/version"
 )
@@ -59,7 +60,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: TRACEBLOC_CA_FILE: %w", config.ErrInvalid, err)
 	}
-	client, err := api.New(cfg.BaseURL(), api.WithHTTPClient(httpClient))
+	// One clock for every wait of the run: the backend client's 429 waits included.
+	clk := clock.RealClock{}
+	client, err := api.New(cfg.BaseURL(), api.WithHTTPClient(httpClient), api.WithClock(clk.Now),
+		api.WithSleep(func(ctx context.Context, d time.Duration) error { return retry.Wait(ctx, clk, d) }))
 	if err != nil {
 		return fmt.Errorf("%w: TRACEBLOC_API_URL: %w", config.ErrInvalid, err)
 	}
@@ -72,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info().Str("step", "start").Str("version", version.Version).Str("backend", cfg.BaseURL()).
 		Str("namespace", cfg.Namespace).Str("secret", cfg.CredentialSecret).Msg("tracebloc edge bootstrap")
 	b := &bootstrapper.Bootstrapper{
-		Config: cfg, Kube: kc, API: client, Clock: clock.RealClock{},
+		Config: cfg, Kube: kc, API: client, Clock: clk,
 		Stdout: stdout, Terminal: isTerminal(stdout), Log: log, Hook: crashHook(),
 	}
 	_, err = b.Run(ctx)
