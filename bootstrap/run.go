@@ -27,7 +27,6 @@ import (
 	"github.com/tracebloc/edge/bootstrap/enroll"
 	"github.com/tracebloc/edge/bootstrap/kube"
 	"github.com/tracebloc/edge/internal/api"
-	"github.com/tracebloc/edge/internal/retry"
 	"github.com/tracebloc/edge/internal/safetext"
 	"github.com/tracebloc/edge/internal/version"
 )
@@ -62,8 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// One clock for every wait of the run: the backend client's 429 waits included.
 	clk := clock.RealClock{}
-	client, err := api.New(cfg.BaseURL(), api.WithHTTPClient(httpClient), api.WithClock(clk.Now),
-		api.WithSleep(func(ctx context.Context, d time.Duration) error { return retry.Wait(ctx, clk, d) }))
+	client, err := api.New(cfg.BaseURL(), api.WithHTTPClient(httpClient), api.WithClock(clk))
 	if err != nil {
 		return fmt.Errorf("%w: TRACEBLOC_API_URL: %w", config.ErrInvalid, err)
 	}

@@ -9,10 +9,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/devbackend"
@@ -134,11 +136,8 @@ func TestRunRetriesA429InOneLayer(t *testing.T) {
 		fmt.Fprint(w, `{"token": "tok-secret"}`)
 	}))
 	defer srv.Close()
-	var clientWaits []time.Duration
-	client, err := api.New(srv.URL, api.WithSleep(func(ctx context.Context, d time.Duration) error {
-		clientWaits = append(clientWaits, d)
-		return ctx.Err()
-	}))
+	clientClock := &timerCount{}
+	client, err := api.New(srv.URL, api.WithClock(clientClock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,9 +153,20 @@ func TestRunRetriesA429InOneLayer(t *testing.T) {
 	if diff := cmp.Diff(want, seen); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
-	if len(clientWaits) != 0 {
-		t.Errorf("the API client waited %v itself, want the flow alone to retry", clientWaits)
+	if n := clientClock.timers.Load(); n != 0 {
+		t.Errorf("the API client waited %d times itself, want the flow alone to retry", n)
 	}
+}
+
+// timerCount is a real clock that counts the timers asked of it: the waits of its user.
+type timerCount struct {
+	clock.RealClock
+	timers atomic.Int32
+}
+
+func (c *timerCount) NewTimer(d time.Duration) clock.Timer {
+	c.timers.Add(1)
+	return c.RealClock.NewTimer(d)
 }
 
 // approver is a Backend that approves (or denies) the code in the development backend

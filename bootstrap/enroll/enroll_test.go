@@ -116,7 +116,7 @@ func (w *world) failWith(call string, status int) {
 // signIn returns a client signed in as email through the device grant.
 func (w *world) signIn(email string) *api.Client {
 	w.t.Helper()
-	c, err := api.New(w.url, api.WithMaxRetries(1), api.WithSleep(func(context.Context, time.Duration) error { return nil }))
+	c, err := api.New(w.url, api.WithMaxRetries(1))
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/utils/clock"
-
 	"github.com/tracebloc/edge/internal/retry"
 	"github.com/tracebloc/edge/internal/version"
 )
@@ -64,13 +62,13 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, in any, au
 		if status != http.StatusTooManyRequests || attempt >= c.maxRetries {
 			return 0, nil, apiErr
 		}
-		wait, ok := parseRetryAfter(header.Get("Retry-After"), c.now())
+		wait, ok := parseRetryAfter(header.Get("Retry-After"), c.clock.Now())
 		if !ok {
 			wait = retry.Backoff{Base: time.Second, Cap: c.maxRetryWait}.Next(attempt) // no advice: 1 s, 2 s, 4 s, ...
 		}
 		wait = min(wait, c.maxRetryWait)
 		c.log.Debug().Str("method", method).Str("path", endpoint).Dur("wait", wait).Int("attempt", attempt+1).Msg("rate limited, waiting to retry")
-		if err := c.sleep(ctx, wait); err != nil {
+		if err := retry.Wait(ctx, c.clock, wait); err != nil {
 			return 0, nil, fmt.Errorf("%s %s: rate limited, stopped waiting to retry: %w", method, endpoint, err)
 		}
 	}
@@ -165,7 +163,7 @@ func (c *Client) newAPIError(method string, u *url.URL, endpoint string, status 
 		e.Code = e.Body.Error
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		e.RetryAfter, _ = parseRetryAfter(header.Get("Retry-After"), c.now())
+		e.RetryAfter, _ = parseRetryAfter(header.Get("Retry-After"), c.clock.Now())
 	}
 	if status >= 300 && status <= 399 {
 		if loc, err := u.Parse(header.Get("Location")); err == nil && loc.Host != "" {
@@ -190,9 +188,4 @@ func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 		return min(max(t.Sub(now), 0), MaxRetryAfter), true
 	}
 	return 0, false
-}
-
-// sleepContext waits d on the real clock or until ctx ends; WithSleep replaces it.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	return retry.Wait(ctx, clock.RealClock{}, d)
 }

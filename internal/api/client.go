@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"k8s.io/utils/clock"
 )
 
 // Limits and defaults of a Client; each default has an Option.
@@ -42,8 +43,7 @@ type Client struct {
 	token        string
 	secrets      *redactor // shared by every copy (WithToken, WithoutRetries)
 	log          zerolog.Logger
-	sleep        func(ctx context.Context, d time.Duration) error
-	now          func() time.Time
+	clock        clock.Clock
 	maxRetries   int
 	maxRetryWait time.Duration
 	maxPages     int
@@ -66,8 +66,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		http:         &http.Client{Timeout: DefaultTimeout},
 		secrets:      &redactor{},
 		log:          zerolog.Nop(),
-		sleep:        sleepContext,
-		now:          time.Now,
+		clock:        clock.RealClock{},
 		maxRetries:   DefaultMaxRetries,
 		maxRetryWait: DefaultMaxRetryWait,
 		maxPages:     DefaultMaxPages,
@@ -116,14 +115,15 @@ func WithMaxRetryWait(d time.Duration) Option {
 	return func(c *Client) { c.maxRetryWait = max(d, 0) }
 }
 
-// WithSleep replaces the wait between retries; sleep must return early with ctx.Err()
-// when ctx ends. Tests pass a recording function so that nothing really sleeps.
-func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
-	return func(c *Client) { c.sleep = sleep }
+// WithClock sets the one clock of the client: the waits before retrying a 429, and the
+// reading of a Retry-After HTTP date. Tests pass a fake clock so that nothing really waits.
+func WithClock(clk clock.Clock) Option {
+	return func(c *Client) {
+		if clk != nil {
+			c.clock = clk
+		}
+	}
 }
-
-// WithClock sets the clock that turns a Retry-After HTTP date into a wait.
-func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
 
 // WithMaxPages sets how many pages ListEdgeDevices follows before it gives up.
 func WithMaxPages(n int) Option { return func(c *Client) { c.maxPages = max(n, 1) } }

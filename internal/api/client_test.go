@@ -593,7 +593,8 @@ func TestListPaginationPrefix(t *testing.T) {
 	}
 }
 
-// TestRateLimit: a 429 waits Retry-After (capped) through the injected sleep and retries.
+// TestRateLimit: a 429 waits Retry-After (capped) on the injected clock and retries; a wait
+// of 0 retries at once, without a timer.
 func TestRateLimit(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -607,9 +608,9 @@ func TestRateLimit(t *testing.T) {
 		wantRA     time.Duration // RetryAfter of the final *APIError
 	}{
 		{"seconds", "7", 1, nil, []time.Duration{7 * time.Second}, 2, false, 0},
-		{"zero", "0", 1, nil, []time.Duration{0}, 2, false, 0},
+		{"zero", "0", 1, nil, nil, 2, false, 0},
 		{"http date", now.Add(30 * time.Second).Format(http.TimeFormat), 1, nil, []time.Duration{30 * time.Second}, 2, false, 0},
-		{"http date in the past", now.Add(-time.Hour).Format(http.TimeFormat), 1, nil, []time.Duration{0}, 2, false, 0},
+		{"http date in the past", now.Add(-time.Hour).Format(http.TimeFormat), 1, nil, nil, 2, false, 0},
 		{"capped by default", "600", 1, nil, []time.Duration{60 * time.Second}, 2, false, 0},
 		{"capped by option", "600", 1, []Option{WithMaxRetryWait(5 * time.Second)}, []time.Duration{5 * time.Second}, 2, false, 0},
 		{"absent: backoff", "", 2, nil, []time.Duration{time.Second, 2 * time.Second}, 3, false, 0},
@@ -636,8 +637,8 @@ func TestRateLimit(t *testing.T) {
 				w.WriteHeader(http.StatusCreated)
 				_, _ = io.WriteString(w, devJSON("a"))
 			})
-			opts := append([]Option{WithClock(func() time.Time { return now })}, tt.opts...)
-			c, _, s := newTestClient(t, handler, opts...)
+			c, _, s := newTestClient(t, handler, tt.opts...)
+			s.now = now
 			dev, created, err := c.CreateEdgeDevice(context.Background(), CreateRequest{FirstName: "a", Namespace: "a", Password: "pw"})
 			if diff := cmp.Diff(tt.wantWaits, s.got()); diff != "" {
 				t.Errorf("waits (-want +got):\n%s", diff)
@@ -675,25 +676,15 @@ func TestRateLimitContext(t *testing.T) {
 		w.Header().Set("Retry-After", "30")
 		w.WriteHeader(http.StatusTooManyRequests)
 	}))
-	s.err = context.Canceled
-	_, err := c.UserInfo(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.onWait = cancel
+	_, err := c.UserInfo(ctx)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("UserInfo() = %v, want context.Canceled", err)
 	}
 	if got := hits.Load(); got != 1 {
 		t.Errorf("requests = %d, want 1", got)
-	}
-}
-
-// TestSleepContext: the real sleep returns as soon as its context ends.
-func TestSleepContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := sleepContext(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Errorf("sleepContext(canceled, 1h) = %v, want context.Canceled", err)
-	}
-	if err := sleepContext(context.Background(), 0); err != nil {
-		t.Errorf("sleepContext(0) = %v, want nil", err)
 	}
 }
 

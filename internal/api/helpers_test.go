@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // newTestClient starts handler on a loopback httptest server and returns a client of it
@@ -17,7 +19,7 @@ func newTestClient(t testing.TB, handler http.Handler, opts ...Option) (*Client,
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	s := &sleeps{}
-	all := append([]Option{WithHTTPClient(srv.Client()), WithSleep(s.sleep)}, opts...)
+	all := append([]Option{WithHTTPClient(srv.Client()), WithClock(s)}, opts...)
 	c, err := New(srv.URL, all...)
 	if err != nil {
 		t.Fatalf("New(%q) = %v", srv.URL, err)
@@ -25,22 +27,44 @@ func newTestClient(t testing.TB, handler http.Handler, opts ...Option) (*Client,
 	return c, srv, s
 }
 
-// sleeps records the waits a client asked for instead of sleeping.
+// sleeps is the client's clock in tests: it records every wait asked for and lets it end at
+// once (or calls onWait first, which may end the caller's context), and its Now is fixed
+// when now is set.
 type sleeps struct {
-	mu    sync.Mutex
-	waits []time.Duration
-	err   error // returned by every sleep when set (e.g. context.Canceled)
+	clock.RealClock // the methods the client does not use
+	mu              sync.Mutex
+	waits           []time.Duration
+	now             time.Time
+	onWait          func()
 }
 
-func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.waits = append(s.waits, d)
-	if s.err != nil {
-		return s.err
+func (s *sleeps) Now() time.Time {
+	if s.now.IsZero() {
+		return time.Now()
 	}
-	return ctx.Err()
+	return s.now
 }
+
+func (s *sleeps) NewTimer(d time.Duration) clock.Timer {
+	s.mu.Lock()
+	s.waits = append(s.waits, d)
+	onWait := s.onWait
+	s.mu.Unlock()
+	t := &firedTimer{c: make(chan time.Time, 1)}
+	if onWait != nil {
+		onWait() // the wait is ended by the caller's context instead
+		return t
+	}
+	t.c <- s.Now()
+	return t
+}
+
+// firedTimer is a clock.Timer whose channel holds what NewTimer put there.
+type firedTimer struct{ c chan time.Time }
+
+func (t *firedTimer) C() <-chan time.Time        { return t.c }
+func (t *firedTimer) Stop() bool                 { return false }
+func (t *firedTimer) Reset(d time.Duration) bool { return false }
 
 func (s *sleeps) got() []time.Duration {
 	s.mu.Lock()
