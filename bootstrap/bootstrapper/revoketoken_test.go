@@ -4,32 +4,14 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"k8s.io/utils/clock"
-	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/retry/retrytest"
 )
-
-// stepper is a fake clock on which every wait ends at once, the time moved on by its length.
-type stepper struct {
-	*clocktesting.FakeClock
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (c *stepper) NewTimer(d time.Duration) clock.Timer {
-	t := c.FakeClock.NewTimer(d)
-	c.mu.Lock()
-	c.waits = append(c.waits, d)
-	c.mu.Unlock()
-	c.Step(d)
-	return t
-}
 
 // The revocation is tried again, on the injected clock, while the backend fails in a way
 // that may pass, and not after an answer that will not change.
@@ -67,7 +49,7 @@ func TestRevokeTokenRetries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			clk := &stepper{FakeClock: clocktesting.NewFakeClock(time.Unix(0, 0))}
+			clk := retrytest.NewClock(time.Unix(0, 0))
 			err = revokeToken(context.Background(), clk, c.WithToken("user-token"))
 			if (err != nil) != tt.wantErr {
 				t.Errorf("revokeToken() = %v, want error %v", err, tt.wantErr)
@@ -75,7 +57,7 @@ func TestRevokeTokenRetries(t *testing.T) {
 			if calls != tt.wantCalls {
 				t.Errorf("calls = %d, want %d", calls, tt.wantCalls)
 			}
-			if diff := cmp.Diff(tt.wantWaits, clk.waits); diff != "" {
+			if diff := cmp.Diff(tt.wantWaits, clk.Waits()); diff != "" {
 				t.Errorf("waits (-want +got):\n%s", diff)
 			}
 		})

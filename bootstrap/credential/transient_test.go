@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -19,10 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-	"k8s.io/utils/clock"
-	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tracebloc/edge/bootstrap/kube"
+	"github.com/tracebloc/edge/internal/retry/retrytest"
 )
 
 // failing makes the fake API server refuse the first n calls of verb on Secrets.
@@ -37,26 +35,6 @@ func failing(cs *fake.Clientset, verb string, n int32) *atomic.Int32 {
 	return &calls
 }
 
-// stepper is a fake clock on which every wait ends at once, the time moved on by its length.
-type stepper struct {
-	*clocktesting.FakeClock
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func newStepper() *stepper {
-	return &stepper{FakeClock: clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
-}
-
-func (c *stepper) NewTimer(d time.Duration) clock.Timer {
-	t := c.FakeClock.NewTimer(d)
-	c.mu.Lock()
-	c.waits = append(c.waits, d)
-	c.mu.Unlock()
-	c.Step(d)
-	return t
-}
-
 // Reads and writes wait for an API server that does not answer, on the store's clock,
 // then go on: the reads from the write's re-read start their backoff afresh.
 func TestStoreWaitsForTheAPIServer(t *testing.T) {
@@ -64,7 +42,7 @@ func TestStoreWaitsForTheAPIServer(t *testing.T) {
 	gets := failing(cs, "get", 2)
 	creates := failing(cs, "create", 2)
 	var log strings.Builder
-	clk := newStepper()
+	clk := retrytest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	st := &Store{Client: cs, Namespace: "edge", Name: "creds", Clock: clk, Log: zerolog.New(&log)}
 	pw := strings.Repeat("p", 32)
 	if err := st.WriteAhead(context.Background(), "uid-1", pw, nil); err != nil {
@@ -78,7 +56,7 @@ func TestStoreWaitsForTheAPIServer(t *testing.T) {
 		t.Errorf("calls: %d gets, %d creates; want the refused ones tried again", gets.Load(), creates.Load())
 	}
 	ms := time.Millisecond
-	if diff := cmp.Diff([]time.Duration{250 * ms, 500 * ms, 250 * ms, 500 * ms}, clk.waits); diff != "" {
+	if diff := cmp.Diff([]time.Duration{250 * ms, 500 * ms, 250 * ms, 500 * ms}, clk.Waits()); diff != "" {
 		t.Errorf("waits (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(log.String(), "the Kubernetes API server is not answering") {
@@ -104,13 +82,13 @@ func TestStoreGivesUpAfterPatience(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cs := fake.NewClientset()
 			calls := failing(cs, "get", 1<<30)
-			clk := newStepper()
+			clk := retrytest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 			st := &Store{Client: cs, Namespace: "edge", Name: "creds", Clock: clk, Patience: tt.patience}
 			_, err := st.Read(context.Background())
 			if err == nil || !strings.Contains(err.Error(), "has not answered for") || !kube.Transient(err) {
 				t.Fatalf("Read() = %v, want an error saying the API server has not answered", err)
 			}
-			if diff := cmp.Diff(tt.want, clk.waits); diff != "" {
+			if diff := cmp.Diff(tt.want, clk.Waits()); diff != "" {
 				t.Errorf("waits (-want +got):\n%s", diff)
 			}
 			if got, want := calls.Load(), int32(len(tt.want)+1); got != want {
@@ -125,14 +103,14 @@ func TestStoreGivesUpAfterPatience(t *testing.T) {
 func TestStoreWriteGivesUpAfterPatience(t *testing.T) {
 	cs := fake.NewClientset()
 	creates := failing(cs, "create", 1<<30)
-	clk := newStepper()
+	clk := retrytest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	st := &Store{Client: cs, Namespace: "edge", Name: "creds", Clock: clk, Patience: time.Second}
 	err := st.WriteAhead(context.Background(), "uid-1", strings.Repeat("p", 32), nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "write secret edge/creds: ") || !kube.Transient(err) {
 		t.Fatalf("WriteAhead() = %v, want the write's transient error", err)
 	}
 	ms := time.Millisecond
-	if diff := cmp.Diff([]time.Duration{250 * ms, 500 * ms, time.Second}, clk.waits); diff != "" {
+	if diff := cmp.Diff([]time.Duration{250 * ms, 500 * ms, time.Second}, clk.Waits()); diff != "" {
 		t.Errorf("waits (-want +got):\n%s", diff)
 	}
 	if got := creates.Load(); got != 4 {

@@ -9,15 +9,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/devbackend"
+	"github.com/tracebloc/edge/internal/retry/retrytest"
 )
 
 // TestRunOverHTTP drives the flow through the real *api.Client against an httptest server
@@ -136,7 +135,7 @@ func TestRunRetriesA429InOneLayer(t *testing.T) {
 		fmt.Fprint(w, `{"token": "tok-secret"}`)
 	}))
 	defer srv.Close()
-	clientClock := &timerCount{}
+	clientClock := retrytest.NewClock(time.Now())
 	client, err := api.New(srv.URL, api.WithClock(clientClock))
 	if err != nil {
 		t.Fatal(err)
@@ -153,20 +152,9 @@ func TestRunRetriesA429InOneLayer(t *testing.T) {
 	if diff := cmp.Diff(want, seen); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
-	if n := clientClock.timers.Load(); n != 0 {
-		t.Errorf("the API client waited %d times itself, want the flow alone to retry", n)
+	if waits := clientClock.Waits(); len(waits) != 0 {
+		t.Errorf("the API client waited %v itself, want the flow alone to retry", waits)
 	}
-}
-
-// timerCount is a real clock that counts the timers asked of it: the waits of its user.
-type timerCount struct {
-	clock.RealClock
-	timers atomic.Int32
-}
-
-func (c *timerCount) NewTimer(d time.Duration) clock.Timer {
-	c.timers.Add(1)
-	return c.RealClock.NewTimer(d)
 }
 
 // approver is a Backend that approves (or denies) the code in the development backend
