@@ -606,7 +606,14 @@ func assertNamespaceTakenSuggestsAFreeOne(t *testing.T, cfg devbackend.Config) {
 }
 
 func TestLegacySecretIsMigrated(t *testing.T) {
-	e := newEnv(t, devbackend.Config{})
+	assertLegacySecretIsMigrated(t, devbackend.Config{})
+}
+
+// assertLegacySecretIsMigrated: a previous install's Secret names a client of the account;
+// the run takes it over (same client, same password, now anchored to this cluster).
+func assertLegacySecretIsMigrated(t *testing.T, cfg devbackend.Config) {
+	t.Helper()
+	e := newEnv(t, cfg)
 	u := e.userClient("dev@example.com")
 	const password = "legacy-password-0123456789"
 	legacy, _, err := u.CreateEdgeDevice(context.Background(), api.CreateRequest{FirstName: "old-install", Namespace: e.ns, Password: password})
@@ -635,6 +642,7 @@ func TestLegacySecretIsMigrated(t *testing.T) {
 	if s := e.secret(); string(s.Data["CLIENT_PASSWORD"]) != password || string(s.Data["CLIENT_ID"]) != legacy.Username {
 		t.Errorf("the Secret does not hold the legacy credential")
 	}
+	e.verify()
 }
 
 func TestNoPermissionNamesTheAdmins(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tracebloc/edge/bootstrap/credential"
@@ -99,25 +98,7 @@ func TestContractOnlyBackend(t *testing.T) {
 		e.assertUserTokensRevoked()
 	})
 	t.Run("migration", func(t *testing.T) {
-		e := newEnv(t, contractOnly)
-		const password = "legacy-password-0123456789"
-		legacy, _, err := e.userClient("dev@example.com").CreateEdgeDevice(context.Background(), api.CreateRequest{FirstName: "old-install", Namespace: e.ns, Password: password})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.cluster.Client.CoreV1().Secrets(e.ns).Create(context.Background(), &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: "tracebloc-client"},
-			Data:       map[string][]byte{"CLIENT_ID": []byte(legacy.Username), "CLIENT_PASSWORD": []byte(password)},
-		}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		r := e.newRun("edge-1")
-		r.cfg.LegacySecret = "tracebloc-client"
-		out, err := e.start(e.ctx(), r)
-		if err != nil || out.Enrollment != credential.Migrated {
-			t.Fatalf("Run() = %+v, %v, want migrated\n%s", out, err, r.out.String())
-		}
-		e.verify()
+		assertLegacySecretIsMigrated(t, contractOnly)
 	})
 	t.Run("namespace taken", func(t *testing.T) {
 		assertNamespaceTakenSuggestsAFreeOne(t, contractOnly)
