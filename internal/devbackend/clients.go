@@ -35,7 +35,7 @@ func validationError(w http.ResponseWriter, fields map[string]string) {
 	body := map[string]any{"error": "invalid_request"}
 	var details []string
 	for _, k := range []string{"first_name", "namespace", "location", "password", "cluster_id",
-		"client_name", "kubernetes_version", "chart_version"} {
+		"client_name", "kubernetes_version", "chart_version", "status"} {
 		if msg, ok := fields[k]; ok {
 			body[k] = []string{msg}
 			details = append(details, k+": "+msg)

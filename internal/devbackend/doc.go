@@ -26,6 +26,10 @@
 //     cluster_id and namespace; the cluster re-enrolls by adopting it and resetting the
 //     password (PATCH {"password"}), which revives the credential. The backend does not
 //     itself refuse a reset of a live client: the contract makes that the caller's duty.
+//   - POST /edge-device/heartbeat/ (an extension) with a machine token sets its own
+//     client's status (1, or 0 when it says so) and last_info_update to now; every other
+//     bearer, and the token of a revoked, reset or deleted client, is 401. It is how the
+//     edge workloads (in tests their stand-ins, images/standin) make a client live.
 //   - Users come from Config.Users (flag `--user email:account[:first_name[:admin|viewer]]`,
 //     default role admin). "admin" means "may write clients" (POST, PATCH, revoke) and is
 //     what userinfo's is_account_admin and /edge-device/admins/ report; a viewer gets 403 on

@@ -131,6 +131,16 @@ func TestContractOnly(t *testing.T) {
 			strict: outcome{Status: 409},
 		},
 		{
+			name: "machine heartbeat",
+			run: func(t *testing.T, e *env) outcome {
+				d := e.mustCreate(e.login(adminA), createReq("x", "x", "cluster-x"))
+				a := e.do("POST", "/edge-device/heartbeat/", e.machineToken(d), `{"status": 1}`)
+				return outcome{Status: a.status, Code: codeOf(e.t, a), Applied: e.stored(d.ID).Status == api.StatusOnline}
+			},
+			on:     outcome{Status: 200, Applied: true},
+			strict: outcome{Status: 405},
+		},
+		{
 			// Not an extension: the edge workloads' login stays in both modes.
 			name: "machine login",
 			run: func(t *testing.T, e *env) outcome {

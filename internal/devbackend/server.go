@@ -176,6 +176,11 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET /edge-device/{id}/{$}", s.authed(s.getClient))
 	m.HandleFunc("PATCH /edge-device/{id}/{$}", s.authed(s.writer(s.patchClient)))
 	m.HandleFunc("POST /edge-device/{id}/revoke/{$}", s.revokeSelf)
+	if !s.cfg.ContractOnly {
+		// Without the extension the path is the detail route of a client called
+		// "heartbeat", which has no POST: 405, as a backend with only the contract answers.
+		m.HandleFunc("POST /edge-device/heartbeat/{$}", s.heartbeat)
+	}
 	m.HandleFunc("GET /activate", s.activatePage)
 	m.HandleFunc("POST /activate", s.activateSubmit)
 	s.devRoutes(m)
