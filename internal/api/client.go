@@ -173,6 +173,7 @@ const (
 	pathEdgeDevices  = "/edge-device/"
 	pathAdmins       = "/edge-device/admins/"
 	pathAPITokenAuth = "/api-token-auth/"
+	pathHeartbeat    = "/edge-device/heartbeat/" // an extension (EXTENSIONS.md)
 )
 
 func pathEdgeDevice(id int64) string       { return fmt.Sprintf("/edge-device/%d/", id) }
@@ -502,6 +503,20 @@ func (c *Client) MachineLogin(ctx context.Context, username, password string) (*
 		return nil, &DecodeError{Endpoint: pathAPITokenAuth, Status: http.StatusOK, Err: errors.New("no token in the answer")}
 	}
 	return c.WithToken(tok.Token), nil
+}
+
+// Heartbeat reports the client of this machine login (MachineLogin) to the backend:
+// status (StatusOnline, or StatusOffline when the workload stops) and, by the backend's
+// clock, last_info_update; it returns the client as the backend then holds it. It is an
+// extension (EXTENSIONS.md): a backend without it answers 405 or 404, which matches
+// ErrMissingExtension. A wrong, revoked or reset credential's token matches
+// ErrUnauthorized: log in again, and stop when MachineLogin refuses the credential.
+func (c *Client) Heartbeat(ctx context.Context, status int) (*EdgeDevice, error) {
+	var d EdgeDevice
+	if _, err := c.callJSON(ctx, http.MethodPost, pathHeartbeat, map[string]int{"status": status}, true, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
 }
 
 func (c *Client) endpointURL(path string) *url.URL {

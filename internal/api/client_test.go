@@ -44,6 +44,7 @@ func okAnswers() map[string]string {
 		"POST /edge-device/7/revoke/":  `{"client_id":7,"status":"revoked"}`,
 		"GET /edge-device/admins/":     `[{"name":"A","email":"a@b.c"}]`,
 		"POST /api-token-auth/":        `{"token":"machine"}`,
+		"POST /edge-device/heartbeat/": dev,
 		"POST /prefix/api-token-auth/": `{"token":"machine"}`,
 	}
 }
@@ -149,6 +150,10 @@ func TestRequestShapes(t *testing.T) {
 		{"api-token-auth sends no user token", func(ctx context.Context, c *Client) error {
 			return c.VerifyCredential(ctx, "CLIENT-ID", "secret")
 		}, "POST", "/api-token-auth/", `{"username":"CLIENT-ID","password":"secret"}`, false},
+		{"heartbeat", func(ctx context.Context, c *Client) error { _, err := c.Heartbeat(ctx, StatusOnline); return err },
+			"POST", "/edge-device/heartbeat/", `{"status":1}`, true},
+		{"heartbeat offline", func(ctx context.Context, c *Client) error { _, err := c.Heartbeat(ctx, StatusOffline); return err },
+			"POST", "/edge-device/heartbeat/", `{"status":0}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -762,7 +767,7 @@ func TestMalformedBodies(t *testing.T) {
 // acceptable lists the malformed-looking bodies that are in fact valid for a call.
 func acceptable(call, body string) bool {
 	return body == "array for object, object for array" &&
-		(call == "UserInfo" || call == "GetEdgeDevice" || call == "PatchEdgeDevice" || call == "RevokeEdgeDevice")
+		(call == "UserInfo" || call == "GetEdgeDevice" || call == "PatchEdgeDevice" || call == "RevokeEdgeDevice" || call == "Heartbeat")
 }
 
 // TestCreateStatus: only 201 and 200 are answers of the get-or-create.

@@ -24,6 +24,11 @@ var (
 	ErrRateLimited       = errors.New("rate limited")       // 429
 	ErrInvalidCredential = errors.New("invalid credential") // 400 from /api-token-auth/
 
+	// ErrMissingExtension: the backend does not have an extension's call (404 or 405 on a
+	// path that only the extension has, EXTENSIONS.md), as a backend with only the pinned
+	// contract answers.
+	ErrMissingExtension = errors.New("the backend does not have this call")
+
 	// ErrRedirect: the backend answered 3xx. No redirect is followed: the request carries
 	// credentials, and the contract never redirects.
 	ErrRedirect = errors.New("redirect refused")
@@ -103,6 +108,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == 400 && e.Endpoint == pathAPITokenAuth
 	case ErrRedirect:
 		return e.Status >= 300 && e.Status <= 399
+	case ErrMissingExtension:
+		return (e.Status == 404 || e.Status == 405) && e.Endpoint == pathHeartbeat
 	}
 	return false
 }

@@ -117,6 +117,9 @@ func endpointCalls() []endpointCall {
 		{"VerifyCredential", "POST", "/api-token-auth/", func(ctx context.Context, c *Client) (any, error) {
 			return struct{}{}, c.VerifyCredential(ctx, "user", "pw")
 		}},
+		{"Heartbeat", "POST", "/edge-device/heartbeat/", func(ctx context.Context, c *Client) (any, error) {
+			return c.Heartbeat(ctx, StatusOnline)
+		}},
 	}
 }
 
