@@ -1,6 +1,9 @@
 // Package guard provides the post-renderer's one-client-per-cluster check: a cluster that
 // already holds a tracebloc credential Secret (label tracebloc.io/credential=true) in
-// another namespace must not get a second client.
+// another namespace must not get a second client, and neither must a cluster that runs a
+// tracebloc/client release (a Secret labelled app.kubernetes.io/name=client without the
+// credential label), unless the install takes that release over (migrateFrom). The
+// bootstrap's copy of the credential (tracebloc.io/credential-copy) is not a client.
 //
 // It lists metadata only (client-go's metadata client, PartialObjectMetadataList), so the
 // operator's machine never receives a Secret's data.
@@ -68,32 +71,61 @@ func quote(ss []string) []string {
 
 var secretsGVR = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 
-// Check lists the credential Secrets of every namespace and returns a *ConflictError when
-// one lies outside target, or an error wrapping ErrForbidden when the list is not allowed.
-func Check(ctx context.Context, client metadata.Interface, target string) error {
+// Render is what the guard knows of the render it checks.
+type Render struct {
+	// Namespace is the release namespace.
+	Namespace string
+	// Release is the release's name as the wiring object says it ("" without one): the
+	// release's own Secrets of the client chart are not another release's.
+	Release string
+	// Secrets are the render's own Secrets; a namespace of "" is the release namespace.
+	Secrets []Object
+	// MigrateFrom is the tracebloc/client release in the release namespace that this
+	// install takes over (the wiring object's spec.migrateFrom).
+	MigrateFrom string
+}
+
+// Object names a namespaced object.
+type Object struct{ Namespace, Name string }
+
+// Check lists the credential Secrets and the tracebloc/client releases' Secrets of every
+// namespace. It returns a *ConflictError when a credential lies outside the release
+// namespace, a *ReleaseError when a tracebloc/client release that this install does not
+// take over exists, and an error wrapping ErrForbidden when the list is not allowed.
+func Check(ctx context.Context, client metadata.Interface, r Render) error {
 	var foreign []string
-	opts := metav1.ListOptions{LabelSelector: CredentialSelector, Limit: 500}
+	err := list(ctx, client, CredentialSelector, func(s metav1.PartialObjectMetadata) {
+		if s.Namespace != r.Namespace && s.Labels[names.CredentialCopyLabel] != "true" {
+			foreign = append(foreign, s.Namespace+"/"+s.Name)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("list the tracebloc credential Secrets: %w", err)
+	}
+	if len(foreign) > 0 {
+		slices.Sort(foreign)
+		return &ConflictError{Target: r.Namespace, Secrets: foreign}
+	}
+	return checkReleases(ctx, client, r)
+}
+
+// list pages through the metadata of the Secrets of all namespaces that selector selects.
+func list(ctx context.Context, client metadata.Interface, selector string, each func(metav1.PartialObjectMetadata)) error {
+	opts := metav1.ListOptions{LabelSelector: selector, Limit: 500}
 	for {
-		list, err := client.Resource(secretsGVR).Namespace(metav1.NamespaceAll).List(ctx, opts)
+		l, err := client.Resource(secretsGVR).Namespace(metav1.NamespaceAll).List(ctx, opts)
 		if apierrors.IsForbidden(err) {
 			return fmt.Errorf("%w: %v", ErrForbidden, err)
 		}
 		if err != nil {
-			return fmt.Errorf("list the tracebloc credential Secrets: %w", err)
+			return err
 		}
-		for _, s := range list.Items {
-			if s.Namespace != target {
-				foreign = append(foreign, s.Namespace+"/"+s.Name)
-			}
+		for _, s := range l.Items {
+			each(s)
 		}
-		if list.Continue == "" {
-			break
+		if l.Continue == "" {
+			return nil
 		}
-		opts.Continue = list.Continue
+		opts.Continue = l.Continue
 	}
-	if len(foreign) == 0 {
-		return nil
-	}
-	slices.Sort(foreign)
-	return &ConflictError{Target: target, Secrets: foreign}
 }

@@ -1,6 +1,7 @@
 // Package renderer provides the tracebloc post-renderer as a whole: it asks the cluster
-// for its identity and kinds, transforms the rendered stream (package transform), and runs
-// the one-client-per-cluster guard (package guard). The binary tracebloc-postrender and
+// for its identity and kinds, transforms the rendered stream (package transform) with the
+// wiring of the tracebloc/client chart (package wiring), and runs the one-client-per-cluster
+// guard (package guard). The binary tracebloc-postrender and
 // the Helm 4 plugin use it through Render; a Go program that drives Helm in-process uses
 // *Renderer as a helm.sh/helm/v3 postrender.PostRenderer.
 package renderer
@@ -22,6 +23,7 @@ import (
 	"github.com/tracebloc/edge/postrender/guard"
 	"github.com/tracebloc/edge/postrender/pins"
 	"github.com/tracebloc/edge/postrender/transform"
+	"github.com/tracebloc/edge/postrender/wiring"
 )
 
 // Config is what a render needs. The zero value renders against the current kubeconfig
@@ -113,16 +115,21 @@ func (r *Renderer) Render(ctx context.Context, in io.Reader) ([]byte, error) {
 	for gk, cluster := range r.cfg.Scopes {
 		opts.Scopes[gk] = cluster
 	}
+	wire := wiring.New()
+	opts.Holder = wire
 	res, err := transform.Stream(br, opts)
 	if err != nil {
 		return nil, err
+	}
+	for _, x := range wire.Wired() {
+		r.log.Info().Str("object", x.Object).Msg("wired: " + x.What)
 	}
 	if res.Namespace == "" {
 		// Nothing to tell "another namespace" from; a stream without an object of the edge
 		// chart installs no tracebloc client.
 		r.log.Info().Msg("no release namespace known (no --namespace, no $HELM_NAMESPACE, no object of the edge chart): objects without a namespace are left to Helm, and no check for a tracebloc client in another namespace ran")
 	} else if meta != nil {
-		if err := r.guard(ctx, meta, res.Namespace); err != nil {
+		if err := r.guard(ctx, meta, guardRender(res.Namespace, wire)); err != nil {
 			return nil, err
 		}
 	}
@@ -167,11 +174,20 @@ func unreachable(cfg *rest.Config, err error) error {
 	return fmt.Errorf("cluster at %s: %w; check --kubeconfig and --kube-context (pass them with --post-renderer-args), or render with --offline (no guard, and no label unless --cluster-id)", cfg.Host, err)
 }
 
+// guardRender is what the guard needs of this render.
+func guardRender(namespace string, wire *wiring.Wiring) guard.Render {
+	g := guard.Render{Namespace: namespace, Release: wire.Release(), MigrateFrom: wire.MigrateFrom()}
+	for _, s := range wire.Secrets() {
+		g.Secrets = append(g.Secrets, guard.Object{Namespace: s.Namespace, Name: s.Name})
+	}
+	return g
+}
+
 // guard stops a render that would put a second client on the cluster.
-func (r *Renderer) guard(ctx context.Context, meta metadata.Interface, target string) error {
-	err := guard.Check(ctx, meta, target)
+func (r *Renderer) guard(ctx context.Context, meta metadata.Interface, render guard.Render) error {
+	err := guard.Check(ctx, meta, render)
 	if errors.Is(err, guard.ErrForbidden) {
-		r.log.Warn().Err(err).Msg("could not check for a tracebloc client in another namespace; the bootstrap checks again with the backend")
+		r.log.Warn().Err(err).Msg("could not check for a tracebloc client in another namespace or an existing tracebloc/client release; the bootstrap checks again with the backend")
 		return nil
 	}
 	return err

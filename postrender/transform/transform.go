@@ -51,6 +51,31 @@ type Options struct {
 	// Scopes tells which kinds are cluster-scoped (true) or namespaced (false) beyond the
 	// built-in list: discovery, or a test standing in for it.
 	Scopes map[GroupKind]bool
+	// Holder, when set, may hold documents back until the end of the stream, for an edit
+	// that needs the whole stream (the client chart's wiring). Nil holds nothing.
+	Holder Holder
+}
+
+// A Holder takes documents out of the stream until its end. The transform asks it about
+// every object, after its own edits, and gives it the ones it held at the end; everything
+// else streams on as before, so a stream with nothing to hold costs only the question.
+type Holder interface {
+	// Hold reports whether to keep obj, a document's object after the transform's edits,
+	// until Finish. It must not change obj.
+	Hold(obj *yaml.Node) bool
+	// Finish edits the held objects in place, in stream order, and may drop some. It runs
+	// once, at the end of every stream, also when nothing was held.
+	Finish(held []*Held) error
+}
+
+// Held is a document a Holder kept back.
+type Held struct {
+	// Object is the document's object; Finish edits it in place.
+	Object *yaml.Node
+	// Name names the document for a person: its number and template.
+	Name string
+	// Changed and Drop are Finish's answer: the object was edited, or the document goes.
+	Changed, Drop bool
 }
 
 // Result is the transformed stream.
@@ -67,11 +92,23 @@ type Result struct {
 // the stream has told it; the document is done again once it is known, at the end.
 var errNeedNamespace = errors.New("target namespace not known yet")
 
-type pendingDoc struct {
-	at     int // offset in the output
-	index  int
-	marker []byte
-	body   []byte
+// slot is a document that is written at the end: one that waited for the release
+// namespace (held nil), or one a Holder kept back.
+type slot struct {
+	at    int // offset in the output
+	index int
+	c     chunk // cloned
+	held  *heldDoc
+	out   bytes.Buffer
+}
+
+// heldDoc is a held document, parsed and edited by the transform.
+type heldDoc struct {
+	Held
+	c            chunk // cloned: written as it came when nothing changed
+	head, marker []byte
+	doc          yaml.Node
+	changed      bool // by the transform
 }
 
 type transformer struct {
@@ -82,7 +119,7 @@ type transformer struct {
 	settled   bool
 	fromChart bool // target came from ReleaseNamespaceLabel
 	out       bytes.Buffer
-	pending   []pendingDoc
+	slots     []slot
 	plain     plainEmitter
 }
 
@@ -106,16 +143,14 @@ func Stream(r io.Reader, opts Options) (Result, error) {
 			return Result{}, err
 		}
 		index++
-		err = t.document(c, index)
-		if errors.Is(err, errNeedNamespace) {
-			t.pending = append(t.pending, pendingDoc{
-				at: t.out.Len(), index: index,
-				marker: bytes.Clone(c.marker), body: bytes.Clone(c.body),
-			})
-			continue
-		}
-		if err != nil {
+		h, err := t.document(&t.out, c, index)
+		switch {
+		case errors.Is(err, errNeedNamespace):
+			t.slots = append(t.slots, slot{at: t.out.Len(), index: index, c: clone(c)})
+		case err != nil:
 			return Result{}, err
+		case h != nil:
+			t.slots = append(t.slots, slot{at: t.out.Len(), index: index, held: h})
 		}
 	}
 	if !t.settled {
@@ -128,28 +163,79 @@ func Stream(r io.Reader, opts Options) (Result, error) {
 	return Result{Output: out, Namespace: t.target, Documents: index}, nil
 }
 
-// finish does the documents that waited for the release namespace and splices them in.
+func clone(c chunk) chunk {
+	return chunk{marker: bytes.Clone(c.marker), body: bytes.Clone(c.body)}
+}
+
+// finish does the documents that waited for the release namespace, lets the Holder edit
+// the held ones, and splices them all in where they stood.
 func (t *transformer) finish() ([]byte, error) {
-	if len(t.pending) == 0 {
+	for i := range t.slots {
+		s := &t.slots[i]
+		if s.held != nil {
+			continue
+		}
+		h, err := t.document(&s.out, s.c, s.index)
+		if err != nil {
+			return nil, err
+		}
+		s.held = h
+	}
+	if err := t.finishHeld(); err != nil {
+		return nil, err
+	}
+	if len(t.slots) == 0 {
 		return t.out.Bytes(), nil
 	}
 	head := t.out.Bytes()
-	t.out = bytes.Buffer{}
-	t.out.Grow(len(head) + len(head)/4)
+	var out bytes.Buffer
+	out.Grow(len(head) + len(head)/4)
 	from := 0
-	for _, p := range t.pending {
-		t.out.Write(head[from:p.at])
-		from = p.at
-		if err := t.document(chunk{marker: p.marker, body: p.body}, p.index); err != nil {
-			return nil, err
-		}
+	for i := range t.slots {
+		s := &t.slots[i]
+		out.Write(head[from:s.at])
+		from = s.at
+		out.Write(s.out.Bytes())
 	}
-	t.out.Write(head[from:])
-	return t.out.Bytes(), nil
+	out.Write(head[from:])
+	return out.Bytes(), nil
 }
 
-// document transforms one chunk and appends it to the output.
-func (t *transformer) document(c chunk, index int) error {
+// finishHeld gives the held documents to the Holder and writes what it leaves of them.
+func (t *transformer) finishHeld() error {
+	if t.opts.Holder == nil {
+		return nil
+	}
+	var held []*Held
+	for i := range t.slots {
+		if h := t.slots[i].held; h != nil {
+			held = append(held, &h.Held)
+		}
+	}
+	if err := t.opts.Holder.Finish(held); err != nil {
+		return err
+	}
+	for i := range t.slots {
+		s := &t.slots[i]
+		h := s.held
+		if h == nil || h.Drop {
+			continue
+		}
+		changed := h.changed || h.Changed
+		if h.Changed && t.opts.Pins.Len() > 0 {
+			// What the Holder put in (an init container) is pinned like the rest.
+			t.pinWalk(h.Object)
+		}
+		if err := t.write(&s.out, h.c, h.marker, h.head, &h.doc, changed); err != nil {
+			return fmt.Errorf("%s: %w", h.Name, err)
+		}
+	}
+	return nil
+}
+
+// document transforms one chunk and writes it to w, or returns it parsed and edited when
+// the Holder keeps it.
+func (t *transformer) document(w *bytes.Buffer, c chunk, index int) (*heldDoc, error) {
 	head, rest := splitHead(c.body)
 	marker := c.marker
 	if markerContent(c.marker) {
@@ -159,42 +245,55 @@ func (t *transformer) document(c chunk, index int) error {
 		marker = []byte("---\n")
 	}
 	if len(rest) == 0 {
-		t.verbatim(c)
-		return nil
+		writeChunk(w, c)
+		return nil, nil
 	}
 	doc, err := parse(rest)
 	if err != nil {
 		if errors.Is(err, errManyDocuments) {
-			return fmt.Errorf("%s holds more than one YAML document (a `...` line?); separate documents with `---` lines", describe(c, index))
+			return nil, fmt.Errorf("%s holds more than one YAML document (a `...` line?); separate documents with `---` lines", describe(c, index))
 		}
-		return fmt.Errorf("%s is not valid YAML: %w; fix the chart template that renders it", describe(c, index), err)
+		return nil, fmt.Errorf("%s is not valid YAML: %w; fix the chart template that renders it", describe(c, index), err)
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		t.verbatim(c)
-		return nil
+		writeChunk(w, c)
+		return nil, nil
 	}
 	changed, err := t.object(doc.Content[0])
 	if err != nil {
 		if errors.Is(err, errNeedNamespace) {
-			return err
+			return nil, err
 		}
-		return fmt.Errorf("%s: %w", describe(c, index), err)
+		return nil, fmt.Errorf("%s: %w", describe(c, index), err)
 	}
+	if t.opts.Holder != nil && t.opts.Holder.Hold(doc.Content[0]) {
+		h := &heldDoc{c: clone(c), head: bytes.Clone(head), marker: bytes.Clone(marker), doc: doc, changed: changed}
+		h.Held = Held{Object: h.doc.Content[0], Name: describe(c, index)}
+		return h, nil
+	}
+	if err := t.write(w, c, marker, head, &doc, changed); err != nil {
+		return nil, fmt.Errorf("%s: %w", describe(c, index), err)
+	}
+	return nil, nil
+}
+
+// write writes a document: as it came when nothing changed, else encoded.
+func (t *transformer) write(w *bytes.Buffer, c chunk, marker, head []byte, doc *yaml.Node, changed bool) error {
 	if !changed {
-		t.verbatim(c)
+		writeChunk(w, c)
 		return nil
 	}
-	t.out.Write(marker)
-	t.out.Write(head)
-	if bare(&doc) && t.plain.emit(&t.out, doc.Content[0]) {
+	w.Write(marker)
+	w.Write(head)
+	if bare(doc) && t.plain.emit(w, doc.Content[0]) {
 		return nil
 	}
-	enc := yaml.NewEncoder(&t.out)
-	if err := enc.Encode(&doc); err != nil {
-		return fmt.Errorf("%s: encode: %w", describe(c, index), err)
+	enc := yaml.NewEncoder(w)
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("encode: %w", err)
 	}
 	if err := enc.Close(); err != nil {
-		return fmt.Errorf("%s: encode: %w", describe(c, index), err)
+		return fmt.Errorf("encode: %w", err)
 	}
 	return nil
 }
@@ -240,9 +339,9 @@ func hasEndMarker(body []byte) bool {
 	return bytes.HasPrefix(body, []byte("...")) || bytes.Contains(body, []byte("\n..."))
 }
 
-func (t *transformer) verbatim(c chunk) {
-	t.out.Write(c.marker)
-	t.out.Write(c.body)
+func writeChunk(w *bytes.Buffer, c chunk) {
+	w.Write(c.marker)
+	w.Write(c.body)
 }
 
 // splitHead cuts the blank and comment lines that open a document from the rest, so that

@@ -1,0 +1,110 @@
+package wiring
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/tracebloc/edge/internal/names"
+)
+
+// Spec is the wiring object's spec, checked.
+type Spec struct {
+	Namespace           string // the wiring object's namespace: the release namespace
+	Release             string
+	ClientChart         string
+	CredentialSecret    string
+	NodeAgentsNamespace string
+	MigrateFrom         string
+	InitContainer       *yaml.Node   // a mapping with name and image
+	Volumes             []*yaml.Node // mappings with a name
+}
+
+var (
+	// releaseName is Helm's rule for release names.
+	releaseName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$`)
+	// dnsLabel is a namespace's or a container's name.
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	// dnsSubdomain is a Secret's or a volume's name (volumes are labels, which fit).
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+)
+
+// errMalformed marks a wiring object that does not say what the wiring needs.
+var errMalformed = errors.New("malformed wiring object")
+
+// WantClientChart is the spec.clientChart this package wires.
+const WantClientChart = names.ClientChartName + "-" + names.ClientChartVersion
+
+// parseSpec checks the wiring object o field by field.
+func parseSpec(o object) (Spec, error) {
+	spec := field(o.node, "spec")
+	if spec == nil || spec.Kind != yaml.MappingNode {
+		return Spec{}, malformed("spec", "is missing or not a map")
+	}
+	s := Spec{
+		Namespace:           o.namespace,
+		Release:             scalar(field(spec, "release")),
+		ClientChart:         scalar(field(spec, "clientChart")),
+		CredentialSecret:    scalar(field(spec, "credentialSecret")),
+		NodeAgentsNamespace: scalar(field(spec, "nodeAgentsNamespace")),
+		MigrateFrom:         scalar(field(spec, "migrateFrom")),
+		InitContainer:       field(spec, "initContainer"),
+	}
+	for _, c := range []struct {
+		field, value string
+		rule         *regexp.Regexp
+		optional     bool
+		what         string
+	}{
+		{"metadata.namespace", s.Namespace, dnsLabel, false, "a namespace name"},
+		{"spec.release", s.Release, releaseName, false, "a Helm release name"},
+		{"spec.credentialSecret", s.CredentialSecret, dnsSubdomain, false, "a Secret name"},
+		{"spec.nodeAgentsNamespace", s.NodeAgentsNamespace, dnsLabel, true, `a namespace name or ""`},
+		{"spec.migrateFrom", s.MigrateFrom, releaseName, true, `a Helm release name or ""`},
+	} {
+		if (c.value != "" || !c.optional) && !c.rule.MatchString(c.value) {
+			return Spec{}, malformed(c.field, fmt.Sprintf("is %s, not %s", show(c.value), c.what))
+		}
+	}
+	if s.ClientChart == "" {
+		return Spec{}, malformed("spec.clientChart", "is missing")
+	}
+	if err := s.checkInitContainer(); err != nil {
+		return Spec{}, err
+	}
+	vols := field(spec, "volumes")
+	if vols != nil && scalar(vols) == "" && vols.Kind == yaml.ScalarNode {
+		vols = nil // null: none
+	}
+	if vols != nil && vols.Kind != yaml.SequenceNode {
+		return Spec{}, malformed("spec.volumes", "is not a list")
+	}
+	for i, v := range items(vols) {
+		if name := scalar(field(v, "name")); v.Kind != yaml.MappingNode || !dnsSubdomain.MatchString(name) {
+			return Spec{}, malformed(fmt.Sprintf("spec.volumes[%d]", i), "is not a volume with a name")
+		}
+		s.Volumes = append(s.Volumes, v)
+	}
+	return s, nil
+}
+
+func (s Spec) checkInitContainer() error {
+	c := s.InitContainer
+	if c == nil || c.Kind != yaml.MappingNode {
+		return malformed("spec.initContainer", "is missing or not a map")
+	}
+	if name := scalar(field(c, "name")); !dnsLabel.MatchString(name) {
+		return malformed("spec.initContainer.name", fmt.Sprintf("is %s, not a container name", show(name)))
+	}
+	image := field(c, "image")
+	if v := scalar(image); v == "" || image.Kind != yaml.ScalarNode || len(v) > 512 {
+		return malformed("spec.initContainer.image", "is missing, not a string or longer than 512 characters")
+	}
+	return nil
+}
+
+func malformed(field, problem string) error {
+	return fmt.Errorf("%w: %s %s", errMalformed, field, problem)
+}
