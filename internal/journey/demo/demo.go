@@ -24,9 +24,18 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tracebloc/edge/internal/api"
+	"github.com/tracebloc/edge/internal/chartdeps"
 	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/journey"
+	"github.com/tracebloc/edge/internal/names"
 )
+
+// clientRepo is the chart repository of the tracebloc/client chart (the edge chart's
+// dependency).
+const clientRepo = "https://tracebloc.github.io/client"
+
+// clientStandIns pushes the stand-ins of the client chart's images.
+var clientStandIns journey.StandIns
 
 const (
 	release     = "edge"
@@ -72,8 +81,9 @@ type demo struct {
 
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, "==> "+format+"\n", args...) }
 
-// up runs the demo's steps: the tools, the cluster, the images, the backend, the
-// release, then follows the bootstrap until the workload runs.
+// up runs the demo's steps: the tools, the cluster, the chart and its dependency, the
+// images, the backend, the release, then follows the bootstrap until the workload runs and
+// the backend shows the client online.
 func (d *demo) up(ctx context.Context) error {
 	d.say("building the tools the demo needs (the first time builds Kubernetes from source: 10 to 30 minutes; then seconds)")
 	if err := d.run(ctx, filepath.Join(d.root, "scripts", "build-tools")); err != nil {
@@ -83,6 +93,9 @@ func (d *demo) up(ctx context.Context) error {
 		Helm: filepath.Join(d.cache, "bin", "helm")}
 	local, err := d.cluster(ctx, stage)
 	if err != nil {
+		return err
+	}
+	if err := d.chart(ctx, stage); err != nil {
 		return err
 	}
 	if err := d.images(ctx, stage, local); err != nil {
@@ -95,17 +108,59 @@ func (d *demo) up(ctx context.Context) error {
 	if err := d.backend(ctx, string(uid.UID)); err != nil {
 		return err
 	}
+	if err := stage.Prepare(ctx, namespace); err != nil {
+		return err
+	}
+	since := time.Now()
 	if err := d.install(ctx, stage); err != nil {
 		return err
 	}
 	if err := d.follow(ctx, stage); err != nil {
 		return err
 	}
-	return d.result(ctx, stage)
+	return d.result(ctx, stage, since)
 }
 
-// images builds the binaries and the images, and pushes the images to the local cluster's
-// registry (with another cluster, it says how to load them).
+// chart gets the edge chart's dependency, the tracebloc/client chart, as a user's machine
+// does (helm dependency build, from its chart repository) unless TRACEBLOC_OFFLINE is set;
+// offline, from the copy beside the repository; without one, the release runs without
+// the client chart (client.enabled=false).
+func (d *demo) chart(ctx context.Context, stage *journey.Stage) error {
+	dst := filepath.Join(d.dir, "chart")
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	stage.Chart = dst
+	if os.Getenv("TRACEBLOC_OFFLINE") == "" {
+		d.say("helm dependency build (the tracebloc/client chart %s from %s; TRACEBLOC_OFFLINE=1 stays offline)", names.ClientChartVersion, clientRepo)
+		if err := os.CopyFS(dst, os.DirFS(filepath.Join(d.root, "chart"))); err != nil {
+			return fmt.Errorf("copy the chart: %w", err)
+		}
+		if err := os.RemoveAll(filepath.Join(dst, "charts")); err != nil {
+			return err
+		}
+		if _, err := stage.Helm3(ctx, "dependency", "build", dst); err != nil {
+			return fmt.Errorf("%w\n(without internet access run TRACEBLOC_OFFLINE=1 make demo)", err)
+		}
+		stage.WithClient = true
+		return nil
+	}
+	withClient, err := chartdeps.Prepare(dst)
+	if err != nil {
+		return fmt.Errorf("prepare the chart: %w", err)
+	}
+	stage.WithClient = withClient
+	if withClient {
+		d.say("TRACEBLOC_OFFLINE: the tracebloc/client chart %s from the copy beside the repository", names.ClientChartVersion)
+	} else {
+		d.say("TRACEBLOC_OFFLINE and no copy of the tracebloc/client chart beside the repository: installing with client.enabled=false (the edge chart's enrollment Deployment only)")
+	}
+	return nil
+}
+
+// images builds the binaries and the bootstrap image, and pushes it and the stand-ins of
+// the client chart's images to the local cluster's registry (with another cluster, it
+// says how to load them).
 func (d *demo) images(ctx context.Context, stage *journey.Stage, local *cluster.Cluster) error {
 	d.say("building the binaries and the images (no Docker needed)")
 	art, err := journey.Build(ctx, d.root, filepath.Join(d.root, "bin", "demo"), nil)
@@ -114,12 +169,16 @@ func (d *demo) images(ctx context.Context, stage *journey.Stage, local *cluster.
 	}
 	stage.PostRender = art.PostRender
 	if local == nil {
-		d.say("load %s and %s into your cluster's nodes (e.g. kind load image-archive) as %s:%s and %s:%s, and make %s reachable from its pods",
-			art.BootstrapImage, art.WorkloadImage, journey.BootstrapRepo, journey.LocalTag, journey.WorkloadRepo, journey.LocalTag, stage.BackendURL)
+		d.say("load %s into your cluster's nodes (e.g. kind load image-archive) as %s:%s, and make %s reachable from its pods",
+			art.BootstrapImage, journey.BootstrapRepo, journey.LocalTag, stage.BackendURL)
 		return nil
 	}
 	d.say("pushing the images to the cluster's registry %s", local.RegistryAddr())
-	if err := art.Push(ctx, local); err != nil {
+	var standIns journey.StandIns
+	if stage.WithClient {
+		standIns = clientStandIns
+	}
+	if err := art.Push(ctx, local, standIns); err != nil {
 		return err
 	}
 	stage.Images = art.Pins
@@ -145,7 +204,7 @@ func (d *demo) install(ctx context.Context, stage *journey.Stage) error {
 // and may show a new code), approves each code once with DEMO_AUTO_APPROVE=1, until the
 // workload runs or the bootstrap stops for a reason a restart does not fix.
 func (d *demo) follow(ctx context.Context, stage *journey.Stage) error {
-	d.say("kubectl logs -n %s deploy/%s -c bootstrap -f", namespace, release)
+	d.say("kubectl logs -n %s deploy/%s -c bootstrap -f", namespace, stage.Workload(release))
 	auto := os.Getenv("DEMO_AUTO_APPROVE") == "1"
 	if !auto {
 		d.say("open the URL in the banner below in a browser, pick a user and approve (or run with DEMO_AUTO_APPROVE=1)")
@@ -242,7 +301,7 @@ func (d *demo) cluster(ctx context.Context, stage *journey.Stage) (*cluster.Clus
 	if err != nil {
 		return nil, err
 	}
-	stage.Kubeconfig, stage.Kube, stage.Loopback, stage.APIServerPort = c.Kubeconfig, c.Client, true, c.Ports.APIServer
+	stage.Kubeconfig, stage.Kube, stage.Harness = c.Kubeconfig, c.Client, c
 	return c, nil
 }
 
@@ -393,29 +452,34 @@ func approve(ctx context.Context, tokenFile, url, code string) error {
 	return nil
 }
 
-// result shows what a person checks: the client record and the Secret's keys.
-func (d *demo) result(ctx context.Context, stage *journey.Stage) error {
-	resp, err := devAPI(ctx, d.tokenFile(), http.MethodGet, stage.BackendURL+"/_dev/clients", "")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var clients []api.EdgeDevice
-	if err := json.NewDecoder(resp.Body).Decode(&clients); err != nil {
-		return err
-	}
-	d.say("the tracebloc client of this cluster (development backend):")
-	for _, c := range clients {
-		cid := ""
-		if c.ClusterID != nil {
-			cid = *c.ClusterID
-		}
-		fmt.Fprintf(d.out, "    id %d  name %s  namespace %s  cluster_id %s  status %d\n", c.ID, c.FirstName, c.Namespace, cid, c.Status)
-	}
+// result shows what a person checks: the backend's view of the client (online once the
+// client chart's workloads run with the credential) and the Secret's keys.
+func (d *demo) result(ctx context.Context, stage *journey.Stage, since time.Time) error {
 	sec, err := stage.Kube.CoreV1().Secrets(namespace).Get(ctx, release+"-credentials", metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
+	list := func(ctx context.Context) ([]api.EdgeDevice, error) { return d.clients(ctx, stage.BackendURL) }
+	var c api.EdgeDevice
+	if stage.WithClient {
+		d.say("waiting for the client chart's workloads to report the client online")
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		if c, err = journey.WaitOnline(wctx, list, string(sec.Data["CLIENT_ID"]), since); err != nil {
+			return err
+		}
+	} else if c, err = d.client(ctx, stage.BackendURL, string(sec.Data["CLIENT_ID"])); err != nil {
+		return err
+	}
+	d.say("the tracebloc client of this cluster, as the development backend shows it:")
+	cid, seen := "", "never"
+	if c.ClusterID != nil {
+		cid = *c.ClusterID
+	}
+	if c.LastInfoUpdate != nil {
+		seen = c.LastInfoUpdate.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(d.out, "    name %s  status %d  last_info_update %s\n    id %d  namespace %s  cluster_id %s\n", c.FirstName, c.Status, seen, c.ID, c.Namespace, cid)
 	d.say("the credential Secret %s/%s (keys only; the values are never shown):", namespace, sec.Name)
 	for k := range sec.Data {
 		fmt.Fprintf(d.out, "    %s\n", k)
@@ -423,8 +487,39 @@ func (d *demo) result(ctx context.Context, stage *journey.Stage) error {
 	for _, k := range []string{"tracebloc.io/enrollment", "tracebloc.io/client-name", "tracebloc.io/cluster-id"} {
 		fmt.Fprintf(d.out, "    %s: %s\n", k, sec.Annotations[k])
 	}
-	d.say("done. The edge workload runs with this credential. Clean up with: make demo-down")
+	d.say("done. Clean up with: make demo-down")
 	return nil
+}
+
+// clients lists the development backend's clients through its /_dev/ API.
+func (d *demo) clients(ctx context.Context, url string) ([]api.EdgeDevice, error) {
+	resp, err := devAPI(ctx, d.tokenFile(), http.MethodGet, url+"/_dev/clients", "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/_dev/clients: %s", url, resp.Status)
+	}
+	var clients []api.EdgeDevice
+	if err := json.NewDecoder(resp.Body).Decode(&clients); err != nil {
+		return nil, fmt.Errorf("GET %s/_dev/clients: %w", url, err)
+	}
+	return clients, nil
+}
+
+// client returns the client with the given username.
+func (d *demo) client(ctx context.Context, url, username string) (api.EdgeDevice, error) {
+	clients, err := d.clients(ctx, url)
+	if err != nil {
+		return api.EdgeDevice{}, err
+	}
+	for _, c := range clients {
+		if c.Username == username {
+			return c, nil
+		}
+	}
+	return api.EdgeDevice{}, fmt.Errorf("the development backend has no client %s: make demo-down, then make demo, starts afresh", username)
 }
 
 func (d *demo) down(ctx context.Context) error {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -27,9 +28,18 @@ func pod(bootstrap corev1.ContainerStatus, workloadRunning bool) *corev1.Pod {
 		Status:     corev1.PodStatus{InitContainerStatuses: []corev1.ContainerStatus{bootstrap}},
 	}
 	if workloadRunning {
-		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "edge", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+		p.Spec.Containers = []corev1.Container{{Name: "hold"}}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "hold", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
 	}
 	return p
+}
+
+// workload is the release's enrollment Deployment, by whose selector the demo finds the pod.
+func workload() *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: release + "-enrollment", Namespace: namespace},
+		Spec:       appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/instance": release}}},
+	}
 }
 
 func exited(code int32) corev1.ContainerState {
@@ -50,7 +60,7 @@ func TestWaitForWorkload(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			stage := &journey.Stage{Kube: fake.NewClientset(tc.pod)}
+			stage := &journey.Stage{Kube: fake.NewClientset(tc.pod, workload())}
 			ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 			defer cancel()
 			err := waitForWorkload(ctx, stage)
@@ -62,7 +72,7 @@ func TestWaitForWorkload(t *testing.T) {
 }
 
 func TestBootstrapRestarts(t *testing.T) {
-	stage := &journey.Stage{Kube: fake.NewClientset(pod(corev1.ContainerStatus{RestartCount: 5}, false))}
+	stage := &journey.Stage{Kube: fake.NewClientset(pod(corev1.ContainerStatus{RestartCount: 5}, false), workload())}
 	if got := bootstrapRestarts(context.Background(), stage); got != 5 {
 		t.Errorf("bootstrapRestarts() = %d, want 5", got)
 	}
