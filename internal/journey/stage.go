@@ -238,9 +238,7 @@ func (s *Stage) Helm3(ctx context.Context, args ...string) (string, error) {
 // run runs a CLI in the helm environment and returns its combined output, which it also
 // copies to Output.
 func (s *Stage) run(ctx context.Context, bin string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = s.HelmEnv()
-	out, err := cmd.CombinedOutput()
+	out, err := s.command(ctx, bin, args...).CombinedOutput()
 	if s.Output != nil {
 		_, _ = s.Output.Write(out)
 	}
@@ -248,6 +246,13 @@ func (s *Stage) run(ctx context.Context, bin string, args ...string) (string, er
 		return string(out), fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
 	}
 	return string(out), nil
+}
+
+// command is a command of bin in the helm environment.
+func (s *Stage) command(ctx context.Context, bin string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = s.HelmEnv()
+	return cmd
 }
 
 // PostRenderArgs are the post-renderer's arguments: this cluster, the pinned images.
