@@ -39,7 +39,7 @@ var (
 	pushed    sync.Map // cluster dir -> true
 )
 
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	root, err := clustertest.RepoRoot()
 	if err != nil {
@@ -50,7 +50,7 @@ func repoRoot(t *testing.T) string {
 
 // world is one scenario: a cluster, a fresh namespace, a development backend.
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	c        *cluster.Cluster
 	stage    *journey.Stage
 	ns       string
@@ -70,7 +70,7 @@ const (
 	enrollOnly = false
 )
 
-func newWorld(t *testing.T, name string, client bool) *world {
+func newWorld(t testing.TB, name string, client bool) *world {
 	t.Helper()
 	var chart string
 	if client {
@@ -99,7 +99,7 @@ func newWorld(t *testing.T, name string, client bool) *world {
 }
 
 // pushOnce builds the artifacts once per test binary and pushes them once per cluster.
-func pushOnce(t *testing.T, root string, c *cluster.Cluster) {
+func pushOnce(t testing.TB, root string, c *cluster.Cluster) {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "tracebloc-e2e-")
@@ -200,6 +200,8 @@ type follower struct {
 	logs  bytes.Buffer
 	codes []string
 	done  chan struct{}
+	// approvedAt is when the last code was approved.
+	approvedAt time.Time
 }
 
 func (f *follower) Write(p []byte) (int, error) {
@@ -239,7 +241,11 @@ func (w *world) followRun(ctx context.Context, release, ns, email string, deny b
 			case deny:
 				_ = w.backend.Deny(code)
 			case email != "":
-				_ = w.backend.Approve(code, email)
+				if w.backend.Approve(code, email) == nil {
+					f.mu.Lock()
+					f.approvedAt = time.Now()
+					f.mu.Unlock()
+				}
 			}
 		}
 	}()
