@@ -273,7 +273,11 @@ func apiserverArgs(p paths, st state) []string {
 		"--client-ca-file", p.pki("ca.crt"),
 		"--token-auth-file", p.pki("tokens.csv"),
 		"--authorization-mode", "Node,RBAC",
-		"--enable-admission-plugins", "NodeRestriction,PodSecurity",
+		"--enable-admission-plugins", "NodeRestriction,PodSecurity,MutatingAdmissionPolicy",
+		// MutatingAdmissionPolicy is beta and off by default in 1.34: the harness's
+		// host-network policies (hostNetworkPolicies) need it.
+		"--feature-gates", "MutatingAdmissionPolicy=true",
+		"--runtime-config", "admissionregistration.k8s.io/v1beta1=true",
 		"--admission-control-config-file", p.join("admission.yaml"),
 		"--kubelet-preferred-address-types", "Hostname",
 		"--kubelet-certificate-authority", p.pki("ca.crt"),
@@ -298,6 +302,9 @@ func controllerManagerArgs(p paths, st state) []string {
 		"--root-ca-file", p.pki("ca.crt"),
 		"--service-account-private-key-file", p.pki("sa.key"),
 		"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service,-route",
+		// PersistentVolumeClaims of StorageClass get a folder under /tmp/hostpath_pv
+		// (see createStorageClass; Down removes the folders of the instance's volumes).
+		"--enable-hostpath-provisioner",
 		"--leader-elect=false",
 		"--profiling=false",
 		"--v=1",

@@ -44,6 +44,7 @@ func down(ctx context.Context, opts Options) error {
 	stop("kubelet", 10*time.Second)
 	stop("kube-scheduler", 5*time.Second)
 	stop("kube-controller-manager", 5*time.Second)
+	folders := volumeFolders(ctx, opts, st, stErr)
 	// Note the shims before their tasks go: deleting a task removes its shim.pid.
 	shimList := shims(p)
 	if processAlive(p, "containerd") {
@@ -70,6 +71,9 @@ func down(ctx context.Context, opts Options) error {
 	if err := unmountAll(opts.Dir); err != nil {
 		errs = append(errs, err)
 	}
+	if err := removeFolders(folders); err != nil {
+		errs = append(errs, err)
+	}
 	removeLogLinks(opts.Dir)
 	if len(errs) > 0 {
 		return fmt.Errorf("tear down cluster %s (folder %s kept for a look): %w", opts.Name, opts.Dir, errors.Join(errs...))
@@ -78,6 +82,20 @@ func down(ctx context.Context, opts Options) error {
 		return fmt.Errorf("remove %s: %w", opts.Dir, err)
 	}
 	return nil
+}
+
+// volumeFolders lists the instance's provisioned volume folders while its API server
+// runs (the controller manager stopped, so none is added or deleted meanwhile); a
+// failure is reported and tear-down goes on.
+func volumeFolders(ctx context.Context, opts Options, st state, stErr error) []string {
+	if stErr != nil || !processAlive(opts.paths(), "kube-apiserver") {
+		return nil
+	}
+	folders, err := provisionedFolders(ctx, opts, st)
+	if err != nil {
+		fmt.Fprintf(opts.Log, "cluster %s: %v\n", opts.Name, err)
+	}
+	return folders
 }
 
 // removeLogLinks removes the kubelet's links in /var/log/containers (a fixed path) that

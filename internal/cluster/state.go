@@ -33,7 +33,14 @@ type state struct {
 	CgroupRoot string `json:"cgroup_root"`
 	// Ready is set once Up has seen the whole cluster work.
 	Ready bool `json:"ready"`
+	// Generation is the harness generation that made the instance (see generation).
+	Generation int `json:"generation,omitempty"`
 }
+
+// generation numbers what an instance has beyond its processes: Up starts an instance
+// of an older generation anew. 1: the host-network admission policies, the hostPath
+// StorageClass.
+const generation = 1
 
 func readState(p paths) (state, error) {
 	var s state

@@ -79,8 +79,12 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	defer unlock()
 
-	if c, err := open(ctx, opts); err == nil {
+	c, err := open(ctx, opts)
+	if err == nil && c.state.Generation == generation {
 		return c, nil
+	}
+	if err == nil {
+		fmt.Fprintf(opts.Log, "cluster %s: the instance in %s was made by an older harness (generation %d, now %d): starting it anew\n", opts.Name, opts.Dir, c.state.Generation, generation)
 	}
 	if _, err := os.Stat(opts.Dir); err == nil {
 		fmt.Fprintf(opts.Log, "cluster %s: removing a stopped or broken instance in %s\n", opts.Name, opts.Dir)
@@ -124,7 +128,7 @@ func up(ctx context.Context, opts Options) error {
 	if err := waitReady(ctx, opts, st); err != nil {
 		return err
 	}
-	st.Ready = true
+	st.Ready, st.Generation = true, generation
 	return writeState(p, st)
 }
 
@@ -209,7 +213,8 @@ func startControllersAndKubelet(p paths, st state, bin func(string) string) erro
 	return err
 }
 
-// waitReady waits for the API server (then adds the RuntimeClass), the node, and the
+// waitReady waits for the API server (then adds the RuntimeClass, the host-network
+// policies and the StorageClass), the node, and the
 // default ServiceAccount and kube-root-ca.crt the controller manager makes.
 func waitReady(ctx context.Context, opts Options, st state) error {
 	p := opts.paths()
@@ -220,8 +225,10 @@ func waitReady(ctx context.Context, opts Options, st state) error {
 	if err := waitFor(ctx, p, "kube-apiserver", func() error { return c.readyz(ctx) }); err != nil {
 		return err
 	}
-	if err := createRuntimeClass(ctx, c); err != nil {
-		return err
+	for _, create := range []func(context.Context, *Cluster) error{createRuntimeClass, createHostNetworkPolicies, createStorageClass} {
+		if err := create(ctx, c); err != nil {
+			return err
+		}
 	}
 	if err := waitFor(ctx, p, "kubelet", func() error {
 		_, err := c.Client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
