@@ -9,6 +9,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/tracebloc/edge/internal/journey"
 	"github.com/tracebloc/edge/postrender/pins"
@@ -89,5 +93,57 @@ func TestInstallArgsPullPolicy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// fakeHarness records the namespaces Prepare puts on the host network.
+type fakeHarness struct{ envs map[string]map[string]string }
+
+func (h *fakeHarness) HostNetworkNamespace(_ context.Context, name string, env map[string]string) error {
+	h.envs[name] = env
+	return nil
+}
+
+// TestPrepareAndValues: with the client chart, Prepare finds the default StorageClass and
+// puts the release namespace and its node-agents namespace on the harness's host network
+// with the backend URL; the values name both, and turn off what needs the internet.
+// Without the client chart, the values only disable it.
+func TestPrepareAndValues(t *testing.T) {
+	ctx := context.Background()
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local", Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}}}
+	agents := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns-agents"}}
+	h := &fakeHarness{envs: map[string]map[string]string{}}
+	s := &journey.Stage{WithClient: true, Kube: fake.NewClientset(sc, agents), Harness: h, BackendURL: "http://127.0.0.1:9"}
+	if err := s.Prepare(ctx, "ns"); err != nil {
+		t.Fatal(err)
+	}
+	wantEnv := map[string]map[string]string{"ns": {"TRACEBLOC_API_URL": "http://127.0.0.1:9"}, "ns-agents": {"TRACEBLOC_API_URL": "http://127.0.0.1:9"}}
+	if diff := cmp.Diff(wantEnv, h.envs); diff != "" {
+		t.Errorf("Prepare() host-network namespaces (-want +got):\n%s", diff)
+	}
+	args := s.Values("ns")
+	for _, want := range []string{"client.enabled=true", "client.storageClass.name=local", "client.nodeAgents.namespace.name=ns-agents",
+		"client.egressProxy.enabled=false", "client.imageRefresh.enabled=false", "client.resourceMonitor=false", "client.env.TRACEBLOC_API_URL=http://127.0.0.1:9"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("Values() = %v, want %s among them", args, want)
+		}
+	}
+	if i := slices.Index(args, "client.env.TRACEBLOC_API_URL=http://127.0.0.1:9"); i < 1 || args[i-1] != "--set-string" {
+		t.Errorf("Values() sets the env value with %q, want --set-string", args[max(i-1, 0)])
+	}
+
+	s = &journey.Stage{Kube: fake.NewClientset(), BackendURL: "http://b"}
+	if err := s.Prepare(ctx, "ns"); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range s.Values("ns") {
+		if strings.HasPrefix(v, "client.") && v != "client.enabled=false" {
+			t.Errorf("Values() without the client chart = %v, want no client value but client.enabled=false", s.Values("ns"))
+		}
+	}
+
+	s = &journey.Stage{WithClient: true, Kube: fake.NewClientset()}
+	if err := s.Prepare(ctx, "ns"); err == nil || !strings.Contains(err.Error(), "is-default-class") {
+		t.Errorf("Prepare() without a default StorageClass = %v, want an error naming the annotation", err)
 	}
 }

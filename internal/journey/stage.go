@@ -199,7 +199,10 @@ func (s *Stage) values(ns string) []string {
 //   - storageClass: the cluster's default class, instead of a class of the chart's own
 //     that needs a provisioner; pvcAccessMode ReadWriteOnce, the one mode a single node's
 //     provisioner offers (the chart asks ReadWriteMany of dynamic storage);
-//   - resourceMonitor: only when the metrics API is registered, which its install needs.
+//   - resourceMonitor: only when the metrics API is registered, which its install needs;
+//   - images.mysqlClient.digest: the chart pins mysql-client to a digest of Docker Hub's
+//     image; empty, it names the image by its tag, which the post-renderer pins to the
+//     stand-in pushed here.
 //
 // autoUpgrade is off by the edge chart's default (it upgrades without the post-renderer);
 // gpu.devicePlugin and telemetryCollector are off by the client chart's defaults.
@@ -214,6 +217,7 @@ func (s *Stage) clientValues(ns string) []string {
 		"client.storageClass.create=false", "client.storageClass.name=" + s.storageClass,
 		"client.pvcAccessMode=ReadWriteOnce",
 		fmt.Sprintf("client.resourceMonitor=%t", s.resourceMonitor),
+		"client.images.mysqlClient.digest=",
 	}
 	if s.Harness != nil {
 		v = append(v, "client.nodeAgents.namespace.create=false", "client.nodeAgents.namespace.name="+s.NodeAgentsNamespace(ns))
