@@ -58,7 +58,7 @@ image: build ## the bootstrap's OCI image tarball, built without Docker
 	$(GO) run ./images/build --binary $(BIN)/tracebloc-bootstrap --name ghcr.io/tracebloc/edge-bootstrap \
 	  --version $(VERSION) --out $(IMAGE_TAR)
 
-demo: deps-demo build ## the whole journey on a local cluster (or KUBECONFIG's); DEMO_AUTO_APPROVE=1 approves itself
+demo: deps-demo build ## the whole journey with the tracebloc/client chart on a local cluster (or KUBECONFIG's), until the client is online; DEMO_AUTO_APPROVE=1 approves itself, TRACEBLOC_OFFLINE=1 stays offline
 	scripts/demo up
 
 demo-down: ## remove what the demo started: the release, the development backend, the local cluster
