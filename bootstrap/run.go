@@ -40,8 +40,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case command == "--version" || command == "version":
 		fmt.Fprintln(stdout, version.UserAgent())
 		return nil
+	case command == "hold" && len(args) == 1:
+		return hold(ctx, stdout)
 	case len(args) > 1 || (command != "" && command != "check" && command != "revoke"):
-		return fmt.Errorf("%w: unexpected arguments %q: run with no arguments to enroll, or with check or revoke; settings come from TRACEBLOC_* environment variables", config.ErrInvalid, strings.Join(args, " "))
+		return fmt.Errorf("%w: unexpected arguments %q: run with no arguments to enroll, or with check, revoke or hold; settings come from TRACEBLOC_* environment variables", config.ErrInvalid, strings.Join(args, " "))
 	}
 	cfg, err := config.Load(ctx, envconfig.OsLookuper())
 	if err != nil {
@@ -174,6 +176,20 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "error: %s\n", msg)
 	return code
+}
+
+// holdLine is what hold prints: the one line a person reads in the main container's log.
+const holdLine = "tracebloc edge: the credential is in place; the workload runs elsewhere (client.enabled=false), so this container only keeps the pod running until it is stopped"
+
+// hold is the main container of the chart's enrollment Deployment when the client chart is
+// not installed (client.enabled=false): the bootstrap init container has put the credential
+// in place, and the pod only stays up, so that the Deployment does not restart it and the
+// init container does not run again. It needs no configuration and no Kubernetes access,
+// and ends well (exit 0) when it is stopped (SIGTERM or SIGINT end ctx).
+func hold(ctx context.Context, stdout io.Writer) error {
+	fmt.Fprintln(stdout, holdLine)
+	<-ctx.Done()
+	return nil
 }
 
 // check is the chart's `helm test`: the credential Secret holds both keys. It prints the

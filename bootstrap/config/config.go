@@ -31,6 +31,13 @@
 //	                               sets it); omitted when empty
 //	TRACEBLOC_VERIFICATION_HOSTS   comma-separated host names an activation URL may point at,
 //	                               besides the backend's own host (default: none)
+//	TRACEBLOC_RELEASE              the Helm release: the credential Secret is labelled
+//	                               app.kubernetes.io/name=client and app.kubernetes.io/instance=<it>,
+//	                               as the tracebloc CLI looks for it; no such labels when empty
+//	TRACEBLOC_NODE_AGENTS_NAMESPACE
+//	                               the client chart's node-agents namespace: the bootstrap keeps a
+//	                               copy of CLIENT_ID and CLIENT_PASSWORD there, in a Secret of the
+//	                               credential Secret's name (none when empty or the release namespace)
 //
 // Proxies come from HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
 package config
@@ -76,6 +83,18 @@ type Config struct {
 	QR                bool          `env:"TRACEBLOC_QR,default=false"`
 	ChartVersion      string        `env:"TRACEBLOC_CHART_VERSION"`
 	VerificationHosts []string      `env:"TRACEBLOC_VERIFICATION_HOSTS"`
+	Release           string        `env:"TRACEBLOC_RELEASE"`
+	NodeAgents        string        `env:"TRACEBLOC_NODE_AGENTS_NAMESPACE"`
+}
+
+// CopyNamespace is the namespace of the node-agents copy of the credential, "" when none is
+// kept (no node-agents namespace, or it is the release namespace, where the credential
+// Secret itself serves).
+func (c *Config) CopyNamespace() string {
+	if c.NodeAgents == c.Namespace {
+		return ""
+	}
+	return c.NodeAgents
 }
 
 // ErrInvalid marks every configuration error (exit code 2).
@@ -171,7 +190,25 @@ func (c *Config) checkNames(p *problems) {
 	if len(c.ClientName) > 150 {
 		p.bad("TRACEBLOC_CLIENT_NAME", "is %d characters long; at most 150", len(c.ClientName))
 	}
+	c.checkRelease(p)
 }
+
+// checkRelease checks the Helm release and the node-agents namespace, which become label
+// values and a namespace the bootstrap writes into.
+func (c *Config) checkRelease(p *problems) {
+	if c.Release != "" && (len(c.Release) > 53 || !releaseName.MatchString(c.Release)) {
+		p.bad("TRACEBLOC_RELEASE", "%q is not a Helm release name (at most 53 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit): the chart sets it to .Release.Name", c.Release)
+	}
+	if c.NodeAgents == "" {
+		return
+	}
+	if msgs := validation.IsDNS1123Label(c.NodeAgents); len(msgs) > 0 {
+		p.bad("TRACEBLOC_NODE_AGENTS_NAMESPACE", "%q is not a namespace name: %s", c.NodeAgents, strings.Join(msgs, "; "))
+	}
+}
+
+// releaseName is Helm's rule for a release name.
+var releaseName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
 func (c *Config) checkDurations(p *problems) {
 	if c.ResetWindow <= 0 {

@@ -98,3 +98,42 @@ func TestLoadApprovalContext(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadReleaseAndNodeAgents(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		wantCopy string
+		wantErr  string // "" = accepted
+	}{
+		{name: "unset"},
+		{name: "release", env: map[string]string{"TRACEBLOC_RELEASE": "edge.v2-a"}},
+		{name: "release too long", env: map[string]string{"TRACEBLOC_RELEASE": strings.Repeat("a", 54)}, wantErr: "TRACEBLOC_RELEASE"},
+		{name: "release with capitals", env: map[string]string{"TRACEBLOC_RELEASE": "Edge"}, wantErr: "TRACEBLOC_RELEASE"},
+		{name: "release with a newline", env: map[string]string{"TRACEBLOC_RELEASE": "edge\nx"}, wantErr: "TRACEBLOC_RELEASE"},
+		{name: "node agents", env: map[string]string{"TRACEBLOC_NODE_AGENTS_NAMESPACE": "tracebloc-agents"}, wantCopy: "tracebloc-agents"},
+		{name: "node agents is the release namespace", env: map[string]string{"TRACEBLOC_NODE_AGENTS_NAMESPACE": "edge"}},
+		{name: "node agents not a namespace", env: map[string]string{"TRACEBLOC_NODE_AGENTS_NAMESPACE": "Agents_1"}, wantErr: "TRACEBLOC_NODE_AGENTS_NAMESPACE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := map[string]string{"TRACEBLOC_CREDENTIAL_SECRET": "edge-credentials", "TRACEBLOC_NAMESPACE": "edge"}
+			for k, v := range tt.env {
+				m[k] = v
+			}
+			c, err := Load(context.Background(), envconfig.MapLookuper(m))
+			if tt.wantErr != "" {
+				if !errors.Is(err, ErrInvalid) || !strings.Contains(fmt.Sprint(err), tt.wantErr) {
+					t.Fatalf("Load() = %v, want ErrInvalid naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.CopyNamespace(); got != tt.wantCopy {
+				t.Errorf("CopyNamespace() = %q, want %q", got, tt.wantCopy)
+			}
+		})
+	}
+}
