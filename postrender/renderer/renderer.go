@@ -83,14 +83,32 @@ var labelValue = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-
 // Render reads the rendered stream from in and returns the transformed stream. It returns
 // no bytes at all on error. Empty input gives empty output without asking the cluster.
 func (r *Renderer) Render(ctx context.Context, in io.Reader) ([]byte, error) {
+	res, err := r.RenderResult(ctx, in)
+	return res.Output, err
+}
+
+// Result is a render's output and what the render learned.
+type Result struct {
+	Output []byte
+	// Namespace is the release namespace ("" when nothing said it).
+	Namespace string
+	// Release is the release's name as the edge chart's wiring object says it ("" without).
+	Release string
+	// ClusterID is the value of the cluster-id label ("" when none was written).
+	ClusterID string
+	// Wired says what the wiring of the tracebloc/client chart did, one entry per object.
+	Wired []wiring.Wired
+}
+
+// RenderResult is Render with what the render learned; the zero Result on error.
+func (r *Renderer) RenderResult(ctx context.Context, in io.Reader) (Result, error) {
 	br := bufio.NewReader(in)
 	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
-		return nil, nil
+		return Result{}, nil
 	}
 	if !labelValue.MatchString(r.cfg.ClusterID) {
-		return nil, fmt.Errorf("--cluster-id %q is not a valid label value (at most 63 letters, digits, '-', '_', '.'): pass the kube-system namespace UID", r.cfg.ClusterID)
+		return Result{}, fmt.Errorf("--cluster-id %q is not a valid label value (at most 63 letters, digits, '-', '_', '.'): pass the kube-system namespace UID", r.cfg.ClusterID)
 	}
-	kubeconfig := clusterinfo.LoadKubeconfig(r.cfg.Kubeconfig, r.cfg.KubeContext)
 	opts := transform.Options{
 		Namespace: r.cfg.Namespace,
 		Fallback:  r.cfg.HelmNamespace,
@@ -98,19 +116,9 @@ func (r *Renderer) Render(ctx context.Context, in io.Reader) ([]byte, error) {
 		Pins:      r.cfg.Pins,
 		Scopes:    map[transform.GroupKind]bool{},
 	}
-	var meta metadata.Interface
-	if r.cfg.Offline {
-		if r.cfg.ClusterID == "" {
-			r.log.Warn().Msg("offline: no cluster access, so no guard and no tracebloc.io/cluster-id label (pass --cluster-id to label)")
-		} else {
-			r.log.Warn().Str("cluster_id", r.cfg.ClusterID).Msg("offline: no cluster access, so no guard; labelling with the given cluster id")
-		}
-	} else {
-		var err error
-		meta, err = r.ask(ctx, kubeconfig, &opts)
-		if err != nil {
-			return nil, err
-		}
+	meta, err := r.connect(ctx, &opts)
+	if err != nil {
+		return Result{}, err
 	}
 	for gk, cluster := range r.cfg.Scopes {
 		opts.Scopes[gk] = cluster
@@ -119,7 +127,7 @@ func (r *Renderer) Render(ctx context.Context, in io.Reader) ([]byte, error) {
 	opts.Holder = wire
 	res, err := transform.Stream(br, opts)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	for _, x := range wire.Wired() {
 		r.log.Info().Str("object", x.Object).Msg("wired: " + x.What)
@@ -130,12 +138,25 @@ func (r *Renderer) Render(ctx context.Context, in io.Reader) ([]byte, error) {
 		r.log.Info().Msg("no release namespace known (no --namespace, no $HELM_NAMESPACE, no object of the edge chart): objects without a namespace are left to Helm, and no check for a tracebloc client in another namespace ran")
 	} else if meta != nil {
 		if err := r.guard(ctx, meta, guardRender(res.Namespace, wire)); err != nil {
-			return nil, err
+			return Result{}, err
 		}
 	}
 	r.log.Info().Str("namespace", res.Namespace).Str("cluster_id", opts.ClusterID).
 		Int("documents", res.Documents).Msg("rendered")
-	return res.Output, nil
+	return Result{Output: res.Output, Namespace: res.Namespace, Release: wire.Release(), ClusterID: opts.ClusterID, Wired: wire.Wired()}, nil
+}
+
+// connect asks the cluster for its id and kinds, unless offline; nil without a cluster.
+func (r *Renderer) connect(ctx context.Context, opts *transform.Options) (metadata.Interface, error) {
+	if r.cfg.Offline {
+		if r.cfg.ClusterID == "" {
+			r.log.Warn().Msg("offline: no cluster access, so no guard and no tracebloc.io/cluster-id label (pass --cluster-id to label)")
+		} else {
+			r.log.Warn().Str("cluster_id", r.cfg.ClusterID).Msg("offline: no cluster access, so no guard; labelling with the given cluster id")
+		}
+		return nil, nil
+	}
+	return r.ask(ctx, clusterinfo.LoadKubeconfig(r.cfg.Kubeconfig, r.cfg.KubeContext), opts)
 }
 
 // ask reads the cluster id (unless given) and the kinds' scopes from the cluster.

@@ -33,6 +33,17 @@
 //
 // stdout carries only YAML, and only when the whole stream succeeded; diagnostics go to
 // stderr. Exit status: 0 done, 1 the render failed, 2 bad flags or settings.
+//
+// `tracebloc-postrender gitops` reads a chart's rendered output (helm template) instead,
+// runs the post-renderer over it with the same flags, and prints its edits as kustomize
+// patches (package gitops), for tools that cannot run a post-renderer:
+//
+//	helm template edge tracebloc/edge -n tracebloc | tracebloc-postrender gitops --namespace tracebloc
+//
+//	--format         flux: a HelmRelease's spec.postRenderers block (default); kustomize: a
+//	                 kustomization.yaml with helmCharts, for Argo CD (--chart, --repo,
+//	                 --chart-version, --chart-home, --values-file say where the chart is)
+//	--edits          print the list of edits (per object, the JSON pointers) instead
 package main
 
 import (

@@ -34,6 +34,9 @@ type Config struct {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "gitops" {
+		return runGitops(ctx, args[1:], stdin, stdout, stderr)
+	}
 	cfg, showVersion, err := loadConfig(ctx, args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -57,21 +60,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if ph := set.Placeholders(); len(ph) > 0 {
 		log.Debug().Strs("images", ph).Msg("image list entries with the all-zero placeholder digest pin nothing")
 	}
-	kubeContext := cfg.KubeContext
-	if kubeContext == "" {
-		kubeContext = cfg.HelmContext
-	}
-	r := renderer.New(renderer.Config{
-		Namespace:     cfg.Namespace,
-		HelmNamespace: cfg.HelmNamespace,
-		ClusterID:     cfg.ClusterID,
-		Kubeconfig:    cfg.Kubeconfig,
-		KubeContext:   kubeContext,
-		Offline:       cfg.Offline,
-		Pins:          set,
-		Log:           &log,
-	})
-	out, err := r.Render(ctx, stdin)
+	out, err := newRenderer(cfg, set, &log).Render(ctx, stdin)
 	if err != nil {
 		// main reports it on stderr; the log file gets it too, since Helm may hide stderr.
 		fileLog.Error().Err(err).Msg("render failed")
@@ -83,14 +72,39 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return nil
 }
 
+func newRenderer(cfg Config, set pins.Set, log *zerolog.Logger) *renderer.Renderer {
+	kubeContext := cfg.KubeContext
+	if kubeContext == "" {
+		kubeContext = cfg.HelmContext
+	}
+	return renderer.New(renderer.Config{
+		Namespace:     cfg.Namespace,
+		HelmNamespace: cfg.HelmNamespace,
+		ClusterID:     cfg.ClusterID,
+		Kubeconfig:    cfg.Kubeconfig,
+		KubeContext:   kubeContext,
+		Offline:       cfg.Offline,
+		Pins:          set,
+		Log:           log,
+	})
+}
+
 // loadConfig reads the environment, then the flags over it.
 func loadConfig(ctx context.Context, args []string, stderr io.Writer) (Config, bool, error) {
+	return loadConfigWith(ctx, "tracebloc-postrender", args, stderr, nil)
+}
+
+// loadConfigWith is loadConfig for a command that adds flags of its own.
+func loadConfigWith(ctx context.Context, name string, args []string, stderr io.Writer, more func(*flag.FlagSet)) (Config, bool, error) {
 	var cfg Config
 	if err := envconfig.Process(ctx, &cfg); err != nil {
 		return Config{}, false, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	fs := flag.NewFlagSet("tracebloc-postrender", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if more != nil {
+		more(fs)
+	}
 	fs.StringVar(&cfg.Namespace, "namespace", cfg.Namespace, "release `namespace` (default: the one the edge chart writes on its objects, then $HELM_NAMESPACE; with neither, objects without a namespace are left to Helm)")
 	fs.StringVar(&cfg.ClusterID, "cluster-id", cfg.ClusterID, "cluster `id` for the tracebloc.io/cluster-id label; skips reading the kube-system UID")
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", cfg.Kubeconfig, "kubeconfig `file` (default $KUBECONFIG, then ~/.kube/config)")
