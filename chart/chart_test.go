@@ -17,57 +17,68 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tracebloc/edge/bootstrap/credential"
+	"github.com/tracebloc/edge/internal/names"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/default.golden.yaml from the current chart")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/ from the current chart")
+
+// disabled is the value set without the client chart: the enrollment Deployment.
+const disabled = "client: {enabled: false}\n"
 
 // valueCases are the edge cases every structural test renders, besides the defaults.
 func valueCases() []struct{ name, values string } {
 	return []struct{ name, values string }{
 		{"default", ``},
-		{"host network", "hostNetwork: true\nruntimeClassName: tracebloc-loopback\n"},
+		{"client disabled", disabled},
+		{"client disabled, host network", disabled + "hostNetwork: true\nruntimeClassName: tracebloc-loopback\n"},
 		{"enroll token", "enrollToken: {secretName: fleet-token, key: token}\n"},
 		{"legacy secret", "legacySecret: {name: tracebloc-client}\n"},
+		{"migrate from", "migrateFrom: {release: tracebloc}\n"},
+		{"no resource monitor", "client: {resourceMonitor: false}\n"},
+		{"node agents in the release namespace", "client: {nodeAgents: {namespace: {name: " + namespace + "}}}\n"},
 		{"CA from ConfigMap", "backend: {caBundle: {configMapName: corp-ca, key: bundle.pem}}\n"},
 		{"CA from Secret", "backend: {caBundle: {secretName: corp-ca}}\n"},
-		{"proxy", "proxy: {httpsProxy: 'http://proxy.corp:3128', httpProxy: 'http://proxy.corp:3128', noProxy: '10.0.0.0/8,.svc'}\n"},
+		{"proxy", "client: {env: {HTTP_PROXY_HOST: proxy.corp, HTTP_PROXY_PORT: '3128', NO_PROXY: '10.0.0.0/8,.svc'}}\n"},
 		{"cluster id", "clusterId: " + clusterID + "\n"},
 		{"global cluster id", "global: {clusterId: " + clusterID + "}\n"},
+		{"image registry", "global: {imageRegistry: 'mirror.corp:5000'}\n"},
 		{"digest pin", "bootstrap: {image: {digest: 'sha256:" + strings.Repeat("ab", 32) + "'}}\n"},
 		{"offboarding", "offboarding: {revokeOnUninstall: true}\n"},
 		{"backend url", "backend: {url: 'http://127.0.0.1:8080', env: dev}\n"},
-		{"workload rules", "workload: {serviceAccount: {rules: [{apiGroups: [batch], resources: [jobs], verbs: [create, get]}]}}\n"},
 		{"everything", `
 clusterId: ` + clusterID + `
 fullnameOverride: tb
 credentialSecret: {name: tb-machine}
 legacySecret: {name: old-client}
 enrollToken: {secretName: fleet-token}
-client: {name: lab-01, location: DE}
+newClient: {name: lab-01, location: DE}
 backend: {env: stg, caBundle: {secretName: corp-ca}}
-proxy: {httpsProxy: 'http://proxy:3128'}
+client: {env: {HTTP_PROXY_HOST: proxy, HTTP_PROXY_PORT: '3128'}, nodeAgents: {namespace: {name: tb-agents}}}
 bootstrap:
   logFormat: json
   logLevel: debug
   qr: true
   verifyCredential: true
   extraEnv: [{name: KUBERNETES_SERVICE_HOST, value: 127.0.0.1}]
-image: {repository: localhost/workload, tag: test, pullPolicy: Never}
-workload:
-  command: [/workload]
-  args: [--serve]
-  extraEnv: [{name: MODE, value: test}]
-  readOnlyRootFilesystem: false
-hostNetwork: true
 tolerations: [{key: node.kubernetes.io/not-ready, operator: Exists, effect: NoSchedule}]
 nodeSelector: {kubernetes.io/os: linux}
 podAnnotations: {example.com/a: "1"}
 podLabels: {team: ml}
 offboarding: {revokeOnUninstall: true}
 `},
+		{"everything, client disabled", disabled + `
+fullnameOverride: tb
+credentialSecret: {name: tb-machine}
+migrateFrom: {release: old}
+hostNetwork: true
+podLabels: {team: ml}
+offboarding: {revokeOnUninstall: true}
+`},
 	}
 }
 
+// TestRBAC: the bootstrap's Role, ClusterRole and their bindings, bound to the
+// ServiceAccount its pod runs as, and the Role for the copy in the node-agents namespace.
 func TestRBAC(t *testing.T) {
 	creds := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}}
 	leaseCreate := rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}}
@@ -78,161 +89,168 @@ func TestRBAC(t *testing.T) {
 	lease := func(name string) rbacv1.PolicyRule {
 		return rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{name}, Verbs: []string{"get", "update"}}
 	}
+	copyRules := func(name string) []rbacv1.PolicyRule {
+		return []rbacv1.PolicyRule{creds, secret(name, "get", "update", "patch")}
+	}
 	tests := []struct {
-		name      string
-		values    string
-		sa        string
-		role      []rbacv1.PolicyRule
-		clusterRN string
+		name, values   string
+		role, sa, crn  string
+		rules          []rbacv1.PolicyRule
+		nodeAgents     string // "": no Role there
+		nodeAgentRules []rbacv1.PolicyRule
 	}{
 		{
-			name: "default", sa: "edge-bootstrap", clusterRN: "edge-bootstrap-tracebloc",
-			role: []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), leaseCreate, lease("edge-credentials-lock"), events},
+			name: "default: the jobs-manager's ServiceAccount", role: "edge-bootstrap", sa: "edge-jobs-manager", crn: "edge-bootstrap-tracebloc",
+			rules:      []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), leaseCreate, lease("edge-credentials-lock"), events},
+			nodeAgents: "tracebloc-node-agents", nodeAgentRules: copyRules("edge-credentials"),
 		},
 		{
-			name: "legacy secret readable, not writable", values: "legacySecret: {name: tracebloc-client}\n",
-			sa: "edge-bootstrap", clusterRN: "edge-bootstrap-tracebloc",
-			role: []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), secret("tracebloc-client", "get"), leaseCreate, lease("edge-credentials-lock"), events},
+			name: "client disabled: the enrollment's ServiceAccount", values: disabled, role: "edge-bootstrap", sa: "edge-enrollment", crn: "edge-bootstrap-tracebloc",
+			rules: []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), leaseCreate, lease("edge-credentials-lock"), events},
 		},
 		{
-			name: "named credential secret", values: "credentialSecret: {name: machine}\nfullnameOverride: tb\n",
-			sa: "tb-bootstrap", clusterRN: "tb-bootstrap-tracebloc",
-			role: []rbacv1.PolicyRule{creds, secret("machine", "get", "update"), leaseCreate, lease("machine-lock"), events},
+			name: "legacy secret readable, not writable", values: "legacySecret: {name: tracebloc-client}\nclient: {resourceMonitor: false}\n",
+			role: "edge-bootstrap", sa: "edge-jobs-manager", crn: "edge-bootstrap-tracebloc",
+			rules: []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), secret("tracebloc-client", "get"), leaseCreate, lease("edge-credentials-lock"), events},
+		},
+		{
+			name: "migrate from a client release", values: "migrateFrom: {release: tracebloc}\nclient: {nodeAgents: {namespace: {name: agents}}}\n",
+			role: "edge-bootstrap", sa: "edge-jobs-manager", crn: "edge-bootstrap-tracebloc",
+			rules:      []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), secret("tracebloc-secrets", "get"), leaseCreate, lease("edge-credentials-lock"), events},
+			nodeAgents: "agents", nodeAgentRules: copyRules("edge-credentials"),
+		},
+		{
+			name: "named credential secret: the client chart names its ServiceAccount after the release", values: "credentialSecret: {name: machine}\nfullnameOverride: tb\n",
+			role: "tb-bootstrap", sa: "edge-jobs-manager", crn: "tb-bootstrap-tracebloc",
+			rules:      []rbacv1.PolicyRule{creds, secret("machine", "get", "update"), leaseCreate, lease("machine-lock"), events},
+			nodeAgents: "tracebloc-node-agents", nodeAgentRules: copyRules("machine"),
+		},
+		{
+			name: "node agents in the release namespace: no copy", values: "client: {nodeAgents: {namespace: {name: " + namespace + "}}}\n",
+			role: "edge-bootstrap", sa: "edge-jobs-manager", crn: "edge-bootstrap-tracebloc",
+			rules: []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), leaseCreate, lease("edge-credentials-lock"), events},
 		},
 	}
 	wantClusterRules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: []string{"kube-system"}, Verbs: []string{"get"}}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := render(t, tt.values)
-			var roles []*rbacv1.Role
-			var clusterRoles []*rbacv1.ClusterRole
-			var bindings []*rbacv1.RoleBinding
-			var clusterBindings []*rbacv1.ClusterRoleBinding
-			for _, o := range r.objects {
-				switch x := o.(type) {
-				case *rbacv1.Role:
-					roles = append(roles, x)
-				case *rbacv1.ClusterRole:
-					clusterRoles = append(clusterRoles, x)
-				case *rbacv1.RoleBinding:
-					bindings = append(bindings, x)
-				case *rbacv1.ClusterRoleBinding:
-					clusterBindings = append(clusterBindings, x)
+			g := rbacOf(render(t, tt.values))
+			wantSubjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: tt.sa, Namespace: namespace}}
+			wantNS := []string{namespace}
+			if tt.nodeAgents != "" {
+				wantNS = append(wantNS, tt.nodeAgents)
+			}
+			if len(g.roles) != len(wantNS) || len(g.bindings) != len(wantNS) || len(g.clusterRoles) != 1 || len(g.clusterBindings) != 1 {
+				t.Fatalf("rendered %d Roles, %d RoleBindings, %d ClusterRoles, %d ClusterRoleBindings; want %d, %d, 1, 1 (nothing more)",
+					len(g.roles), len(g.bindings), len(g.clusterRoles), len(g.clusterBindings), len(wantNS), len(wantNS))
+			}
+			for i, ns := range wantNS {
+				role, binding := g.roles[i], g.bindings[i]
+				want := tt.rules
+				if ns != namespace {
+					want = tt.nodeAgentRules
+				}
+				if role.Namespace != ns || role.Name != tt.role || binding.Namespace != ns || binding.Name != tt.role {
+					t.Errorf("Role %s/%s, RoleBinding %s/%s; want both %s/%s", role.Namespace, role.Name, binding.Namespace, binding.Name, ns, tt.role)
+				}
+				if diff := cmp.Diff(want, role.Rules); diff != "" {
+					t.Errorf("Role %s/%s rules (-want +got):\n%s", ns, role.Name, diff)
+				}
+				if diff := cmp.Diff(wantSubjects, binding.Subjects); diff != "" {
+					t.Errorf("RoleBinding %s/%s subjects (-want +got):\n%s", ns, binding.Name, diff)
+				}
+				if diff := cmp.Diff(rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: tt.role}, binding.RoleRef); diff != "" {
+					t.Errorf("RoleBinding roleRef (-want +got):\n%s", diff)
 				}
 			}
-			if len(roles) != 1 || len(clusterRoles) != 1 || len(bindings) != 1 || len(clusterBindings) != 1 {
-				t.Fatalf("rendered %d Roles, %d ClusterRoles, %d RoleBindings, %d ClusterRoleBindings; want one of each (nothing more)",
-					len(roles), len(clusterRoles), len(bindings), len(clusterBindings))
+			if g.clusterRoles[0].Name != tt.crn {
+				t.Errorf("ClusterRole name = %q, want %q", g.clusterRoles[0].Name, tt.crn)
 			}
-			if roles[0].Name != tt.sa {
-				t.Errorf("Role name = %q, want %q", roles[0].Name, tt.sa)
-			}
-			if diff := cmp.Diff(tt.role, roles[0].Rules); diff != "" {
-				t.Errorf("Role rules (-want +got):\n%s", diff)
-			}
-			if clusterRoles[0].Name != tt.clusterRN {
-				t.Errorf("ClusterRole name = %q, want %q", clusterRoles[0].Name, tt.clusterRN)
-			}
-			if diff := cmp.Diff(wantClusterRules, clusterRoles[0].Rules); diff != "" {
+			if diff := cmp.Diff(wantClusterRules, g.clusterRoles[0].Rules); diff != "" {
 				t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
 			}
-			wantSubjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: tt.sa, Namespace: namespace}}
-			if diff := cmp.Diff(wantSubjects, bindings[0].Subjects); diff != "" {
-				t.Errorf("RoleBinding subjects (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: tt.sa}, bindings[0].RoleRef); diff != "" {
-				t.Errorf("RoleBinding roleRef (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(wantSubjects, clusterBindings[0].Subjects); diff != "" {
+			if diff := cmp.Diff(wantSubjects, g.clusterBindings[0].Subjects); diff != "" {
 				t.Errorf("ClusterRoleBinding subjects (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: tt.clusterRN}, clusterBindings[0].RoleRef); diff != "" {
+			if diff := cmp.Diff(rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: tt.crn}, g.clusterBindings[0].RoleRef); diff != "" {
 				t.Errorf("ClusterRoleBinding roleRef (-want +got):\n%s", diff)
-			}
-			if got := r.deployment(t).Spec.Template.Spec.ServiceAccountName; got != tt.sa {
-				t.Errorf("pod serviceAccountName = %q, want %q", got, tt.sa)
 			}
 		})
 	}
 }
 
-// TestWorkloadServiceAccount: the workload's ServiceAccount is separate and has no token,
-// unless values grant it rules of its own.
-func TestWorkloadServiceAccount(t *testing.T) {
+// rbacObjects are the RBAC objects of one render, Roles and RoleBindings in render order
+// (the release namespace's first).
+type rbacObjects struct {
+	roles           []*rbacv1.Role
+	bindings        []*rbacv1.RoleBinding
+	clusterRoles    []*rbacv1.ClusterRole
+	clusterBindings []*rbacv1.ClusterRoleBinding
+}
+
+func rbacOf(r *rendered) rbacObjects {
+	var g rbacObjects
+	for _, o := range r.objects {
+		switch x := o.(type) {
+		case *rbacv1.Role:
+			g.roles = append(g.roles, x)
+		case *rbacv1.RoleBinding:
+			g.bindings = append(g.bindings, x)
+		case *rbacv1.ClusterRole:
+			g.clusterRoles = append(g.clusterRoles, x)
+		case *rbacv1.ClusterRoleBinding:
+			g.clusterBindings = append(g.clusterBindings, x)
+		}
+	}
+	return g
+}
+
+// TestServiceAccounts: every pod of the chart runs as the bootstrap's ServiceAccount; the
+// chart renders one only without the client chart (whose jobs-manager's it is otherwise).
+func TestServiceAccounts(t *testing.T) {
 	tests := []struct {
-		name      string
-		values    string
-		automount bool
-		rules     []rbacv1.PolicyRule
-		mounted   bool
+		name, values string
+		sa           string
+		rendered     bool
 	}{
-		{name: "default: no token", values: ""},
-		{name: "automount", values: "workload: {serviceAccount: {automount: true}}\n", automount: true, mounted: true},
-		{
-			name: "rules", values: "workload: {serviceAccount: {rules: [{apiGroups: [batch], resources: [jobs], verbs: [create, get]}]}}\n", mounted: true,
-			rules: []rbacv1.PolicyRule{{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create", "get"}}},
-		},
+		{name: "client enabled", values: "offboarding: {revokeOnUninstall: true}\n", sa: "edge-jobs-manager"},
+		{name: "client disabled", values: disabled + "offboarding: {revokeOnUninstall: true}\n", sa: "edge-enrollment", rendered: true},
+		{name: "client disabled, full name override", values: disabled + "fullnameOverride: tb\n", sa: "tb-enrollment", rendered: true},
+		{name: "client enabled, full name override", values: "fullnameOverride: tb\n", sa: "edge-jobs-manager"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := render(t, tt.values)
-			var sa *corev1.ServiceAccount
-			var tokenSecret *corev1.Secret
+			var sas []*corev1.ServiceAccount
 			for _, o := range r.objects {
-				switch x := o.(type) {
-				case *corev1.ServiceAccount:
-					if x.Name == release {
-						sa = x
-					}
-				case *corev1.Secret:
-					tokenSecret = x
+				if x, ok := o.(*corev1.ServiceAccount); ok {
+					sas = append(sas, x)
 				}
 			}
-			if sa == nil {
-				t.Fatalf("no ServiceAccount %q for the workload", release)
+			switch {
+			case tt.rendered && (len(sas) != 1 || sas[0].Name != tt.sa || ptr.Deref(sas[0].AutomountServiceAccountToken, true)):
+				t.Errorf("ServiceAccounts %+v, want one, %s, with automountServiceAccountToken false", sas, tt.sa)
+			case !tt.rendered && len(sas) != 0:
+				t.Errorf("rendered %d ServiceAccounts, want none (the client chart renders %s)", len(sas), tt.sa)
 			}
-			if got := ptr.Deref(sa.AutomountServiceAccountToken, true); got != tt.automount {
-				t.Errorf("workload ServiceAccount automountServiceAccountToken = %v, want %v", got, tt.automount)
-			}
-			if (tokenSecret != nil) != tt.mounted {
-				t.Fatalf("token Secret rendered = %v, want %v", tokenSecret != nil, tt.mounted)
-			}
-			if tokenSecret != nil {
-				if tokenSecret.Type != corev1.SecretTypeServiceAccountToken || tokenSecret.Annotations[corev1.ServiceAccountNameKey] != release {
-					t.Errorf("token Secret type %q for %q, want %q for %q", tokenSecret.Type, tokenSecret.Annotations[corev1.ServiceAccountNameKey], corev1.SecretTypeServiceAccountToken, release)
+			for _, p := range r.pods() {
+				if p.spec.ServiceAccountName != tt.sa {
+					t.Errorf("%s: serviceAccountName %q, want %q", p.name, p.spec.ServiceAccountName, tt.sa)
 				}
-			}
-			if tt.rules != nil {
-				role := r.role(t, release)
-				if diff := cmp.Diff(tt.rules, role.Rules); diff != "" {
-					t.Errorf("workload Role rules (-want +got):\n%s", diff)
-				}
-			}
-			main := container(t, &r.deployment(t).Spec.Template.Spec, "edge")
-			var gotMount bool
-			for _, m := range main.VolumeMounts {
-				if m.MountPath == saMount {
-					gotMount = true
-					if m.Name != "workload-token" {
-						t.Errorf("workload container mounts volume %q at %s, want workload-token", m.Name, saMount)
-					}
-				}
-			}
-			if gotMount != tt.mounted {
-				t.Errorf("workload container has a token mount = %v, want %v", gotMount, tt.mounted)
 			}
 		})
 	}
 }
 
-// TestSecurityContexts checks every container of every pod the chart can start.
+// TestSecurityContexts checks every container of every pod the chart can start, and the
+// bootstrap init container it hands to the post-renderer.
 func TestSecurityContexts(t *testing.T) {
 	for _, vc := range valueCases() {
 		t.Run(vc.name, func(t *testing.T) {
 			r := render(t, vc.values)
 			pods := r.pods()
-			if len(pods) < 2 {
-				t.Fatalf("found %d pod specs, want the workload and the helm test at least", len(pods))
+			if len(pods) < 1 || len(r.bootstrapPods()) < 2 {
+				t.Fatalf("found %d pod specs, want the helm test and the enrollment or the wiring at least", len(r.bootstrapPods()))
 			}
 			for _, p := range pods {
 				if got := ptr.Deref(p.spec.AutomountServiceAccountToken, true); got {
@@ -242,67 +260,150 @@ func TestSecurityContexts(t *testing.T) {
 				if psc == nil || !ptr.Deref(psc.RunAsNonRoot, false) || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 					t.Errorf("%s: pod securityContext = %+v, want runAsNonRoot and seccomp RuntimeDefault", p.name, psc)
 				}
+			}
+			for _, p := range r.bootstrapPods() {
 				for _, c := range allContainers(p.spec) {
-					sc := c.SecurityContext
-					if sc == nil {
-						t.Errorf("%s/%s: no securityContext", p.name, c.Name)
-						continue
-					}
-					if !ptr.Deref(sc.RunAsNonRoot, false) || ptr.Deref(sc.AllowPrivilegeEscalation, true) {
-						t.Errorf("%s/%s: runAsNonRoot %v, allowPrivilegeEscalation %v; want true, false", p.name, c.Name, sc.RunAsNonRoot, sc.AllowPrivilegeEscalation)
-					}
-					if sc.Capabilities == nil || !cmp.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
-						t.Errorf("%s/%s: capabilities %+v, want drop [ALL] and nothing added", p.name, c.Name, sc.Capabilities)
-					}
-					if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-						t.Errorf("%s/%s: seccompProfile %+v, want RuntimeDefault", p.name, c.Name, sc.SeccompProfile)
-					}
-					if ptr.Deref(sc.RunAsUser, 0) == 0 {
-						t.Errorf("%s/%s: runAsUser %v, want a non-zero user", p.name, c.Name, sc.RunAsUser)
-					}
-					if runsBootstrap(c) {
-						if ptr.Deref(sc.RunAsUser, 0) != 65532 || ptr.Deref(sc.RunAsGroup, 0) != 65532 || !ptr.Deref(sc.ReadOnlyRootFilesystem, false) {
-							t.Errorf("%s/%s: runAsUser %v runAsGroup %v readOnlyRootFilesystem %v; want 65532, 65532, true",
-								p.name, c.Name, sc.RunAsUser, sc.RunAsGroup, sc.ReadOnlyRootFilesystem)
-						}
-					}
+					checkContainerSecurity(t, p.name+"/"+c.Name, c)
 				}
 			}
 		})
 	}
 }
 
-// TestWorkloadFilesystem: the workload's root filesystem is read-only by default, with a
-// writable /tmp; a value turns that off.
-func TestWorkloadFilesystem(t *testing.T) {
+func checkContainerSecurity(t *testing.T, what string, c corev1.Container) {
+	t.Helper()
+	sc := c.SecurityContext
+	if sc == nil {
+		t.Errorf("%s: no securityContext", what)
+		return
+	}
+	if !ptr.Deref(sc.RunAsNonRoot, false) || ptr.Deref(sc.AllowPrivilegeEscalation, true) {
+		t.Errorf("%s: runAsNonRoot %v, allowPrivilegeEscalation %v; want true, false", what, sc.RunAsNonRoot, sc.AllowPrivilegeEscalation)
+	}
+	if sc.Capabilities == nil || !cmp.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		t.Errorf("%s: capabilities %+v, want drop [ALL] and nothing added", what, sc.Capabilities)
+	}
+	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: seccompProfile %+v, want RuntimeDefault", what, sc.SeccompProfile)
+	}
+	if !runsBootstrap(c) {
+		t.Errorf("%s: image %s; every container of the chart runs the bootstrap image", what, c.Image)
+	}
+	if ptr.Deref(sc.RunAsUser, 0) != 65532 || ptr.Deref(sc.RunAsGroup, 0) != 65532 || !ptr.Deref(sc.ReadOnlyRootFilesystem, false) {
+		t.Errorf("%s: runAsUser %v runAsGroup %v readOnlyRootFilesystem %v; want 65532, 65532, true",
+			what, sc.RunAsUser, sc.RunAsGroup, sc.ReadOnlyRootFilesystem)
+	}
+}
+
+// TestEnrollment: without the client chart, a Deployment <release>-enrollment runs the
+// bootstrap as its init container and holds the pod with the same image; nothing for
+// the post-renderer is rendered. With it, the reverse.
+func TestEnrollment(t *testing.T) {
+	r := render(t, disabled)
+	if r.wiring != nil {
+		t.Errorf("client disabled: the %s object is rendered", names.WiringKind)
+	}
+	d := r.deployment(t)
+	spec := d.Spec.Template.Spec
+	if d.Name != "edge-enrollment" || ptr.Deref(d.Spec.Replicas, 0) != 1 {
+		t.Errorf("Deployment %s with %v replicas, want edge-enrollment with 1", d.Name, d.Spec.Replicas)
+	}
+	if len(spec.InitContainers) != 1 || spec.InitContainers[0].Name != "bootstrap" {
+		t.Fatalf("init containers %+v, want the bootstrap alone", spec.InitContainers)
+	}
+	if len(spec.Containers) != 1 || !isHold(spec.Containers[0]) || !runsBootstrap(spec.Containers[0]) {
+		t.Fatalf("containers %+v, want hold (the bootstrap image, args [hold])", spec.Containers)
+	}
+	if hold := spec.Containers[0]; len(hold.Env) != 0 || len(hold.VolumeMounts) != 0 {
+		t.Errorf("hold container: env %v, mounts %v; want neither (no token, no credential)", hold.Env, hold.VolumeMounts)
+	}
+	enabled := render(t, "")
+	if enabled.wiring == nil {
+		t.Errorf("client enabled: no %s object", names.WiringKind)
+	}
+	for _, o := range enabled.objects {
+		if m, kind := meta(t, o); kind == "Deployment" {
+			t.Errorf("client enabled: Deployment %s rendered, want none (the client chart's jobs-manager runs the bootstrap)", m.GetName())
+		}
+	}
+}
+
+// TestWiring: the object the post-renderer consumes names the release, the client chart
+// version it wires, the credential Secret and the node-agents namespace, and carries the
+// whole bootstrap init container, the same as the enrollment Deployment's but for the
+// token (the jobs-manager pod mounts its own ServiceAccount's into every container).
+func TestWiring(t *testing.T) {
 	tests := []struct {
-		name     string
-		values   string
-		readOnly bool
+		name, values, ns                string
+		secret, nodeAgents, migrateFrom string
 	}{
-		{name: "default", readOnly: true},
-		{name: "writable", values: "workload: {readOnlyRootFilesystem: false}\n"},
+		{name: "default", ns: namespace, secret: "edge-credentials", nodeAgents: "tracebloc-node-agents"},
+		{name: "another namespace", ns: "lab", secret: "edge-credentials", nodeAgents: "tracebloc-node-agents"},
+		{name: "no resource monitor", ns: namespace, values: "client: {resourceMonitor: false}\n", secret: "edge-credentials"},
+		{name: "node agents in the release namespace", ns: "agents", values: "client: {nodeAgents: {namespace: {name: agents}}}\n", secret: "edge-credentials"},
+		{
+			name: "named secret, migration", ns: namespace, values: "credentialSecret: {name: machine}\nmigrateFrom: {release: tracebloc}\nfullnameOverride: tb\n",
+			secret: "machine", nodeAgents: "tracebloc-node-agents", migrateFrom: "tracebloc",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec := &render(t, tt.values).deployment(t).Spec.Template.Spec
-			main := container(t, spec, "edge")
-			if got := ptr.Deref(main.SecurityContext.ReadOnlyRootFilesystem, false); got != tt.readOnly {
-				t.Errorf("readOnlyRootFilesystem = %v, want %v", got, tt.readOnly)
+			out, err := renderValuesIn(t, tt.ns, tt.values)
+			if err != nil {
+				t.Fatal(err)
 			}
-			var tmp bool
-			for _, m := range main.VolumeMounts {
-				tmp = tmp || (m.MountPath == "/tmp" && m.Name == "tmp")
+			w := decode(t, out).wiring
+			if w == nil {
+				t.Fatalf("no %s object", names.WiringKind)
 			}
-			if !tmp {
-				t.Errorf("no /tmp mount in %+v", main.VolumeMounts)
+			if want := "edge-install-with-post-renderer-tracebloc-postrender"; w.Metadata.Name != want || w.Metadata.Namespace != tt.ns {
+				t.Errorf("wiring object %s/%s, want %s/%s", w.Metadata.Namespace, w.Metadata.Name, tt.ns, want)
+			}
+			if w.Metadata.Labels["tracebloc.io/release-namespace"] != tt.ns {
+				t.Errorf("wiring labels %v, want tracebloc.io/release-namespace=%s", w.Metadata.Labels, tt.ns)
+			}
+			got := []string{w.Spec.Release, w.Spec.ClientChart, w.Spec.CredentialSecret, w.Spec.NodeAgentsNamespace, w.Spec.MigrateFrom}
+			want := []string{release, "client-" + names.ClientChartVersion, tt.secret, tt.nodeAgents, tt.migrateFrom}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("spec release, clientChart, credentialSecret, nodeAgentsNamespace, migrateFrom (-want +got):\n%s", diff)
+			}
+			out, err = renderValuesIn(t, tt.ns, clientOff(t, tt.values))
+			if err != nil {
+				t.Fatal(err)
+			}
+			own := decode(t, out).deployment(t).Spec.Template.Spec
+			wantInit := own.InitContainers[0]
+			wantInit.VolumeMounts = slicesDelete(wantInit.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "kube-api-access" })
+			// Without the client there are no node agents to keep a copy for.
+			for i := range wantInit.Env {
+				if wantInit.Env[i].Name == "TRACEBLOC_NODE_AGENTS_NAMESPACE" {
+					wantInit.Env[i].Value = tt.nodeAgents
+				}
+			}
+			if diff := cmp.Diff(wantInit, w.Spec.InitContainer); diff != "" {
+				t.Errorf("spec.initContainer differs from the enrollment's bootstrap, token mount aside (-enrollment +wiring):\n%s", diff)
+			}
+			wantVolumes := slicesDelete(own.Volumes, func(v corev1.Volume) bool { return v.Name == "kube-api-access" })
+			if diff := cmp.Diff(wantVolumes, w.Spec.Volumes); diff != "" {
+				t.Errorf("spec.volumes differ from the enrollment's, token aside (-enrollment +wiring):\n%s", diff)
 			}
 		})
 	}
 }
 
-// TestTokenOnlyInBootstrap: the projected token reaches the containers that run the
-// bootstrap image, and no other.
+func slicesDelete[T any](s []T, del func(T) bool) []T {
+	var out []T
+	for _, x := range s {
+		if !del(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// TestTokenOnlyInBootstrap: in the chart's own pods the projected token reaches the
+// container that runs the bootstrap, and no other; the wiring's init container mounts no
+// token of its own (the jobs-manager pod's is there already).
 func TestTokenOnlyInBootstrap(t *testing.T) {
 	wantVolume := corev1.Volume{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 		DefaultMode: ptr.To[int32](0o444),
@@ -315,7 +416,8 @@ func TestTokenOnlyInBootstrap(t *testing.T) {
 	wantMount := corev1.VolumeMount{Name: "kube-api-access", MountPath: saMount, ReadOnly: true}
 	for _, vc := range valueCases() {
 		t.Run(vc.name, func(t *testing.T) {
-			for _, p := range render(t, vc.values).pods() {
+			r := render(t, vc.values)
+			for _, p := range r.pods() {
 				var vol *corev1.Volume
 				for i := range p.spec.Volumes {
 					if p.spec.Volumes[i].Name == "kube-api-access" {
@@ -330,35 +432,48 @@ func TestTokenOnlyInBootstrap(t *testing.T) {
 				}
 				var holders int
 				for _, c := range allContainers(p.spec) {
-					var got, bootstrapToken []corev1.VolumeMount
-					for _, m := range c.VolumeMounts {
-						if m.Name == "kube-api-access" || m.MountPath == saMount {
-							got = append(got, m)
-						}
-						if m.Name == "kube-api-access" {
-							bootstrapToken = append(bootstrapToken, m)
-						}
-					}
+					got := tokenMounts(c)
 					switch {
-					case runsBootstrap(c):
+					case isHold(c) && len(got) > 0:
+						t.Errorf("%s/%s: the hold container mounts the token: %+v", p.name, c.Name, got)
+					case !isHold(c):
 						holders++
 						if diff := cmp.Diff([]corev1.VolumeMount{wantMount}, got); diff != "" {
 							t.Errorf("%s/%s: token mount (-want +got):\n%s", p.name, c.Name, diff)
 						}
-					case len(bootstrapToken) > 0:
-						t.Errorf("%s/%s: the workload container mounts the bootstrap's token: %+v", p.name, c.Name, got)
 					}
 				}
 				if holders != 1 {
-					t.Errorf("%s: %d containers run the bootstrap image, want 1", p.name, holders)
+					t.Errorf("%s: %d containers run the bootstrap with its token, want 1", p.name, holders)
+				}
+			}
+			if w := r.wiring; w != nil {
+				if got := tokenMounts(w.Spec.InitContainer); len(got) > 0 {
+					t.Errorf("wiring init container mounts %+v, want no token mount", got)
+				}
+				for _, v := range w.Spec.Volumes {
+					if v.Projected != nil || v.Secret != nil && strings.Contains(v.Secret.SecretName, "token") {
+						t.Errorf("wiring volume %s brings a token, want none", v.Name)
+					}
 				}
 			}
 		})
 	}
 }
 
-// TestBootstrapEnv: the bootstrap's whole environment, per value set. The variables are
-// bootstrap/config's.
+func tokenMounts(c corev1.Container) []corev1.VolumeMount {
+	var got []corev1.VolumeMount
+	for _, m := range c.VolumeMounts {
+		if m.Name == "kube-api-access" || m.MountPath == saMount {
+			got = append(got, m)
+		}
+	}
+	return got
+}
+
+// TestBootstrapEnv: the bootstrap's whole environment, per value set, in every container
+// that runs it (the wiring's init container, the enrollment's, the hooks'). The variables
+// are bootstrap/config's.
 func TestBootstrapEnv(t *testing.T) {
 	field := func(name, path string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
@@ -369,7 +484,12 @@ func TestBootstrapEnv(t *testing.T) {
 		field("TRACEBLOC_POD_NAME", "metadata.name"),
 		field("TRACEBLOC_POD_UID", "metadata.uid"),
 		field("TRACEBLOC_EXPECTED_CLUSTER_ID", "metadata.labels['tracebloc.io/cluster-id']"),
+		val("TRACEBLOC_RELEASE", release),
 	}
+	secretEnv := func(secret, nodeAgents string) []corev1.EnvVar {
+		return []corev1.EnvVar{val("TRACEBLOC_CREDENTIAL_SECRET", secret), val("TRACEBLOC_NODE_AGENTS_NAMESPACE", nodeAgents)}
+	}
+	std := secretEnv("edge-credentials", "tracebloc-node-agents")
 	tail := func(format, level, qr, verify string) []corev1.EnvVar {
 		return []corev1.EnvVar{
 			val("TRACEBLOC_LOG_FORMAT", format), val("TRACEBLOC_LOG_LEVEL", level), val("TRACEBLOC_QR", qr),
@@ -385,49 +505,51 @@ func TestBootstrapEnv(t *testing.T) {
 		}
 		return all
 	}
+	prod := []corev1.EnvVar{val("TRACEBLOC_ENV", "prod")}
 	defaults := tail("console", "info", "false", "false")
 	tests := []struct {
 		name   string
 		values string
 		want   []corev1.EnvVar
 	}{
-		{
-			name: "default",
-			want: join(downward, []corev1.EnvVar{val("TRACEBLOC_CREDENTIAL_SECRET", "edge-credentials"), val("TRACEBLOC_ENV", "prod")}, defaults),
-		},
+		{name: "default", want: join(downward, std, prod, defaults)},
+		{name: "client disabled: no node agents", values: disabled, want: join(downward, secretEnv("edge-credentials", ""), prod, defaults)},
+		{name: "no resource monitor", values: "client: {resourceMonitor: false}\n", want: join(downward, secretEnv("edge-credentials", ""), prod, defaults)},
+		{name: "node agents elsewhere", values: "client: {nodeAgents: {namespace: {name: agents}}}\n", want: join(downward, secretEnv("edge-credentials", "agents"), prod, defaults)},
+		{name: "node agents in the release namespace", values: "client: {nodeAgents: {namespace: {name: " + namespace + "}}}\n", want: join(downward, secretEnv("edge-credentials", ""), prod, defaults)},
 		{
 			name: "backend url wins over env", values: "backend: {url: 'http://127.0.0.1:8080', env: dev}\n",
-			want: join(downward, []corev1.EnvVar{val("TRACEBLOC_CREDENTIAL_SECRET", "edge-credentials"), val("TRACEBLOC_API_URL", "http://127.0.0.1:8080")}, defaults),
+			want: join(downward, std, []corev1.EnvVar{val("TRACEBLOC_API_URL", "http://127.0.0.1:8080")}, defaults),
 		},
 		{
 			name: "enroll token from the operator's Secret", values: "enrollToken: {secretName: fleet-token, key: tok}\n",
-			want: join(downward, []corev1.EnvVar{
-				val("TRACEBLOC_CREDENTIAL_SECRET", "edge-credentials"), val("TRACEBLOC_ENV", "prod"),
+			want: join(downward, std, prod, []corev1.EnvVar{
 				{Name: "TRACEBLOC_ENROLL_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "fleet-token"}, Key: "tok"}}},
 			}, defaults),
 		},
+		{name: "migrate from a client release", values: "migrateFrom: {release: tracebloc}\n", want: join(downward, std, prod, []corev1.EnvVar{val("TRACEBLOC_LEGACY_SECRET", "tracebloc-secrets")}, defaults)},
 		{
-			name: "CA from a ConfigMap", values: "backend: {caBundle: {configMapName: corp-ca, key: bundle.pem}}\n",
-			want: join(downward, []corev1.EnvVar{val("TRACEBLOC_CREDENTIAL_SECRET", "edge-credentials"), val("TRACEBLOC_ENV", "prod"), val("TRACEBLOC_CA_FILE", "/etc/tracebloc/ca/bundle.pem")}, defaults),
+			name: "legacy secret wins over migrateFrom", values: "migrateFrom: {release: tracebloc}\nlegacySecret: {name: kept}\n",
+			want: join(downward, std, prod, []corev1.EnvVar{val("TRACEBLOC_LEGACY_SECRET", "kept")}, defaults),
 		},
 		{
-			name: "proxy", values: "proxy: {httpsProxy: 'http://p:3128', httpProxy: 'http://p:3128', noProxy: '.svc'}\n",
-			want: join(downward, []corev1.EnvVar{val("TRACEBLOC_CREDENTIAL_SECRET", "edge-credentials"), val("TRACEBLOC_ENV", "prod")}, defaults,
-				[]corev1.EnvVar{val("HTTPS_PROXY", "http://p:3128"), val("HTTP_PROXY", "http://p:3128"), val("NO_PROXY", clusterNoProxy)}),
+			name: "CA from a ConfigMap", values: "backend: {caBundle: {configMapName: corp-ca, key: bundle.pem}}\n",
+			want: join(downward, std, prod, []corev1.EnvVar{val("TRACEBLOC_CA_FILE", "/etc/tracebloc/ca/bundle.pem")}, defaults),
+		},
+		{
+			name: "the client chart's proxy", values: "client: {env: {HTTP_PROXY_HOST: p, HTTP_PROXY_PORT: '3128', NO_PROXY: '.svc'}}\n",
+			want: join(downward, std, prod, defaults, []corev1.EnvVar{val("HTTPS_PROXY", "http://p:3128"), val("HTTP_PROXY", "http://p:3128"), val("NO_PROXY", clusterNoProxy)}),
 		},
 		{
 			name: "verification hosts", values: "backend: {verificationHosts: [login.example.com, sso.example.org]}\n",
-			want: join(downward, []corev1.EnvVar{
-				val("TRACEBLOC_CREDENTIAL_SECRET", "edge-credentials"), val("TRACEBLOC_ENV", "prod"),
-				val("TRACEBLOC_VERIFICATION_HOSTS", "login.example.com,sso.example.org"),
-			}, defaults),
+			want: join(downward, std, prod, []corev1.EnvVar{val("TRACEBLOC_VERIFICATION_HOSTS", "login.example.com,sso.example.org")}, defaults),
 		},
 		{
 			name: "every value",
 			values: `
 credentialSecret: {name: machine}
 legacySecret: {name: old-client}
-client: {name: "lab 01", location: DE}
+newClient: {name: "lab 01", location: DE}
 backend: {env: stg, caBundle: {secretName: corp-ca}}
 bootstrap:
   logFormat: json
@@ -441,8 +563,8 @@ bootstrap:
   - {name: KUBERNETES_SERVICE_HOST, value: 127.0.0.1}
   - {name: FROM_SECRET, valueFrom: {secretKeyRef: {name: s, key: k}}}
 `,
-			want: join(downward, []corev1.EnvVar{
-				val("TRACEBLOC_CREDENTIAL_SECRET", "machine"), val("TRACEBLOC_ENV", "stg"),
+			want: join(downward, secretEnv("machine", "tracebloc-node-agents"), []corev1.EnvVar{
+				val("TRACEBLOC_ENV", "stg"),
 				val("TRACEBLOC_LEGACY_SECRET", "old-client"), val("TRACEBLOC_CLIENT_NAME", "lab 01"), val("TRACEBLOC_LOCATION", "DE"),
 				val("TRACEBLOC_CA_FILE", "/etc/tracebloc/ca/ca.crt"),
 				val("TRACEBLOC_LOG_FORMAT", "json"), val("TRACEBLOC_LOG_LEVEL", "debug"), val("TRACEBLOC_QR", "true"),
@@ -456,23 +578,27 @@ bootstrap:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := render(t, tt.values+"offboarding: {revokeOnUninstall: true}\n")
-			for _, p := range r.pods() {
+			var checked int
+			for _, p := range render(t, tt.values+"offboarding: {revokeOnUninstall: true}\n").bootstrapPods() {
 				for _, c := range allContainers(p.spec) {
-					if !runsBootstrap(c) {
+					if !runsBootstrap(c) || isHold(c) {
 						continue
 					}
+					checked++
 					if diff := cmp.Diff(tt.want, c.Env); diff != "" {
 						t.Errorf("%s/%s env (-want +got):\n%s", p.name, c.Name, diff)
 					}
 				}
+			}
+			if checked != 3 {
+				t.Errorf("checked %d containers, want 3: the bootstrap (wiring or enrollment), the helm test, the revoke hook", checked)
 			}
 		})
 	}
 }
 
 // TestCABundle: the bundle is mounted read-only where TRACEBLOC_CA_FILE points, from the
-// ConfigMap or the Secret the values name.
+// ConfigMap or the Secret the values name, in every pod that runs the bootstrap.
 func TestCABundle(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -487,96 +613,38 @@ func TestCABundle(t *testing.T) {
 			name: "Secret", values: "backend: {caBundle: {secretName: corp-ca}}\n",
 			want: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "corp-ca", Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
 		},
+		{
+			name: "Secret, client disabled", values: "backend: {caBundle: {secretName: corp-ca}}\n" + disabled,
+			want: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "corp-ca", Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, p := range render(t, tt.values+"offboarding: {revokeOnUninstall: true}\n").pods() {
+			for _, p := range render(t, tt.values+"offboarding: {revokeOnUninstall: true}\n").bootstrapPods() {
 				var got *corev1.VolumeSource
 				for _, v := range p.spec.Volumes {
-					if v.Name == "ca-bundle" {
+					if v.Name == "bootstrap-ca-bundle" {
 						got = &v.VolumeSource
 					}
 				}
 				if got == nil {
-					t.Fatalf("%s: no ca-bundle volume", p.name)
+					t.Fatalf("%s: no bootstrap-ca-bundle volume", p.name)
 				}
 				if diff := cmp.Diff(tt.want, *got); diff != "" {
-					t.Errorf("%s: ca-bundle volume (-want +got):\n%s", p.name, diff)
+					t.Errorf("%s: bootstrap-ca-bundle volume (-want +got):\n%s", p.name, diff)
 				}
 				for _, c := range allContainers(p.spec) {
-					if !runsBootstrap(c) {
+					if isHold(c) {
 						continue
 					}
 					var mounted bool
 					for _, m := range c.VolumeMounts {
-						mounted = mounted || (m.Name == "ca-bundle" && m.MountPath == "/etc/tracebloc/ca" && m.ReadOnly)
+						mounted = mounted || (m.Name == "bootstrap-ca-bundle" && m.MountPath == "/etc/tracebloc/ca" && m.ReadOnly)
 					}
 					if !mounted {
-						t.Errorf("%s/%s: ca-bundle not mounted read-only at /etc/tracebloc/ca: %+v", p.name, c.Name, c.VolumeMounts)
+						t.Errorf("%s/%s: bootstrap-ca-bundle not mounted read-only at /etc/tracebloc/ca: %+v", p.name, c.Name, c.VolumeMounts)
 					}
 				}
-			}
-		})
-	}
-}
-
-// TestWorkloadContainer: the credential reaches the workload by secretKeyRef only, and its
-// image, command and environment follow the values.
-func TestWorkloadContainer(t *testing.T) {
-	ref := func(name, secret string) corev1.EnvVar {
-		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: name}}}
-	}
-	tests := []struct {
-		name    string
-		values  string
-		image   string
-		policy  corev1.PullPolicy
-		command []string
-		args    []string
-		env     []corev1.EnvVar
-	}{
-		{
-			name: "default", image: "docker.io/tracebloc/jobs-manager:prod", policy: corev1.PullIfNotPresent,
-			env: []corev1.EnvVar{ref("CLIENT_ID", "edge-credentials"), ref("CLIENT_PASSWORD", "edge-credentials")},
-		},
-		{
-			name: "tag follows the backend env", values: "backend: {env: stg}\n", image: "docker.io/tracebloc/jobs-manager:stg", policy: corev1.PullIfNotPresent,
-			env: []corev1.EnvVar{ref("CLIENT_ID", "edge-credentials"), ref("CLIENT_PASSWORD", "edge-credentials")},
-		},
-		{
-			name: "test image",
-			values: `
-credentialSecret: {name: machine}
-image: {repository: localhost/workload, tag: test, pullPolicy: Never}
-workload: {command: [/workload], args: [--serve], extraEnv: [{name: MODE, value: test}]}
-proxy: {httpsProxy: 'http://p:3128'}
-`,
-			image: "localhost/workload:test", policy: corev1.PullNever, command: []string{"/workload"}, args: []string{"--serve"},
-			env: []corev1.EnvVar{ref("CLIENT_ID", "machine"), ref("CLIENT_PASSWORD", "machine"), {Name: "HTTPS_PROXY", Value: "http://p:3128"}, {Name: "NO_PROXY", Value: clusterNoProxy}, {Name: "MODE", Value: "test"}},
-		},
-		{
-			name: "digest", values: "image: {digest: 'sha256:" + strings.Repeat("cd", 32) + "'}\n", image: "docker.io/tracebloc/jobs-manager@sha256:" + strings.Repeat("cd", 32), policy: corev1.PullIfNotPresent,
-			env: []corev1.EnvVar{ref("CLIENT_ID", "edge-credentials"), ref("CLIENT_PASSWORD", "edge-credentials")},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			spec := &render(t, tt.values).deployment(t).Spec.Template.Spec
-			if len(spec.Containers) != 1 || len(spec.InitContainers) != 1 || spec.InitContainers[0].Name != "bootstrap" {
-				t.Fatalf("containers %d, init containers %d (first %q); want 1 and the init container bootstrap", len(spec.Containers), len(spec.InitContainers), spec.InitContainers[0].Name)
-			}
-			c := spec.Containers[0]
-			if c.Image != tt.image || c.ImagePullPolicy != tt.policy {
-				t.Errorf("image %s (%s), want %s (%s)", c.Image, c.ImagePullPolicy, tt.image, tt.policy)
-			}
-			if diff := cmp.Diff(tt.command, c.Command); diff != "" {
-				t.Errorf("command (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.args, c.Args); diff != "" {
-				t.Errorf("args (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.env, c.Env); diff != "" {
-				t.Errorf("env (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -593,17 +661,26 @@ func TestBootstrapImage(t *testing.T) {
 		{name: "appVersion", want: "ghcr.io/tracebloc/edge-bootstrap:0.1.0", policy: corev1.PullIfNotPresent},
 		{name: "tag", values: "bootstrap: {image: {tag: v0.0.0, pullPolicy: Never}}\n", want: "ghcr.io/tracebloc/edge-bootstrap:v0.0.0", policy: corev1.PullNever},
 		{name: "digest wins", values: "bootstrap: {image: {tag: v9, digest: '" + digest + "'}}\n", want: "ghcr.io/tracebloc/edge-bootstrap@" + digest, policy: corev1.PullIfNotPresent},
+		{name: "registry mirror", values: "global: {imageRegistry: 'mirror.corp:5000'}\n", want: "mirror.corp:5000/tracebloc/edge-bootstrap:0.1.0", policy: corev1.PullIfNotPresent},
+		{
+			name: "registry mirror, repository without a host", values: "global: {imageRegistry: mirror.corp}\nbootstrap: {image: {repository: tracebloc/edge-bootstrap, digest: '" + digest + "'}}\n",
+			want: "mirror.corp/tracebloc/edge-bootstrap@" + digest, policy: corev1.PullIfNotPresent,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, p := range render(t, tt.values+"offboarding: {revokeOnUninstall: true}\n").pods() {
-				for _, c := range allContainers(p.spec) {
-					if !runsBootstrap(c) {
-						continue
+			for _, values := range []string{tt.values, clientOff(t, tt.values)} {
+				var checked int
+				for _, p := range render(t, values+"offboarding: {revokeOnUninstall: true}\n").bootstrapPods() {
+					for _, c := range allContainers(p.spec) {
+						checked++
+						if c.Image != tt.want || c.ImagePullPolicy != tt.policy {
+							t.Errorf("%s/%s: image %s (%s), want %s (%s)", p.name, c.Name, c.Image, c.ImagePullPolicy, tt.want, tt.policy)
+						}
 					}
-					if c.Image != tt.want || c.ImagePullPolicy != tt.policy {
-						t.Errorf("%s/%s: image %s (%s), want %s (%s)", p.name, c.Name, c.Image, c.ImagePullPolicy, tt.want, tt.policy)
-					}
+				}
+				if checked < 3 {
+					t.Errorf("checked %d containers, want 3 at least", checked)
 				}
 			}
 		})
@@ -612,7 +689,7 @@ func TestBootstrapImage(t *testing.T) {
 
 // TestPlacement: hostNetwork brings its DNS policy; scheduling values reach every pod.
 func TestPlacement(t *testing.T) {
-	r := render(t, `
+	r := render(t, disabled+`
 hostNetwork: true
 runtimeClassName: tracebloc-loopback
 priorityClassName: high
@@ -624,7 +701,7 @@ offboarding: {revokeOnUninstall: true}
 `)
 	pods := r.pods()
 	if len(pods) != 3 {
-		t.Fatalf("found %d pod specs, want the workload, the test and the revoke Job", len(pods))
+		t.Fatalf("found %d pod specs, want the enrollment, the test and the revoke Job", len(pods))
 	}
 	for _, p := range pods {
 		s := p.spec
@@ -647,7 +724,7 @@ offboarding: {revokeOnUninstall: true}
 			t.Errorf("%s: no node affinity", p.name)
 		}
 	}
-	def := render(t, "").deployment(t).Spec.Template.Spec
+	def := render(t, disabled).deployment(t).Spec.Template.Spec
 	if def.HostNetwork || def.DNSPolicy != "" || def.RuntimeClassName != nil {
 		t.Errorf("default: hostNetwork %v dnsPolicy %q runtimeClassName %v; want false, unset, unset", def.HostNetwork, def.DNSPolicy, def.RuntimeClassName)
 	}
@@ -666,13 +743,20 @@ func TestNamespaceAndLabels(t *testing.T) {
 			if strings.Contains(vc.values, "fullnameOverride") {
 				name = "tb"
 			}
+			nodeAgents := map[string]bool{}
+			for _, e := range envOf(r) {
+				if e.Name == "TRACEBLOC_NODE_AGENTS_NAMESPACE" && e.Value != "" {
+					nodeAgents[e.Value] = true
+				}
+			}
 			for _, o := range r.objects {
 				m, kind := meta(t, o)
 				scoped := clusterScoped[kind]
+				copyRBAC := (kind == "Role" || kind == "RoleBinding") && nodeAgents[m.GetNamespace()]
 				if scoped && m.GetNamespace() != "" {
 					t.Errorf("%s %s: namespace %q on a cluster-scoped object", kind, m.GetName(), m.GetNamespace())
 				}
-				if !scoped && m.GetNamespace() != namespace {
+				if !scoped && !copyRBAC && m.GetNamespace() != namespace {
 					t.Errorf("%s %s: namespace %q, want %q", kind, m.GetName(), m.GetNamespace(), namespace)
 				}
 				checkLabels(t, kind+" "+m.GetName(), m.GetLabels(), withID)
@@ -683,12 +767,31 @@ func TestNamespaceAndLabels(t *testing.T) {
 			for _, p := range r.pods() {
 				checkLabels(t, p.name+" pod template", p.meta.Labels, withID)
 			}
+			if w := r.wiring; w != nil {
+				checkLabels(t, "the wiring object", w.Metadata.Labels, withID)
+				if w.Metadata.Namespace != namespace {
+					t.Errorf("the wiring object: namespace %q, want %q", w.Metadata.Namespace, namespace)
+				}
+				return
+			}
 			sel := r.deployment(t).Spec.Selector.MatchLabels
-			if diff := cmp.Diff(map[string]string{"app.kubernetes.io/name": "edge", "app.kubernetes.io/instance": release}, sel); diff != "" {
+			want := map[string]string{"app.kubernetes.io/name": "edge", "app.kubernetes.io/instance": release, "app.kubernetes.io/component": "enrollment"}
+			if diff := cmp.Diff(want, sel); diff != "" {
 				t.Errorf("selector (-want +got):\n%s", diff)
 			}
 		})
 	}
+}
+
+// envOf returns the environment of the bootstrap containers of r.
+func envOf(r *rendered) []corev1.EnvVar {
+	var env []corev1.EnvVar
+	for _, p := range r.bootstrapPods() {
+		for _, c := range allContainers(p.spec) {
+			env = append(env, c.Env...)
+		}
+	}
+	return env
 }
 
 func checkLabels(t *testing.T, what string, labels map[string]string, withID bool) {
@@ -716,9 +819,11 @@ func TestHooks(t *testing.T) {
 		name   string
 		values string
 		revoke bool
+		sa     string
 	}{
-		{name: "default: no revoke hook"},
-		{name: "offboarding on", values: "offboarding: {revokeOnUninstall: true}\n", revoke: true},
+		{name: "default: no revoke hook", sa: "edge-jobs-manager"},
+		{name: "offboarding on", values: "offboarding: {revokeOnUninstall: true}\n", revoke: true, sa: "edge-jobs-manager"},
+		{name: "client disabled, offboarding on", values: disabled + "offboarding: {revokeOnUninstall: true}\n", revoke: true, sa: "edge-enrollment"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -739,8 +844,8 @@ func TestHooks(t *testing.T) {
 			if diff := cmp.Diff(map[string]string{"helm.sh/hook": "test", "helm.sh/hook-delete-policy": "before-hook-creation"}, test.Annotations); diff != "" {
 				t.Errorf("test Pod annotations (-want +got):\n%s", diff)
 			}
-			if test.Spec.RestartPolicy != corev1.RestartPolicyNever || test.Spec.ServiceAccountName != "edge-bootstrap" {
-				t.Errorf("test Pod restartPolicy %q serviceAccountName %q, want Never, edge-bootstrap", test.Spec.RestartPolicy, test.Spec.ServiceAccountName)
+			if test.Spec.RestartPolicy != corev1.RestartPolicyNever || test.Spec.ServiceAccountName != tt.sa {
+				t.Errorf("test Pod restartPolicy %q serviceAccountName %q, want Never, %s", test.Spec.RestartPolicy, test.Spec.ServiceAccountName, tt.sa)
 			}
 			if diff := cmp.Diff([]string{"check"}, test.Spec.Containers[0].Args); diff != "" {
 				t.Errorf("test Pod args (-want +got):\n%s", diff)
@@ -759,7 +864,7 @@ func TestHooks(t *testing.T) {
 			if diff := cmp.Diff([]string{"revoke"}, spec.Containers[0].Args); diff != "" {
 				t.Errorf("revoke Job args (-want +got):\n%s", diff)
 			}
-			if spec.RestartPolicy != corev1.RestartPolicyNever || spec.ServiceAccountName != "edge-bootstrap" || ptr.Deref(job.Spec.BackoffLimit, -1) != 2 {
+			if spec.RestartPolicy != corev1.RestartPolicyNever || spec.ServiceAccountName != tt.sa || ptr.Deref(job.Spec.BackoffLimit, -1) != 2 {
 				t.Errorf("revoke Job restartPolicy %q serviceAccountName %q backoffLimit %v", spec.RestartPolicy, spec.ServiceAccountName, job.Spec.BackoffLimit)
 			}
 		})
@@ -790,20 +895,33 @@ func TestNotes(t *testing.T) {
 		{
 			name: "default",
 			want: []string{
-				"kubectl logs -n tracebloc deploy/edge -c bootstrap -f\n",
+				"kubectl logs -n tracebloc deploy/edge-jobs-manager -c bootstrap -f\n",
 				"grep -A 12 'TRACEBLOC ACTIVATION'",
 				"kubectl get secret edge-credentials -n tracebloc -o jsonpath='{.data}'",
 				"helm test edge -n tracebloc",
 				"Installed without it (GitOps), set clusterId",
-				"--post-renderer tracebloc-postrender",
+				"helm upgrade edge tracebloc/edge -n tracebloc --reuse-values --post-renderer tracebloc-postrender\n",
+				"never with the client chart's auto-upgrade",
+				"with the tracebloc client\n(client-1.9.62)",
 			},
-			notWant: []string{"enrollment token", "revokes"},
+			notWant: []string{"enrollment token", "revokes", "client.enabled=false"},
 		},
 		{
-			name:    "cluster id set: no warning",
+			name:    "client disabled: the enrollment Deployment",
+			values:  disabled,
+			want:    []string{"kubectl logs -n tracebloc deploy/edge-enrollment -c bootstrap -f\n", "client.enabled=false: the bootstrap enrolls this cluster", "kubectl get deploy/edge-enrollment -n tracebloc"},
+			notWant: []string{"jobs-manager"},
+		},
+		{
+			name:    "cluster id set: no warning; the client chart ignores fullnameOverride",
 			values:  "clusterId: " + clusterID + "\nfullnameOverride: tb\ncredentialSecret: {name: machine}\n",
-			want:    []string{"kubectl logs -n tracebloc deploy/tb -c bootstrap -f\n", "kubectl get secret machine -n tracebloc"},
+			want:    []string{"kubectl logs -n tracebloc deploy/edge-jobs-manager -c bootstrap -f\n", "kubectl get secret machine -n tracebloc"},
 			notWant: []string{"Installed without it (GitOps)"},
+		},
+		{
+			name:   "migration",
+			values: "migrateFrom: {release: tracebloc}\n",
+			want:   []string{"The client of Secret tracebloc-secrets is adopted"},
 		},
 		{
 			name:   "enroll token and offboarding",
@@ -828,23 +946,32 @@ func TestNotes(t *testing.T) {
 	}
 }
 
-// TestGolden compares the default render with testdata/default.golden.yaml
-// (go test ./chart -run TestGolden -update rewrites it).
+// TestGolden compares the default render (the edge chart's own objects; the client
+// chart's are not in this render) with testdata/default.golden.yaml, and the one without
+// the client chart with testdata/enrollment.golden.yaml
+// (go test ./chart -run TestGolden -update rewrites them).
 func TestGolden(t *testing.T) {
-	r := render(t, "")
-	got := r.yaml + "---\n# NOTES.txt\n" + commentOut(r.notes)
-	path := filepath.Join("testdata", "default.golden.yaml")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("default render differs from %s (-want +got), run with -update if intended:\n%s", path, diff)
+	for _, tt := range []struct{ file, values string }{
+		{"default.golden.yaml", ""},
+		{"enrollment.golden.yaml", disabled},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			r := render(t, tt.values)
+			got := r.yaml + "---\n# NOTES.txt\n" + commentOut(r.notes)
+			path := filepath.Join("testdata", tt.file)
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("render differs from %s (-want +got), run with -update if intended:\n%s", path, diff)
+			}
+		})
 	}
 }
 
@@ -856,60 +983,72 @@ func commentOut(s string) string {
 	return b.String()
 }
 
-// clusterNoProxy is the NO_PROXY of every container when a proxy is set and proxy.noProxy
-// adds nothing: the cluster's service domains, the API server's names, and loopback.
+// clusterNoProxy is the NO_PROXY of the bootstrap when a proxy is set and
+// client.env.NO_PROXY adds nothing: the cluster's service domains, the API server's
+// names, and loopback.
 const clusterNoProxy = ".svc,.svc.cluster.local,kubernetes.default.svc,kubernetes.default,127.0.0.1,localhost"
 
-// TestNoProxy: with any proxy value set, every container that gets proxy settings also
-// gets a NO_PROXY that keeps the cluster's own traffic off the proxy, followed by
-// proxy.noProxy's entries; without proxy values no container gets any of them.
+// TestNoProxy: with the client chart's proxy set (client.env.HTTP_PROXY_HOST), every
+// container that runs the bootstrap gets the proxy URL as that chart builds it and a
+// NO_PROXY that keeps the cluster's own traffic off the proxy, followed by
+// client.env.NO_PROXY's entries; without a proxy host no container gets any of them.
 func TestNoProxy(t *testing.T) {
 	tests := []struct {
-		name   string
-		values string
-		want   string // NO_PROXY; "" means no proxy variable at all
+		name    string
+		values  string
+		url     string
+		noProxy string // "": no proxy variable at all
 	}{
 		{name: "no proxy"},
-		{name: "https proxy", values: "proxy: {httpsProxy: 'http://p:3128'}\n", want: clusterNoProxy},
-		{name: "http proxy", values: "proxy: {httpProxy: 'http://p:3128'}\n", want: clusterNoProxy},
-		{name: "noProxy alone", values: "proxy: {noProxy: '10.96.0.0/12'}\n", want: clusterNoProxy + ",10.96.0.0/12"},
+		{name: "NO_PROXY alone sets no proxy", values: "client: {env: {NO_PROXY: '10.96.0.0/12'}}\n"},
+		{name: "host", values: "client: {env: {HTTP_PROXY_HOST: p}}\n", url: "http://p", noProxy: clusterNoProxy},
+		{name: "host and port", values: "client: {env: {HTTP_PROXY_HOST: p, HTTP_PROXY_PORT: '3128'}}\n", url: "http://p:3128", noProxy: clusterNoProxy},
 		{
-			name:   "additions trimmed, empty and repeated entries dropped",
-			values: "proxy: {httpsProxy: 'http://p:3128', noProxy: ' 10.96.0.0/12, .corp.example.com,,.svc,localhost'}\n",
-			want:   clusterNoProxy + ",10.96.0.0/12,.corp.example.com",
+			name: "with a user", values: "client: {env: {HTTP_PROXY_HOST: p, HTTP_PROXY_PORT: '3128', HTTP_PROXY_USERNAME: u, HTTP_PROXY_PASSWORD: pw}}\n",
+			url: "http://u:pw@p:3128", noProxy: clusterNoProxy,
 		},
 		{
-			name:   "cluster domain",
-			values: "proxy: {httpsProxy: 'http://p:3128'}\nclusterDomain: k8s.example\n",
-			want:   ".svc,.svc.k8s.example,kubernetes.default.svc,kubernetes.default,127.0.0.1,localhost",
+			name:    "additions trimmed, empty and repeated entries dropped",
+			values:  "client: {env: {HTTP_PROXY_HOST: p, NO_PROXY: ' 10.96.0.0/12, .corp.example.com,,.svc,localhost'}}\n",
+			url:     "http://p",
+			noProxy: clusterNoProxy + ",10.96.0.0/12,.corp.example.com",
+		},
+		{
+			name:    "cluster domain",
+			values:  "client: {env: {HTTP_PROXY_HOST: p}}\nclusterDomain: k8s.example\n",
+			url:     "http://p",
+			noProxy: ".svc,.svc.k8s.example,kubernetes.default.svc,kubernetes.default,127.0.0.1,localhost",
 		},
 	}
 	proxyVars := map[string]bool{"HTTPS_PROXY": true, "HTTP_PROXY": true, "NO_PROXY": true, "https_proxy": true, "http_proxy": true, "no_proxy": true}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var containers int
-			for _, p := range render(t, tt.values+"offboarding: {revokeOnUninstall: true}\n").pods() {
-				for _, c := range allContainers(p.spec) {
-					containers++
-					var proxies, noProxies []string
-					for _, e := range c.Env {
-						if proxyVars[e.Name] {
-							proxies = append(proxies, e.Name)
+			for _, values := range []string{tt.values, clientOff(t, tt.values)} {
+				for _, p := range render(t, values+"offboarding: {revokeOnUninstall: true}\n").bootstrapPods() {
+					for _, c := range allContainers(p.spec) {
+						if isHold(c) {
+							continue
 						}
-						if e.Name == "NO_PROXY" {
-							noProxies = append(noProxies, e.Value)
+						containers++
+						got := map[string]string{}
+						for _, e := range c.Env {
+							if proxyVars[e.Name] {
+								got[e.Name] = e.Value
+							}
 						}
-					}
-					switch {
-					case tt.want == "" && len(proxies) > 0:
-						t.Errorf("%s/%s: proxy variables %v without a proxy value", p.name, c.Name, proxies)
-					case tt.want != "" && !cmp.Equal(noProxies, []string{tt.want}):
-						t.Errorf("%s/%s: NO_PROXY = %q, want exactly one, %q", p.name, c.Name, noProxies, tt.want)
+						want := map[string]string{}
+						if tt.noProxy != "" {
+							want = map[string]string{"HTTPS_PROXY": tt.url, "HTTP_PROXY": tt.url, "NO_PROXY": tt.noProxy}
+						}
+						if diff := cmp.Diff(want, got); diff != "" {
+							t.Errorf("%s/%s: proxy variables (-want +got):\n%s", p.name, c.Name, diff)
+						}
 					}
 				}
 			}
-			if containers < 4 {
-				t.Errorf("checked %d containers, want the bootstrap, the workload, the test and the revoke hook", containers)
+			if containers != 6 {
+				t.Errorf("checked %d containers, want 6: the bootstrap, the test and the revoke hook, with and without the client", containers)
 			}
 		})
 	}
@@ -917,10 +1056,12 @@ func TestNoProxy(t *testing.T) {
 
 // TestResources: every container and init container of every object the chart renders has
 // cpu and memory requests and a memory limit by default, so no pod is BestEffort and none
-// can take a node's memory. It finds containers in any object, not only the known pods.
+// can take a node's memory. It finds containers in any object, not only the known pods,
+// and checks the wiring's init container too.
 func TestResources(t *testing.T) {
 	cases := append(valueCases(),
-		struct{ name, values string }{"partial override keeps the defaults", "workload: {resources: {requests: {cpu: '2'}}}\nbootstrap: {resources: {limits: {cpu: 500m}}}\n"},
+		struct{ name, values string }{"partial override keeps the defaults", "bootstrap: {resources: {limits: {cpu: 500m}}}\n"},
+		struct{ name, values string }{"partial override keeps the defaults, client disabled", disabled + "bootstrap: {resources: {limits: {cpu: 500m}}}\n"},
 	)
 	for _, vc := range cases {
 		t.Run(vc.name, func(t *testing.T) {
@@ -928,24 +1069,38 @@ func TestResources(t *testing.T) {
 			if !strings.Contains(values, "offboarding") {
 				values += "offboarding: {revokeOnUninstall: true}\n"
 			}
-			var found int
-			for _, o := range render(t, values).objects {
+			r := render(t, values)
+			var all []struct {
+				what string
+				c    corev1.Container
+			}
+			for _, o := range r.objects {
 				m, kind := meta(t, o)
 				for _, c := range containersIn(t, o) {
-					found++
-					what := kind + "/" + m.GetName() + "/" + c.Name
-					req, lim := c.Resources.Requests, c.Resources.Limits
-					if req.Cpu().IsZero() || req.Memory().IsZero() || lim.Memory().IsZero() {
-						t.Errorf("%s: requests cpu %s memory %s, limit memory %s; want all three set", what, req.Cpu(), req.Memory(), lim.Memory())
-						continue
-					}
-					if req.Memory().Cmp(*lim.Memory()) > 0 {
-						t.Errorf("%s: memory request %s above its limit %s", what, req.Memory(), lim.Memory())
-					}
+					all = append(all, struct {
+						what string
+						c    corev1.Container
+					}{kind + "/" + m.GetName() + "/" + c.Name, c})
 				}
 			}
-			if found < 4 {
-				t.Errorf("found %d containers, want the bootstrap, the workload, the test and the revoke hook", found)
+			if r.wiring != nil {
+				all = append(all, struct {
+					what string
+					c    corev1.Container
+				}{"wiring/" + r.wiring.Spec.InitContainer.Name, r.wiring.Spec.InitContainer})
+			}
+			for _, x := range all {
+				req, lim := x.c.Resources.Requests, x.c.Resources.Limits
+				if req.Cpu().IsZero() || req.Memory().IsZero() || lim.Memory().IsZero() {
+					t.Errorf("%s: requests cpu %s memory %s, limit memory %s; want all three set", x.what, req.Cpu(), req.Memory(), lim.Memory())
+					continue
+				}
+				if req.Memory().Cmp(*lim.Memory()) > 0 {
+					t.Errorf("%s: memory request %s above its limit %s", x.what, req.Memory(), lim.Memory())
+				}
+			}
+			if len(all) < 3 {
+				t.Errorf("found %d containers, want the bootstrap, the test and the revoke hook", len(all))
 			}
 		})
 	}
@@ -988,19 +1143,28 @@ func containersIn(t *testing.T, obj runtime.Object) []corev1.Container {
 }
 
 // TestAdmissionPolicy: the policy and its binding are on by default, named for the
-// release and its namespace, match the bootstrap's ServiceAccount alone, and hold it to
-// the credential Secret with the labels bootstrap/credential sets. That the API server
-// enforces them is TestAdmissionPolicyOnCluster's part.
+// release and its namespace, match writes of the credential Secret's name by the
+// bootstrap's ServiceAccount alone, and hold them to what bootstrap/credential writes: in
+// the release namespace the credential's labels, in the node-agents namespace the copy's,
+// nowhere else. That the API server enforces them is TestAdmissionPolicyOnCluster's part.
 func TestAdmissionPolicy(t *testing.T) {
 	tests := []struct {
 		name, ns, values     string
 		policy, user, secret string // "" policy: none rendered
+		nodeAgents           string
 	}{
-		{name: "default", ns: namespace, policy: "edge-bootstrap-secrets-tracebloc", user: "system:serviceaccount:tracebloc:edge-bootstrap", secret: "edge-credentials"},
-		{name: "another namespace", ns: "lab", policy: "edge-bootstrap-secrets-lab", user: "system:serviceaccount:lab:edge-bootstrap", secret: "edge-credentials"},
 		{
-			name: "named release and secret", ns: namespace, values: "fullnameOverride: tb\ncredentialSecret: {name: machine}\n",
-			policy: "tb-bootstrap-secrets-tracebloc", user: "system:serviceaccount:tracebloc:tb-bootstrap", secret: "machine",
+			name: "default", ns: namespace, policy: "edge-bootstrap-secrets-tracebloc", user: "system:serviceaccount:tracebloc:edge-jobs-manager", secret: "edge-credentials",
+			nodeAgents: "tracebloc-node-agents",
+		},
+		{name: "client disabled", ns: namespace, values: disabled, policy: "edge-bootstrap-secrets-tracebloc", user: "system:serviceaccount:tracebloc:edge-enrollment", secret: "edge-credentials"},
+		{
+			name: "another namespace", ns: "lab", policy: "edge-bootstrap-secrets-lab", user: "system:serviceaccount:lab:edge-jobs-manager", secret: "edge-credentials",
+			nodeAgents: "tracebloc-node-agents",
+		},
+		{
+			name: "named release and secret", ns: namespace, values: "fullnameOverride: tb\ncredentialSecret: {name: machine}\nclient: {resourceMonitor: false}\n",
+			policy: "tb-bootstrap-secrets-tracebloc", user: "system:serviceaccount:tracebloc:edge-jobs-manager", secret: "machine",
 		},
 		{name: "off", ns: namespace, values: "admissionPolicy: {enabled: false}\n"},
 	}
@@ -1029,47 +1193,61 @@ func TestAdmissionPolicy(t *testing.T) {
 			if len(policies) != 1 || len(bindings) != 1 {
 				t.Fatalf("rendered %d policies and %d bindings, want one of each", len(policies), len(bindings))
 			}
-			p, b := policies[0], bindings[0]
-			if p.Name != tt.policy || b.Name != tt.policy {
-				t.Errorf("policy %q, binding %q; want both %q", p.Name, b.Name, tt.policy)
-			}
-			wantBinding := admissionv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: tt.policy, ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny}}
-			if diff := cmp.Diff(wantBinding, b.Spec); diff != "" {
-				t.Errorf("binding spec (-want +got):\n%s", diff)
-			}
-			if got := ptr.Deref(p.Spec.FailurePolicy, ""); got != admissionv1.Fail {
-				t.Errorf("failurePolicy = %q, want Fail: a policy that cannot be evaluated must refuse", got)
-			}
-			wantMatch := &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{RuleWithOperations: admissionv1.RuleWithOperations{
-				Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update},
-				Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}},
-			}}}}
-			if diff := cmp.Diff(wantMatch, p.Spec.MatchConstraints); diff != "" {
-				t.Errorf("matchConstraints (-want +got):\n%s", diff)
-			}
-			wantConditions := []admissionv1.MatchCondition{{Name: "bootstrap-service-account", Expression: "request.userInfo.username == '" + tt.user + "'"}}
-			if diff := cmp.Diff(wantConditions, p.Spec.MatchConditions); diff != "" {
-				t.Errorf("matchConditions (-want +got):\n%s", diff)
-			}
-			var rules []string
-			for _, v := range p.Spec.Validations {
-				rules = append(rules, v.Expression)
-				if !strings.Contains(v.Message, "refused by the admission policy "+tt.policy) || ptr.Deref(v.Reason, "") != metav1.StatusReasonForbidden {
-					t.Errorf("validation %q: message %q, reason %v; want a Forbidden that names the policy", v.Expression, v.Message, v.Reason)
-				}
-			}
-			all := strings.Join(rules, "\n")
-			for _, w := range []string{
-				"object.type == 'Opaque'",
-				"object.metadata.name == '" + tt.secret + "'",
-				"object.metadata.labels['" + credential.LabelCredential + "'] == 'true'",
-				"object.metadata.labels['" + credential.LabelManagedBy + "'] == 'tracebloc-bootstrap'",
-			} {
-				if !strings.Contains(all, w) {
-					t.Errorf("no validation checks %s; validations:\n%s", w, all)
-				}
-			}
+			checkPolicy(t, policies[0], bindings[0], tt.policy, tt.user, tt.secret, tt.ns, tt.nodeAgents)
 		})
+	}
+}
+
+func checkPolicy(t *testing.T, p *admissionv1.ValidatingAdmissionPolicy, b *admissionv1.ValidatingAdmissionPolicyBinding, policy, user, secret, ns, nodeAgents string) {
+	t.Helper()
+	if p.Name != policy || b.Name != policy {
+		t.Errorf("policy %q, binding %q; want both %q", p.Name, b.Name, policy)
+	}
+	wantBinding := admissionv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: policy, ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny}}
+	if diff := cmp.Diff(wantBinding, b.Spec); diff != "" {
+		t.Errorf("binding spec (-want +got):\n%s", diff)
+	}
+	if got := ptr.Deref(p.Spec.FailurePolicy, ""); got != admissionv1.Fail {
+		t.Errorf("failurePolicy = %q, want Fail: a policy that cannot be evaluated must refuse", got)
+	}
+	wantMatch := &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{RuleWithOperations: admissionv1.RuleWithOperations{
+		Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update},
+		Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}},
+	}}}}
+	if diff := cmp.Diff(wantMatch, p.Spec.MatchConstraints); diff != "" {
+		t.Errorf("matchConstraints (-want +got):\n%s", diff)
+	}
+	wantConditions := []admissionv1.MatchCondition{
+		{Name: "bootstrap-service-account", Expression: "request.userInfo.username == '" + user + "'"},
+		{Name: "credential-secret", Expression: "object.metadata.name == '" + secret + "'"},
+	}
+	if diff := cmp.Diff(wantConditions, p.Spec.MatchConditions); diff != "" {
+		t.Errorf("matchConditions (-want +got):\n%s", diff)
+	}
+	var rules []string
+	for _, v := range p.Spec.Validations {
+		rules = append(rules, v.Expression)
+		if !strings.Contains(v.Message, "refused by the admission policy "+policy) || ptr.Deref(v.Reason, "") != metav1.StatusReasonForbidden {
+			t.Errorf("validation %q: message %q, reason %v; want a Forbidden that names the policy", v.Expression, v.Message, v.Reason)
+		}
+	}
+	all := strings.Join(rules, "\n")
+	namespaces := "request.namespace in ['" + ns + "']"
+	want := []string{
+		"object.type == 'Opaque'",
+		"request.namespace != '" + ns + "' || (has(object.metadata.labels) && '" + credential.LabelCredential + "' in object.metadata.labels && object.metadata.labels['" + credential.LabelCredential + "'] == 'true')",
+		"object.metadata.labels['" + credential.LabelManagedBy + "'] == 'tracebloc-bootstrap'",
+	}
+	if nodeAgents != "" {
+		namespaces = "request.namespace in ['" + ns + "', '" + nodeAgents + "']"
+		want = append(want, "request.namespace != '"+nodeAgents+"' || (has(object.metadata.labels) && '"+names.CredentialCopyLabel+"' in object.metadata.labels && object.metadata.labels['"+names.CredentialCopyLabel+"'] == 'true'")
+	} else if strings.Contains(all, names.CredentialCopyLabel) {
+		t.Errorf("a validation names %s without a node-agents namespace:\n%s", names.CredentialCopyLabel, all)
+	}
+	for _, w := range append(want, namespaces) {
+		if !strings.Contains(all, w) {
+			t.Errorf("no validation checks %s; validations:\n%s", w, all)
+		}
 	}
 }
 

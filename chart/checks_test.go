@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tracebloc/edge/chart"
+	"github.com/tracebloc/edge/internal/chartdeps"
 )
 
 // TestSchemaRejects: typos and wrong types stop the install with the path of the key and
@@ -33,11 +34,17 @@ func TestSchemaRejects(t *testing.T) {
 		{"unknown nested key", "bootstrap: {logLevl: debug}\n", []string{"at '/bootstrap': additional properties 'logLevl' not allowed"}},
 		{"unknown key in a list item", "tolerations: [{key: a, operater: Exists}]\n", []string{"at '/tolerations/0': additional properties 'operater' not allowed"}},
 		{"boolean as a string", "hostNetwork: \"yes\"\n", []string{"at '/hostNetwork': got string, want boolean"}},
-		{"object as a string", "proxy: http://proxy:3128\n", []string{"at '/proxy': got string, want object"}},
-		{"number as a string", "replicas: \"2\"\n", []string{"at '/replicas': got string, want integer"}},
+		{"object as a string", "backend: http://proxy:3128\n", []string{"at '/backend': got string, want object"}},
+		{"number as a string", "offboarding: {backoffLimit: \"2\"}\n", []string{"at '/offboarding/backoffLimit': got string, want integer"}},
+		{"client as a string", "client: 'yes'\n", []string{"at '/client': got string, want object"}},
+		{"client enabled as a string", "client: {enabled: 'no'}\n", []string{"at '/client/enabled': got string, want boolean"}},
+		{"the old client name", "client: {name: lab, enabled: false}\nnewClient: {nam: lab}\n", []string{"at '/newClient': additional properties 'nam' not allowed"}},
+		{"migrate from a release with a dot", "migrateFrom: {release: my.client}\n", []string{"at '/migrateFrom/release': 'my.client' does not match pattern"}},
+		{"image registry with a scheme", "global: {imageRegistry: 'https://mirror'}\n", []string{"at '/global/imageRegistry': 'https://mirror' does not match pattern"}},
+		{"removed workload values", "image: {repository: x}\nworkload: {args: [a]}\nreplicas: 2\nproxy: {httpsProxy: 'http://p'}\n", []string{"at '': additional properties ", "'image'", "'proxy'", "'replicas'", "'workload'", " not allowed"}},
 		{"backend env", "backend: {env: production}\n", []string{"at '/backend/env': value must be one of 'dev', 'stg', 'prod'"}},
 		{"log format", "bootstrap: {logFormat: text}\n", []string{"at '/bootstrap/logFormat': value must be one of 'console', 'json'"}},
-		{"pull policy", "image: {pullPolicy: always}\n", []string{"at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'"}},
+		{"pull policy", "bootstrap: {image: {pullPolicy: always}}\n", []string{"at '/bootstrap/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'"}},
 		{"secret name", "credentialSecret: {name: My_Secret}\n", []string{"at '/credentialSecret/name': 'My_Secret' does not match pattern"}},
 		{"cluster id", "clusterId: my-cluster\n", []string{"at '/clusterId': 'my-cluster' does not match pattern"}},
 		{"global cluster id", "global: {clusterId: NOT-A-UID}\n", []string{"at '/global/clusterId': 'NOT-A-UID' does not match pattern"}},
@@ -45,13 +52,11 @@ func TestSchemaRejects(t *testing.T) {
 		{"duration", "bootstrap: {resetWindow: 10 minutes}\n", []string{"at '/bootstrap/resetWindow': '10 minutes' does not match pattern"}},
 		{"backend url", "backend: {url: api.tracebloc.io}\n", []string{"at '/backend/url': 'api.tracebloc.io' does not match pattern"}},
 		{"env var without name", "bootstrap: {extraEnv: [{value: x}]}\n", []string{"at '/bootstrap/extraEnv/0': missing property 'name'"}},
-		{"root user", "workload: {runAsUser: 0}\n", []string{"at '/workload/runAsUser': minimum: got 0, want 1"}},
 		{"verification host with a scheme", "backend: {verificationHosts: ['https://login.example.com']}\n", []string{"at '/backend/verificationHosts/0': 'https://login.example.com' does not match pattern"}},
 		{"verification hosts as a string", "backend: {verificationHosts: login.example.com}\n", []string{"at '/backend/verificationHosts': got string, want array"}},
 		{"empty cluster domain", "clusterDomain: ''\n", []string{"at '/clusterDomain': minLength: got 0, want 1"}},
 		{"cluster domain with a dot first", "clusterDomain: .cluster.local\n", []string{"at '/clusterDomain': '.cluster.local' does not match pattern"}},
 		{"admission policy as a string", "admissionPolicy: {enabled: 'no'}\n", []string{"at '/admissionPolicy/enabled': got string, want boolean"}},
-		{"rule without verbs", "workload: {serviceAccount: {rules: [{resources: [pods]}]}}\n", []string{"at '/workload/serviceAccount/rules/0': missing property 'verbs'"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,24 +73,38 @@ func TestSchemaRejects(t *testing.T) {
 	}
 }
 
-// TestTemplateRejects: combinations the schema cannot express fail with a sentence.
+// TestTemplateRejects: combinations the schema cannot express, and a credential in the
+// values, fail with a sentence that says what to do (and never repeats the credential).
 func TestTemplateRejects(t *testing.T) {
-	tests := []struct {
-		name   string
-		values string
-		want   string
-	}{
-		{"CA from both", "backend: {caBundle: {configMapName: a, secretName: b}}\n", "backend.caBundle: set configMapName or secretName, not both"},
-		{"legacy is the credential", "legacySecret: {name: edge-credentials}\n", `legacySecret.name is the credential Secret itself ("edge-credentials")`},
-		{"two cluster ids", "clusterId: " + clusterID + "\nglobal: {clusterId: 00000000-0000-0000-0000-000000000000}\n", "global.clusterId (00000000-0000-0000-0000-000000000000) and clusterId (" + clusterID + ") differ"},
-	}
-	for _, tt := range tests {
+	for _, tt := range templateRejects() {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := renderValues(t, tt.values)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("render error = %v, want one containing %q", err, tt.want)
+			for _, values := range []string{tt.values, clientOff(t, tt.values)} {
+				_, err := renderValues(t, values)
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("render error = %v, want one containing %q", err, tt.want)
+				}
+				if err != nil && strings.Contains(err.Error(), secretValue) {
+					t.Errorf("render error repeats the credential of the values: %v", err)
+				}
 			}
 		})
+	}
+}
+
+// secretValue is a credential a person might put into the values by mistake.
+const secretValue = "0f6c1c9e-not-for-printing"
+
+func templateRejects() []struct{ name, values, want string } {
+	return []struct{ name, values, want string }{
+		{"CA from both", "backend: {caBundle: {configMapName: a, secretName: b}}\n", "backend.caBundle: set configMapName or secretName, not both"},
+		{"legacy is the credential", "legacySecret: {name: edge-credentials}\n", `legacySecret.name (or migrateFrom.release's <release>-secrets) is the credential Secret itself ("edge-credentials")`},
+		{"migrating from the credential", "migrateFrom: {release: edge}\ncredentialSecret: {name: edge-secrets}\n", `is the credential Secret itself ("edge-secrets")`},
+		{"two cluster ids", "clusterId: " + clusterID + "\nglobal: {clusterId: 00000000-0000-0000-0000-000000000000}\n", "global.clusterId (00000000-0000-0000-0000-000000000000) and clusterId (" + clusterID + ") differ"},
+		{"a client id in values", "client: {clientId: " + secretValue + "}\n", "client.clientId is set: the edge never takes a credential in values"},
+		{"a client password in values", "client: {clientPassword: " + secretValue + "}\n", "client.clientPassword is set: the edge never takes a credential in values"},
+		{"an empty client password", "client: {clientPassword: ''}\n", "client.clientPassword is set: the edge never takes a credential in values"},
+		{"adopting is the way", "client: {clientId: " + secretValue + "}\n", "To adopt an existing client set migrateFrom.release (a tracebloc/client release in this namespace) or legacySecret.name"},
+		{"auto upgrade", "client: {autoUpgrade: {enabled: true}}\n", "client.autoUpgrade.enabled: the client chart's upgrade CronJob runs `helm upgrade` with the tracebloc/client chart and no post-renderer"},
 	}
 }
 
@@ -105,7 +124,9 @@ func TestSchemaIsStrictAndDocumented(t *testing.T) {
 	// Free-form on purpose: Kubernetes types the chart passes through, and maps of strings.
 	open := map[string]bool{
 		"/global": true, "/affinity/nodeAffinity": true, "/affinity/podAffinity": true, "/affinity/podAntiAffinity": true,
-		"/bootstrap/extraEnv/*/valueFrom": true, "/workload/extraEnv/*/valueFrom": true,
+		"/bootstrap/extraEnv/*/valueFrom": true,
+		// The client chart's values: its own schema checks them.
+		"/client": true, "/client/autoUpgrade": true,
 	}
 	var walk func(path string, s map[string]any, named bool)
 	walk = func(path string, s map[string]any, named bool) {
@@ -164,20 +185,26 @@ func TestSchemaIsStrictAndDocumented(t *testing.T) {
 	}
 }
 
-// TestLint runs `helm lint` (the library) on the chart directory, with the defaults and
-// with edge-case values: not one message, of any severity.
+// TestLint runs `helm lint` (the library) on a copy of the chart with its dependency in
+// charts/ (without it, on a plain clone, the copy has no dependency and the client off),
+// with the defaults and with edge-case values: not one message, of any severity.
 func TestLint(t *testing.T) {
 	kube, err := chartutil.ParseKubeVersion("v1.34.4")
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir, withClient := chartdeps.Dir(t)
 	for _, vc := range valueCases() {
 		t.Run(vc.name, func(t *testing.T) {
-			vals, err := chartutil.ReadValues([]byte(vc.values))
+			values := merge(t, clientPlatform, vc.values)
+			if !withClient {
+				values = clientOff(t, vc.values)
+			}
+			vals, err := chartutil.ReadValues([]byte(values))
 			if err != nil {
 				t.Fatal(err)
 			}
-			linter := lint.AllWithKubeVersion(".", vals, namespace, kube)
+			linter := lint.AllWithKubeVersion(dir, vals, namespace, kube)
 			for _, m := range linter.Messages {
 				t.Errorf("helm lint: %s", m)
 			}
@@ -200,7 +227,7 @@ func TestPodSecurityRestricted(t *testing.T) {
 	for _, vc := range valueCases() {
 		t.Run(vc.name, func(t *testing.T) {
 			hostNetwork := strings.Contains(vc.values, "hostNetwork: true")
-			for _, p := range render(t, vc.values).pods() {
+			for _, p := range render(t, vc.values).bootstrapPods() {
 				res := policy.AggregateCheckResults(evaluator.EvaluatePod(restricted, &p.meta, p.spec))
 				switch {
 				case hostNetwork && res.Allowed:

@@ -11,7 +11,7 @@ import (
 
 // files holds the chart. "all:" keeps templates/_helpers.tpl, which embed skips by default.
 //
-//go:embed Chart.yaml values.yaml values.schema.json .helmignore README.md all:templates
+//go:embed Chart.yaml Chart.lock values.yaml values.schema.json .helmignore README.md all:templates
 var files embed.FS
 
 // Files returns the chart's files, with Chart.yaml at the root, as Helm's loader wants them.

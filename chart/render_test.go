@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
 
 	helmchart "helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -28,6 +29,7 @@ import (
 	"helm.sh/helm/v3/pkg/engine"
 
 	"github.com/tracebloc/edge/chart"
+	"github.com/tracebloc/edge/internal/names"
 )
 
 const (
@@ -100,6 +102,8 @@ func renderWithAPIs(t *testing.T, ns, valuesYAML string, apis []string) (map[str
 type rendered struct {
 	notes   string
 	objects []runtime.Object
+	// wiring is the PostRendererRequired object, nil when not rendered.
+	wiring *wiringObject
 	// yaml is the manifests as `helm template` prints them (sorted by template name).
 	yaml string
 }
@@ -120,13 +124,13 @@ func decode(t *testing.T, out map[string]string) *rendered {
 	r := &rendered{}
 	codecs := serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict)
 	deser := codecs.UniversalDeserializer()
-	names := make([]string, 0, len(out))
+	files := make([]string, 0, len(out))
 	for name := range out {
-		names = append(names, name)
+		files = append(files, name)
 	}
-	sort.Strings(names)
+	sort.Strings(files)
 	var all strings.Builder
-	for _, name := range names {
+	for _, name := range files {
 		content := out[name]
 		if strings.HasSuffix(name, "NOTES.txt") {
 			r.notes = content
@@ -148,6 +152,13 @@ func decode(t *testing.T, out map[string]string) *rendered {
 			if len(bytes.TrimSpace(stripComments(doc))) == 0 {
 				continue
 			}
+			if w := decodeWiring(t, name, doc); w != nil {
+				if r.wiring != nil {
+					t.Fatalf("%s: a second %s object", name, names.WiringKind)
+				}
+				r.wiring = w
+				continue
+			}
 			obj, _, err := deser.Decode(doc, nil, nil)
 			if err != nil {
 				t.Fatalf("%s: decode strictly: %v\n%s", name, err, doc)
@@ -157,6 +168,39 @@ func decode(t *testing.T, out map[string]string) *rendered {
 	}
 	r.yaml = all.String()
 	return r
+}
+
+// wiringObject is the object the post-renderer consumes (templates/wiring.yaml).
+type wiringObject struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   metav1.ObjectMeta `json:"metadata"`
+	Spec       struct {
+		Release             string           `json:"release"`
+		ClientChart         string           `json:"clientChart"`
+		CredentialSecret    string           `json:"credentialSecret"`
+		NodeAgentsNamespace string           `json:"nodeAgentsNamespace"`
+		MigrateFrom         string           `json:"migrateFrom"`
+		InitContainer       corev1.Container `json:"initContainer"`
+		Volumes             []corev1.Volume  `json:"volumes"`
+	} `json:"spec"`
+}
+
+// decodeWiring decodes doc strictly when it is the wiring object, else returns nil.
+func decodeWiring(t *testing.T, source string, doc []byte) *wiringObject {
+	t.Helper()
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal(doc, &tm); err != nil {
+		t.Fatalf("%s: %v", source, err)
+	}
+	if tm.APIVersion != names.WiringAPIVersion || tm.Kind != names.WiringKind {
+		return nil
+	}
+	var w wiringObject
+	if err := yaml.UnmarshalStrict(doc, &w); err != nil {
+		t.Fatalf("%s: decode the wiring object strictly: %v\n%s", source, err, doc)
+	}
+	return &w
 }
 
 func stripComments(doc []byte) []byte {
@@ -181,6 +225,7 @@ func meta(t *testing.T, obj runtime.Object) (metav1.Object, string) {
 	return m, kind
 }
 
+// deployment returns the one Deployment: the enrollment's (client.enabled=false).
 func (r *rendered) deployment(t *testing.T) *appsv1.Deployment {
 	t.Helper()
 	var found []*appsv1.Deployment
@@ -213,7 +258,8 @@ type podSpec struct {
 	spec *corev1.PodSpec
 }
 
-// pods returns every pod the chart can start: the workload, the helm test, the hook Job.
+// pods returns every pod the chart itself can start: the enrollment Deployment, the helm
+// test, the hook Job. The jobs-manager pod is the client chart's (see bootstrapPods).
 func (r *rendered) pods() []podSpec {
 	var ps []podSpec
 	for _, o := range r.objects {
@@ -225,6 +271,18 @@ func (r *rendered) pods() []podSpec {
 		case *corev1.Pod:
 			ps = append(ps, podSpec{"Pod/" + x.Name, x.ObjectMeta, &x.Spec})
 		}
+	}
+	return ps
+}
+
+// bootstrapPods is pods plus, when the wiring object is rendered, the part of the
+// jobs-manager pod the post-renderer adds: the bootstrap init container and its volumes
+// (the pod's security context is the client chart's).
+func (r *rendered) bootstrapPods() []podSpec {
+	ps := r.pods()
+	if w := r.wiring; w != nil {
+		spec := &corev1.PodSpec{InitContainers: []corev1.Container{w.Spec.InitContainer}, Volumes: w.Spec.Volumes}
+		ps = append(ps, podSpec{"wiring/" + w.Metadata.Name, metav1.ObjectMeta{}, spec})
 	}
 	return ps
 }
@@ -249,7 +307,42 @@ func allContainers(spec *corev1.PodSpec) []corev1.Container {
 	return append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...)
 }
 
-// runsBootstrap tells the containers that run the bootstrap image (and so hold the token).
+// runsBootstrap tells the containers that run the bootstrap image (the enrollment's hold
+// container too).
 func runsBootstrap(c corev1.Container) bool {
-	return strings.HasPrefix(c.Image, "ghcr.io/tracebloc/edge-bootstrap")
+	return strings.Contains(c.Image, "tracebloc/edge-bootstrap")
+}
+
+// isHold tells the enrollment's main container: the bootstrap image, holding the pod only.
+func isHold(c corev1.Container) bool {
+	return c.Name == "hold" && slices.Equal(c.Args, []string{"hold"})
+}
+
+// clientPlatform is the platform setting the client chart requires (it has no default
+// storage class), as a user gives it (chart/README.md).
+const clientPlatform = "client: {storageClass: {create: false, name: standard}}\n"
+
+// clientOff returns values with client.enabled=false merged in.
+func clientOff(t *testing.T, values string) string {
+	t.Helper()
+	return merge(t, values, disabled)
+}
+
+// merge deep-merges YAML value documents, later ones winning, as repeated -f flags do
+// (appending a second `client:` key to a document would replace the first one's map).
+func merge(t *testing.T, docs ...string) string {
+	t.Helper()
+	all := map[string]any{}
+	for _, doc := range docs {
+		v := map[string]any{}
+		if err := yaml.Unmarshal([]byte(doc), &v); err != nil {
+			t.Fatalf("test values do not parse: %v\n%s", err, doc)
+		}
+		all = chartutil.MergeTables(v, all)
+	}
+	out, err := yaml.Marshal(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }

@@ -10,8 +10,66 @@ fullnameOverride); everything else derives from it.
 {{- default .Release.Name .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* The Role, RoleBinding and ClusterRole(Binding) of the bootstrap. */}}
 {{- define "edge.bootstrapName" -}}
 {{- printf "%s-bootstrap" (include "edge.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The Deployment (and its ServiceAccount) that runs the bootstrap when client.enabled is false. */}}
+{{- define "edge.enrollmentName" -}}
+{{- printf "%s-enrollment" (include "edge.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The ServiceAccount the bootstrap runs as: the client chart's jobs-manager's (the
+bootstrap is that pod's init container; the client chart names it after the release,
+whatever fullnameOverride says), else the enrollment Deployment's own.
+*/}}
+{{- define "edge.serviceAccount" -}}
+{{- if .Values.client.enabled -}}
+{{- printf "%s-jobs-manager" .Release.Name -}}
+{{- else -}}
+{{- include "edge.enrollmentName" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Deployment whose pod runs the bootstrap (named as its ServiceAccount), for the NOTES. */}}
+{{- define "edge.bootstrapDeployment" -}}
+{{- include "edge.serviceAccount" . -}}
+{{- end -}}
+
+{{/* The object only the post-renderer consumes; its name is the fix for a failed install. */}}
+{{- define "edge.wiringName" -}}
+{{- printf "%s-install-with-post-renderer-tracebloc-postrender" .Release.Name -}}
+{{- end -}}
+
+{{/*
+The client chart's node-agents namespace, where its resource-monitor DaemonSet reads the
+credential, so the bootstrap keeps a copy there: empty when the client is off, its
+resource monitor is off, or it shares the release namespace. The defaults are the client
+chart's own, for renders without the dependency.
+*/}}
+{{- define "edge.nodeAgentsNamespace" -}}
+{{- $c := .Values.client -}}
+{{- if and $c.enabled (ne (toString (dig "resourceMonitor" true $c)) "false") -}}
+{{- $ns := dig "nodeAgents" "namespace" "name" "tracebloc-node-agents" $c -}}
+{{- if ne $ns .Release.Namespace }}{{ $ns }}{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "edge.clientChart" -}}
+{{- range .Chart.Dependencies -}}
+{{- if eq .Name "client" }}{{ printf "client-%s" .Version }}{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret of an existing tracebloc/client release whose client this install adopts. */}}
+{{- define "edge.legacySecret" -}}
+{{- if .Values.legacySecret.name -}}
+{{- .Values.legacySecret.name -}}
+{{- else if .Values.migrateFrom.release -}}
+{{- printf "%s-secrets" .Values.migrateFrom.release -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The ClusterRole and its binding are cluster-scoped: the namespace keeps two releases apart. */}}
@@ -67,22 +125,25 @@ tracebloc.io/cluster-id: {{ . | quote }}
 {{- end }}
 {{- end -}}
 
+{{/*
+The bootstrap image; global.imageRegistry (the client chart's mirror setting) re-homes
+it onto that registry, as the client chart does with its own images.
+*/}}
 {{- define "edge.bootstrapImage" -}}
 {{- $img := .Values.bootstrap.image -}}
-{{- if $img.digest -}}
-{{- printf "%s@%s" $img.repository $img.digest -}}
-{{- else -}}
-{{- printf "%s:%s" $img.repository (default .Chart.AppVersion $img.tag) -}}
+{{- $repo := $img.repository -}}
+{{- with dig "imageRegistry" "" (.Values.global | default dict) -}}
+{{- $parts := splitList "/" $repo -}}
+{{- $first := first $parts -}}
+{{- if and (gt (len $parts) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
+{{- $parts = rest $parts -}}
 {{- end -}}
+{{- $repo = printf "%s/%s" . (join "/" $parts) -}}
 {{- end -}}
-
-{{/* The workload image is tagged with the backend env (prod, stg, dev) unless image.tag is set. */}}
-{{- define "edge.workloadImage" -}}
-{{- $img := .Values.image -}}
 {{- if $img.digest -}}
-{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- printf "%s@%s" $repo $img.digest -}}
 {{- else -}}
-{{- printf "%s:%s" $img.repository (default .Values.backend.env $img.tag) -}}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion $img.tag) -}}
 {{- end -}}
 {{- end -}}
 
@@ -135,17 +196,25 @@ seccompProfile:
                 fieldPath: metadata.namespace
 {{- end -}}
 
-{{- define "edge.caVolume" -}}
+{{/*
+The volumes the bootstrap container mounts besides the token: a writable /tmp and the CA
+bundle. Their names carry "bootstrap" so they cannot clash with the client chart's volumes
+in the jobs-manager pod.
+*/}}
+{{- define "edge.bootstrapVolumes" -}}
+- name: bootstrap-tmp
+  emptyDir:
+    sizeLimit: 16Mi
 {{- $ca := .Values.backend.caBundle -}}
 {{- if $ca.configMapName }}
-- name: ca-bundle
+- name: bootstrap-ca-bundle
   configMap:
     name: {{ $ca.configMapName }}
     items:
       - key: {{ $ca.key }}
         path: {{ $ca.key }}
 {{- else if $ca.secretName }}
-- name: ca-bundle
+- name: bootstrap-ca-bundle
   secret:
     secretName: {{ $ca.secretName }}
     items:
@@ -154,42 +223,54 @@ seccompProfile:
 {{- end }}
 {{- end -}}
 
+{{/*
+Call with (dict "ctx" $ "token" true) in the chart's own pods, whose token volume
+(edge.tokenVolume) reaches the bootstrap container alone. In the jobs-manager pod
+("token" false) the bootstrap uses the token the pod mounts into every container.
+*/}}
 {{- define "edge.bootstrapVolumeMounts" -}}
+{{- if .token }}
 - name: kube-api-access
   mountPath: /var/run/secrets/kubernetes.io/serviceaccount
   readOnly: true
-{{- if include "edge.caEnabled" . }}
-- name: ca-bundle
-  mountPath: {{ include "edge.caDir" . }}
+{{- end }}
+- name: bootstrap-tmp
+  mountPath: /tmp
+{{- if include "edge.caEnabled" .ctx }}
+- name: bootstrap-ca-bundle
+  mountPath: {{ include "edge.caDir" .ctx }}
   readOnly: true
 {{- end }}
 {{- end -}}
 
 {{/*
-The proxy variables of every container. With any proxy value set, NO_PROXY always keeps
-the cluster's own names and loopback off the proxy, so a proxy setting for the backend
-cannot send API server or service traffic through it; proxy.noProxy adds to them.
+The proxy variables of the bootstrap, from the client chart's own keys (client.env.
+HTTP_PROXY_HOST, _PORT, _USERNAME, _PASSWORD), as that chart builds them for its
+containers. NO_PROXY always keeps the cluster's own names and loopback off the proxy, so
+the proxy for the backend cannot take API server traffic; client.env.NO_PROXY adds to them.
 */}}
 {{- define "edge.proxyEnv" -}}
-{{- $p := .Values.proxy -}}
-{{- with $p.httpsProxy }}
+{{- $env := .Values.client.env | default dict -}}
+{{- with $env.HTTP_PROXY_HOST }}
+{{- $hostport := . -}}
+{{- with $env.HTTP_PROXY_PORT }}{{ $hostport = printf "%s:%v" $hostport . }}{{ end -}}
+{{- $cred := "" -}}
+{{- with $env.HTTP_PROXY_USERNAME }}{{ $cred = printf "%s:%s@" . ($env.HTTP_PROXY_PASSWORD | default "") }}{{ end -}}
+{{- $url := printf "http://%s%s" $cred $hostport }}
 - name: HTTPS_PROXY
-  value: {{ . | quote }}
-{{- end }}
-{{- with $p.httpProxy }}
+  value: {{ $url | quote }}
 - name: HTTP_PROXY
-  value: {{ . | quote }}
-{{- end }}
-{{- if or $p.httpsProxy $p.httpProxy $p.noProxy }}
+  value: {{ $url | quote }}
 - name: NO_PROXY
-  value: {{ include "edge.noProxy" . | quote }}
+  value: {{ include "edge.noProxy" $ | quote }}
 {{- end }}
 {{- end -}}
 
 {{- define "edge.noProxy" -}}
 {{- $domain := .Values.clusterDomain -}}
 {{- $entries := list ".svc" (printf ".svc.%s" $domain) "kubernetes.default.svc" "kubernetes.default" "127.0.0.1" "localhost" -}}
-{{- range splitList "," .Values.proxy.noProxy -}}
+{{- $env := .Values.client.env | default dict -}}
+{{- range splitList "," ($env.NO_PROXY | default "") -}}
 {{- with trim . }}{{ $entries = append $entries . }}{{ end -}}
 {{- end -}}
 {{- uniq $entries | join "," -}}
@@ -197,7 +278,8 @@ cannot send API server or service traffic through it; proxy.noProxy adds to them
 
 {{/*
 The environment of every container that runs the bootstrap image (the init container,
-the helm test and the offboarding hook): the variables of bootstrap/config.
+the enrollment's hold container, the helm test and the offboarding hook): the variables
+of bootstrap/config.
 */}}
 {{- define "edge.bootstrapEnv" -}}
 {{- $b := .Values.bootstrap -}}
@@ -217,8 +299,12 @@ the helm test and the offboarding hook): the variables of bootstrap/config.
   valueFrom:
     fieldRef:
       fieldPath: metadata.labels['tracebloc.io/cluster-id']
+- name: TRACEBLOC_RELEASE
+  value: {{ .Release.Name | quote }}
 - name: TRACEBLOC_CREDENTIAL_SECRET
   value: {{ include "edge.credentialSecret" . | quote }}
+- name: TRACEBLOC_NODE_AGENTS_NAMESPACE
+  value: {{ include "edge.nodeAgentsNamespace" . | quote }}
 {{- if .Values.backend.url }}
 - name: TRACEBLOC_API_URL
   value: {{ .Values.backend.url | quote }}
@@ -230,15 +316,15 @@ the helm test and the offboarding hook): the variables of bootstrap/config.
 - name: TRACEBLOC_VERIFICATION_HOSTS
   value: {{ join "," . | quote }}
 {{- end }}
-{{- with .Values.legacySecret.name }}
+{{- with include "edge.legacySecret" . }}
 - name: TRACEBLOC_LEGACY_SECRET
   value: {{ . | quote }}
 {{- end }}
-{{- with .Values.client.name }}
+{{- with .Values.newClient.name }}
 - name: TRACEBLOC_CLIENT_NAME
   value: {{ . | quote }}
 {{- end }}
-{{- with .Values.client.location }}
+{{- with .Values.newClient.location }}
 - name: TRACEBLOC_LOCATION
   value: {{ . | quote }}
 {{- end }}
@@ -275,7 +361,33 @@ the helm test and the offboarding hook): the variables of bootstrap/config.
 {{- end }}
 {{- end -}}
 
-{{/* Scheduling and networking shared by the workload pod and the hook pods. */}}
+{{/*
+The bootstrap init container, defined once: the post-renderer puts it first in the client
+chart's jobs-manager pod (from the wiring object), the enrollment Deployment runs it
+itself; the hooks run it with a subcommand. Call with (dict "ctx" $ "token" bool), as
+edge.bootstrapVolumeMounts, and optionally "args" (list "check"), which also names it.
+*/}}
+{{- define "edge.bootstrapContainer" -}}
+{{- $ := .ctx -}}
+name: {{ .args | default (list "bootstrap") | first }}
+image: {{ include "edge.bootstrapImage" $ }}
+imagePullPolicy: {{ $.Values.bootstrap.image.pullPolicy }}
+{{- with .args }}
+args: {{ toJson . }}
+{{- end }}
+env:
+  {{- include "edge.bootstrapEnv" $ | nindent 2 }}
+securityContext:
+  {{- include "edge.bootstrapSecurityContext" $ | nindent 2 }}
+{{- with $.Values.bootstrap.resources }}
+resources:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+volumeMounts:
+  {{- include "edge.bootstrapVolumeMounts" . | trim | nindent 2 }}
+{{- end -}}
+
+{{/* Scheduling and networking of the chart's own pods (enrollment, hooks). */}}
 {{- define "edge.podPlacement" -}}
 {{- if .Values.hostNetwork }}
 hostNetwork: true
@@ -305,35 +417,42 @@ affinity:
 {{- end }}
 {{- end -}}
 
+{{/* The value the client chart requires for clientId and clientPassword; the post-renderer strips it. */}}
+{{- define "edge.credentialPlaceholder" -}}set-by-tracebloc-postrender{{- end -}}
+
 {{/* Combinations the schema cannot express. */}}
 {{- define "edge.validate" -}}
 {{- $ca := .Values.backend.caBundle -}}
 {{- if and $ca.configMapName $ca.secretName -}}
 {{- fail "backend.caBundle: set configMapName or secretName, not both" -}}
 {{- end -}}
-{{- if and .Values.legacySecret.name (eq .Values.legacySecret.name (include "edge.credentialSecret" .)) -}}
-{{- fail (printf "legacySecret.name is the credential Secret itself (%q): name the previous install's Secret, or leave it empty" .Values.legacySecret.name) -}}
+{{- $legacy := include "edge.legacySecret" . -}}
+{{- if and $legacy (eq $legacy (include "edge.credentialSecret" .)) -}}
+{{- fail (printf "legacySecret.name (or migrateFrom.release's <release>-secrets) is the credential Secret itself (%q): name the previous install's Secret, or leave it empty" $legacy) -}}
 {{- end -}}
 {{- $global := .Values.global | default dict -}}
 {{- if and $global.clusterId .Values.clusterId (ne $global.clusterId .Values.clusterId) -}}
 {{- fail (printf "global.clusterId (%s) and clusterId (%s) differ: set one of them" $global.clusterId .Values.clusterId) -}}
 {{- end -}}
+{{- $placeholder := include "edge.credentialPlaceholder" . -}}
+{{- range $key := list "clientId" "clientPassword" -}}
+{{- if ne (toString (index $.Values.client $key)) $placeholder -}}
+{{- fail (printf "client.%s is set: the edge never takes a credential in values (the bootstrap obtains it, and the post-renderer wires it in); remove client.%s. To adopt an existing client set migrateFrom.release (a tracebloc/client release in this namespace) or legacySecret.name" $key $key) -}}
 {{- end -}}
-
-{{/* The workload gets a Kubernetes token of its own ServiceAccount only when values ask for it. */}}
-{{- define "edge.workloadToken" -}}
-{{- $sa := .Values.workload.serviceAccount -}}
-{{- if or $sa.automount $sa.rules }}true{{ end -}}
+{{- end -}}
+{{- if dig "autoUpgrade" "enabled" false .Values.client -}}
+{{- fail "client.autoUpgrade.enabled: the client chart's upgrade CronJob runs `helm upgrade` with the tracebloc/client chart and no post-renderer, which would undo the edge wiring; leave it off and upgrade with `helm upgrade ... --post-renderer tracebloc-postrender`" -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
 The pod spec of a hook that runs the bootstrap image with a subcommand (check, revoke):
-the bootstrap's ServiceAccount, token, environment and security context.
+the bootstrap's ServiceAccount, a token of its own, environment and security context.
 Call with (dict "ctx" $ "args" (list "check")).
 */}}
 {{- define "edge.hookPodSpec" -}}
 {{- $ := .ctx -}}
-serviceAccountName: {{ include "edge.bootstrapName" $ }}
+serviceAccountName: {{ include "edge.serviceAccount" $ }}
 automountServiceAccountToken: false
 enableServiceLinks: false
 restartPolicy: Never
@@ -341,21 +460,8 @@ securityContext:
   {{- include "edge.podSecurityContext" $ | nindent 2 }}
 {{- include "edge.podPlacement" $ }}
 containers:
-  - name: {{ first .args }}
-    image: {{ include "edge.bootstrapImage" $ }}
-    imagePullPolicy: {{ $.Values.bootstrap.image.pullPolicy }}
-    args: {{ toJson .args }}
-    env:
-      {{- include "edge.bootstrapEnv" $ | nindent 6 }}
-    securityContext:
-      {{- include "edge.bootstrapSecurityContext" $ | nindent 6 }}
-    {{- with $.Values.bootstrap.resources }}
-    resources:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
-    volumeMounts:
-      {{- include "edge.bootstrapVolumeMounts" $ | nindent 6 }}
+  - {{- include "edge.bootstrapContainer" (dict "ctx" $ "token" true "args" .args) | nindent 4 }}
 volumes:
   {{- include "edge.tokenVolume" $ | nindent 2 }}
-  {{- include "edge.caVolume" $ | nindent 2 }}
+  {{- include "edge.bootstrapVolumes" $ | nindent 2 }}
 {{- end -}}
