@@ -27,7 +27,8 @@ import (
 // under the restricted Pod Security level, pulled from the instance's registry; the logs
 // come back through the API server; then both are torn down and nothing of them is left:
 // no recorded process, no mount, no containerd shim or container process, no cgroup, no
-// folder, nothing listening on the registry's port.
+// folder (the folder of a volume still claimed included), nothing listening on the
+// registry's port.
 func TestHarness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two local clusters: runs without -short (make test)")
@@ -81,11 +82,15 @@ func TestHarness(t *testing.T) {
 
 	for _, c := range clusters {
 		startSleeper(t, c)
+		volume := boundVolume(t, c, "default", "left-for-down", corev1.ReadWriteOnce)
 		pids := c.PIDs()
 		if err := cluster.Down(context.Background(), cluster.Options{Name: c.Name}); err != nil {
 			t.Fatalf("Down(%s): %v", c.Name, err)
 		}
 		checkNothingLeft(t, c, pids)
+		if _, err := os.Stat(volume); err == nil {
+			t.Errorf("volume folder %s of %s left", volume, c.Name)
+		}
 	}
 }
 
