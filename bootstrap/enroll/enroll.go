@@ -53,14 +53,23 @@ type Enroller struct {
 	Store       *credential.Store
 	ClusterID   string
 	Namespace   string
-	ClientName  string        // "" derives <slug(first name)>-NN
-	Location    string        // "" omits it
-	ResetWindow time.Duration // a client silent for longer is not live
-	Legacy      *Legacy       // nil when there is nothing to migrate
-	Clock       clock.PassiveClock
+	ClientName  string                 // "" derives <slug(first name)>-NN
+	Location    string                 // "" omits it
+	ResetWindow time.Duration          // a client silent for longer is not live
+	Legacy      *Legacy                // nil when there is nothing to migrate
+	Clock       clock.Clock            // the time, and every wait; default the real clock
 	NewPassword func() (string, error) // default: 32 random bytes, base64url
 	Log         zerolog.Logger
 	Hook        func(step string) // test hook, called at each step boundary
+	// FormerPoll is how often the client list is read again while the former client of a
+	// rebuilt cluster holds the namespace (default DefaultFormerPoll); FormerWait bounds
+	// that wait (default DefaultFormerWait).
+	FormerPoll time.Duration
+	FormerWait time.Duration
+	// Notice, when set, shows a person what the run waits for (the bootstrapper logs it
+	// and records it as an Event on the pod); it is called with a message that holds no
+	// secret.
+	Notice func(ctx context.Context, msg string)
 }
 
 // Result is a finished enrollment.
@@ -185,13 +194,43 @@ func (e *Enroller) replaceable(ctx context.Context, clients []api.EdgeDevice, pr
 
 // create stores the write-ahead password and sends it with the create call; created is
 // false when the cluster had a client already.
+// A namespace held by the client of the cluster this one replaces (see formerClient) is
+// waited for: once that client is deleted, the create goes on, with the same sign-in.
 func (e *Enroller) create(ctx context.Context, acct *Account, prior credential.State, dead *credential.State) (dev *api.EdgeDevice, created bool, password string, err error) {
-	if err := e.checkNamespace(acct.Clients); err != nil {
-		return nil, false, "", err
+	clients := acct.Clients
+	for round := 0; ; round++ {
+		err := e.checkNamespace(clients)
+		var former *heldByFormer
+		if errors.As(err, &former) {
+			if round >= maxFormerRounds {
+				return nil, false, "", e.namespaceTaken(former.holder.FirstName, clients)
+			}
+			if clients, err = e.awaitFormer(ctx, former); err != nil {
+				return nil, false, "", err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, false, "", err
+		}
+		dev, created, password, err = e.createIn(ctx, acct.User, clients, prior, dead)
+		if !errors.As(err, &former) {
+			return dev, created, password, err
+		}
+		clients = former.clients // the create found it: the next round waits for it
 	}
+}
+
+// maxFormerRounds bounds how often a create waits for a former client: each wait ends only
+// once that client is gone, so more rounds mean clients that keep coming back.
+const maxFormerRounds = 3
+
+// createIn is one write-ahead and create call, with clients the account's clients as last
+// listed.
+func (e *Enroller) createIn(ctx context.Context, user *api.UserInfo, clients []api.EdgeDevice, prior credential.State, dead *credential.State) (dev *api.EdgeDevice, created bool, password string, err error) {
 	name := e.ClientName
 	if name == "" {
-		name = NextName(acct.User.FirstName, acct.Clients)
+		name = NextName(user.FirstName, clients)
 	}
 	password = prior.WriteAheadPassword()
 	if password == "" {
@@ -329,12 +368,27 @@ func (e *Enroller) migrate(ctx context.Context, clients []api.EdgeDevice) (*api.
 
 // checkNamespace stops when another client of the account (not this cluster's) already
 // uses the namespace; the backend would refuse it too, but here we can name a free one.
+// A holder that is the former client of a rebuilt cluster is a *heldByFormer, to wait for.
 func (e *Enroller) checkNamespace(clients []api.EdgeDevice) error {
-	for _, c := range clients {
+	h := e.namespaceHolder(clients)
+	switch {
+	case h == nil:
+		return nil
+	case e.formerClient(h):
+		return &heldByFormer{holder: *h, clients: clients}
+	}
+	return e.namespaceTaken(h.FirstName, clients)
+}
+
+// namespaceHolder is the client of the account, other than this cluster's, that uses the
+// namespace; nil when there is none.
+func (e *Enroller) namespaceHolder(clients []api.EdgeDevice) *api.EdgeDevice {
+	for i := range clients {
+		c := &clients[i]
 		if c.Namespace != e.Namespace || c.IsDecommissioned || (c.ClusterID != nil && *c.ClusterID == e.ClusterID) {
 			continue
 		}
-		return e.namespaceTaken(c.FirstName, clients)
+		return c
 	}
 	return nil
 }
@@ -420,6 +474,9 @@ func (e *Enroller) createError(ctx context.Context, err error) error {
 			return stop(Conflict, err, "this cluster (%s) is in use by client %q of your account: uninstall that client first, or install into its namespace to adopt it", e.ClusterID, clean(b.HolderName))
 		case api.CodeNamespaceConflict:
 			clients, _ := e.Backend.ListEdgeDevices(ctx)
+			if nerr := e.checkNamespace(clients); nerr != nil {
+				return nerr // the holder as listed: a former client is waited for
+			}
 			return e.namespaceTaken(b.HolderName, clients)
 		}
 	}
@@ -468,11 +525,13 @@ func (e *Enroller) hook(step string) {
 	}
 }
 
-func (e *Enroller) now() time.Time {
+func (e *Enroller) now() time.Time { return e.clock().Now() }
+
+func (e *Enroller) clock() clock.Clock {
 	if e.Clock == nil {
-		return time.Now()
+		return clock.RealClock{}
 	}
-	return e.Clock.Now()
+	return e.Clock
 }
 
 func (e *Enroller) newPassword() (string, error) {

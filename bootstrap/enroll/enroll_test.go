@@ -44,6 +44,8 @@ type world struct {
 	mu           sync.Mutex
 	fail         map[string]int  // "METHOD /path" (the path up to its id) -> status answered instead
 	decommission map[string]bool // usernames listed as decommissioned
+	lists        int             // GET /edge-device/ calls so far
+	beforeList   func(n int)     // called before the n-th list (from 1) is answered
 }
 
 func newWorld(t *testing.T, cfg devbackend.Config) *world {
@@ -71,7 +73,18 @@ func (w *world) filter(rw http.ResponseWriter, r *http.Request) {
 	}
 	w.mu.Lock()
 	status, decommission := w.fail[key], len(w.decommission) > 0
+	var before func(int)
+	if r.Method == http.MethodGet && r.URL.Path == "/edge-device/" {
+		w.lists++
+		if w.beforeList != nil {
+			n, f := w.lists, w.beforeList
+			before = func(int) { f(n) }
+		}
+	}
 	w.mu.Unlock()
+	if before != nil {
+		before(0)
+	}
 	if status != 0 {
 		rw.WriteHeader(status)
 		_, _ = io.WriteString(rw, `{"detail":"failed by the test"}`)

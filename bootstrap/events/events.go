@@ -23,6 +23,9 @@ const (
 	ReasonActivation = "ActivationRequired"
 	ReasonEnrolled   = "Enrolled"
 	ReasonFailed     = "EnrollmentFailed"
+	// ReasonWaiting: the run waits for a person to act in tracebloc (the former client of a
+	// rebuilt cluster to be deleted).
+	ReasonWaiting = "WaitingForOldClient"
 )
 
 // Recorder writes Events about one pod. A Recorder without a pod name records nothing.
