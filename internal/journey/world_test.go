@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -72,12 +73,7 @@ const (
 
 func newWorld(t testing.TB, name string, client bool) *world {
 	t.Helper()
-	var chart string
-	if client {
-		chart = chartdeps.DirWithClient(t)
-	} else {
-		chart, _ = chartdeps.Dir(t)
-	}
+	chart := chartCopy(t, client)
 	c := clustertest.GetNamed(t, name)
 	root := repoRoot(t)
 	pushOnce(t, root, c)
@@ -96,6 +92,24 @@ func newWorld(t testing.TB, name string, client bool) *world {
 	t.Cleanup(w.uninstallAll)
 	w.snapshotAtEnd(w.ns) // last: it runs before the namespace is deleted
 	return w
+}
+
+// chartCopy is a copy of the edge chart with its dependency (chartdeps); a test that
+// needs the client chart is skipped without it.
+func chartCopy(t testing.TB, client bool) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "edge")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	withClient, err := chartdeps.Prepare(dir)
+	if err != nil {
+		t.Fatalf("prepare the edge chart with its dependency: %v", err)
+	}
+	if client && !withClient {
+		t.Skipf("needs the tracebloc/client chart %s beside the repository; a plain clone has none", names.ClientChartVersion)
+	}
+	return dir
 }
 
 // pushOnce builds the artifacts once per test binary and pushes them once per cluster.
