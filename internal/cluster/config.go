@@ -37,6 +37,7 @@ var identities = []identity{
 	{file: "kubelet", user: "system:node:" + NodeName, groups: []string{"system:nodes"}},
 	{file: "controller-manager", user: "system:kube-controller-manager"},
 	{file: "scheduler", user: "system:kube-scheduler"},
+	{file: "metrics-server", user: metricsServerUser},
 }
 
 // writeCredentials writes the token-auth file and one kubeconfig per identity; the admin
@@ -287,6 +288,15 @@ func apiserverArgs(p paths, st state) []string {
 		"--service-account-signing-key-file", p.pki("sa.key"),
 		"--api-audiences", "https://kubernetes.default.svc.cluster.local",
 		"--allow-privileged=true",
+		// The aggregation layer (the metrics API): proxied requests carry the user in
+		// headers, signed for by the front-proxy client certificate.
+		"--requestheader-client-ca-file", p.pki("front-proxy-ca.crt"),
+		"--requestheader-allowed-names", frontProxyClient,
+		"--requestheader-username-headers", "X-Remote-User",
+		"--requestheader-group-headers", "X-Remote-Group",
+		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+		"--proxy-client-cert-file", p.pki("front-proxy-client.crt"),
+		"--proxy-client-key-file", p.pki("front-proxy-client.key"),
 		"--profiling=false",
 		"--v=1",
 	}

@@ -44,6 +44,7 @@ func down(ctx context.Context, opts Options) error {
 	stop("kubelet", 10*time.Second)
 	stop("kube-scheduler", 5*time.Second)
 	stop("kube-controller-manager", 5*time.Second)
+	stop("metrics-server", 5*time.Second)
 	folders := volumeFolders(ctx, opts, st, stErr)
 	// Note the shims before their tasks go: deleting a task removes its shim.pid.
 	shimList := shims(p)

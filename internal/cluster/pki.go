@@ -24,7 +24,8 @@ type keyPair struct {
 }
 
 // writePKI creates the instance's certificate authority, the serving certificates of the
-// API server, the kubelet and the registry, and the service-account signing key, under pki/.
+// API server, the kubelet, the registry and the metrics server, the aggregation layer's
+// CA and client certificate, and the service-account signing key, under pki/.
 func writePKI(p paths, name string) error {
 	if err := os.MkdirAll(p.pki(""), 0o700); err != nil {
 		return fmt.Errorf("create pki folder: %w", err)
@@ -41,33 +42,15 @@ func writePKI(p paths, name string) error {
 	if err != nil {
 		return err
 	}
-	serving := func(cn string, dns []string) x509.Certificate {
-		return x509.Certificate{
-			Subject:     pkix.Name{CommonName: cn},
-			NotBefore:   now.Add(-time.Hour),
-			NotAfter:    now.AddDate(10, 0, 0),
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			DNSNames:    dns,
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback},
-		}
-	}
-	apiTmpl := serving("kube-apiserver", []string{"localhost", "kubernetes", "kubernetes.default",
-		"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"})
-	apiTmpl.IPAddresses = append(apiTmpl.IPAddresses, net.ParseIP(serviceIP))
-	api, err := newCert(&ca, apiTmpl)
+	pairs, err := servingPairs(ca, now)
 	if err != nil {
 		return err
 	}
-	kubelet, err := newCert(&ca, serving("localhost", []string{"localhost"}))
-	if err != nil {
+	pairs["ca"] = ca
+	if err := frontProxyPKI(name, now, pairs); err != nil {
 		return err
 	}
-	registry, err := newCert(&ca, serving("registry", []string{"localhost"}))
-	if err != nil {
-		return err
-	}
-	for file, kp := range map[string]keyPair{"ca": ca, "apiserver": api, "kubelet": kubelet, "registry": registry} {
+	for file, kp := range pairs {
 		if err := writeKeyPair(p, file, kp); err != nil {
 			return err
 		}
@@ -84,6 +67,71 @@ func writePKI(p paths, name string) error {
 		return fmt.Errorf("encode service-account public key: %w", err)
 	}
 	return os.WriteFile(p.pki("sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
+}
+
+// servingPairs makes the serving certificates, signed by ca, of the API server, the
+// kubelet, the registry and the metrics server.
+func servingPairs(ca keyPair, now time.Time) (map[string]keyPair, error) {
+	serving := func(cn string, dns []string) x509.Certificate {
+		return x509.Certificate{
+			Subject:     pkix.Name{CommonName: cn},
+			NotBefore:   now.Add(-time.Hour),
+			NotAfter:    now.AddDate(10, 0, 0),
+			KeyUsage:    x509.KeyUsageDigitalSignature,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			DNSNames:    dns,
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback},
+		}
+	}
+	apiTmpl := serving("kube-apiserver", []string{"localhost", "kubernetes", "kubernetes.default",
+		"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"})
+	apiTmpl.IPAddresses = append(apiTmpl.IPAddresses, net.ParseIP(serviceIP))
+	api, err := newCert(&ca, apiTmpl)
+	if err != nil {
+		return nil, err
+	}
+	kubelet, err := newCert(&ca, serving("localhost", []string{"localhost"}))
+	if err != nil {
+		return nil, err
+	}
+	registry, err := newCert(&ca, serving("registry", []string{"localhost"}))
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := newCert(&ca, serving("metrics-server", []string{"localhost", metricsServerHost}))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]keyPair{"apiserver": api, "kubelet": kubelet, "registry": registry, "metrics-server": metrics}, nil
+}
+
+// frontProxyPKI adds the aggregation layer's CA and the client certificate the API
+// server proxies to the metrics server with (the metrics server trusts the user headers
+// of requests made with it, and of no other).
+func frontProxyPKI(name string, now time.Time, pairs map[string]keyPair) error {
+	ca, err := newCert(nil, x509.Certificate{
+		Subject:               pkix.Name{CommonName: "tracebloc-edge-" + name + "-front-proxy-ca"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	})
+	if err != nil {
+		return err
+	}
+	client, err := newCert(&ca, x509.Certificate{
+		Subject:     pkix.Name{CommonName: frontProxyClient},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.AddDate(10, 0, 0),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return err
+	}
+	pairs["front-proxy-ca"], pairs["front-proxy-client"] = ca, client
+	return nil
 }
 
 func newCert(parent *keyPair, tmpl x509.Certificate) (keyPair, error) {

@@ -20,10 +20,11 @@ type Ports struct {
 	ControllerManager int `json:"controller_manager"`
 	Scheduler         int `json:"scheduler"`
 	Registry          int `json:"registry"`
+	MetricsServer     int `json:"metrics_server"`
 }
 
 func (p Ports) list() []int {
-	return []int{p.EtcdClient, p.EtcdPeer, p.APIServer, p.Kubelet, p.KubeletHealthz, p.ControllerManager, p.Scheduler, p.Registry}
+	return []int{p.EtcdClient, p.EtcdPeer, p.APIServer, p.Kubelet, p.KubeletHealthz, p.ControllerManager, p.Scheduler, p.Registry, p.MetricsServer}
 }
 
 // state is what an instance folder records about itself (state.json).
@@ -39,8 +40,8 @@ type state struct {
 
 // generation numbers what an instance has beyond its processes: Up starts an instance
 // of an older generation anew. 1: the host-network admission policies, the hostPath
-// StorageClass.
-const generation = 1
+// StorageClass. 2: the metrics server.
+const generation = 2
 
 func readState(p paths) (state, error) {
 	var s state
@@ -93,6 +94,7 @@ func pickPorts(name string) (Ports, error) {
 		p := Ports{
 			EtcdClient: base, EtcdPeer: base + 1, APIServer: base + 2, Kubelet: base + 3,
 			KubeletHealthz: base + 4, ControllerManager: base + 5, Scheduler: base + 6, Registry: base + 7,
+			MetricsServer: base + 8,
 		}
 		if allFree(p.list()) {
 			return p, nil

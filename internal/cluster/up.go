@@ -21,11 +21,11 @@ import (
 
 // components in start order; Down stops them in reverse, except that the kubelet and
 // the controllers stop first (see Down).
-var components = []string{"etcd", "containerd", "registry", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
+var components = []string{"etcd", "containerd", "registry", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "metrics-server"}
 
 // binaries the harness needs from scripts/build-tools (in BinDir) and from Debian (PATH).
 var (
-	builtTools  = []string{"etcd", "registry", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
+	builtTools  = []string{"etcd", "registry", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "metrics-server"}
 	debianTools = map[string]string{"containerd": "containerd", "containerd-shim-runc-v2": "containerd", "ctr": "containerd", "runc": "runc", "busybox": "busybox-static"}
 )
 
@@ -116,7 +116,7 @@ func up(ctx context.Context, opts Options) error {
 	say := func(format string, a ...any) {
 		fmt.Fprintf(opts.Log, "cluster %s: "+format+"\n", append([]any{opts.Name}, a...)...)
 	}
-	say("starting etcd, containerd and the registry (ports %d-%d, folder %s)", st.Ports.EtcdClient, st.Ports.Registry, opts.Dir)
+	say("starting etcd, containerd and the registry (ports %d-%d, folder %s)", st.Ports.EtcdClient, st.Ports.MetricsServer, opts.Dir)
 	bin := func(name string) string { return filepath.Join(opts.BinDir, name) }
 	if err := startStores(ctx, p, st, bin); err != nil {
 		return err
@@ -198,7 +198,8 @@ func startStores(ctx context.Context, p paths, st state, bin func(string) string
 	return waitFor(ctx, p, "registry", func() error { return registryReady(ctx, p, st.Ports.Registry) })
 }
 
-// startControllersAndKubelet starts the controller manager, the scheduler and the kubelet.
+// startControllersAndKubelet starts the controller manager, the scheduler, the kubelet
+// and the metrics server.
 func startControllersAndKubelet(p paths, st state, bin func(string) string) error {
 	for _, name := range []string{"kube-controller-manager", "kube-scheduler"} {
 		args := controllerManagerArgs(p, st)
@@ -209,7 +210,10 @@ func startControllersAndKubelet(p paths, st state, bin func(string) string) erro
 			return err
 		}
 	}
-	_, err := startProcess(p, "kubelet", bin("kubelet"), kubeletArgs(p), nil)
+	if _, err := startProcess(p, "kubelet", bin("kubelet"), kubeletArgs(p), nil); err != nil {
+		return err
+	}
+	_, err := startProcess(p, "metrics-server", bin("metrics-server"), metricsServerArgs(p, st), nil)
 	return err
 }
 
@@ -225,10 +229,15 @@ func waitReady(ctx context.Context, opts Options, st state) error {
 	if err := waitFor(ctx, p, "kube-apiserver", func() error { return c.readyz(ctx) }); err != nil {
 		return err
 	}
-	for _, create := range []func(context.Context, *Cluster) error{createRuntimeClass, createHostNetworkPolicies, createStorageClass} {
+	for _, create := range []func(context.Context, *Cluster) error{createRuntimeClass, createHostNetworkPolicies, createStorageClass, createMetricsAPI} {
 		if err := create(ctx, c); err != nil {
 			return err
 		}
+	}
+	// An APIService that does not answer stalls discovery, and with it the deletion of
+	// every namespace: the instance is up when the metrics API is.
+	if err := waitFor(ctx, p, "metrics-server", func() error { return c.MetricsAPIAvailable(ctx) }); err != nil {
+		return err
 	}
 	if err := waitFor(ctx, p, "kubelet", func() error {
 		_, err := c.Client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
