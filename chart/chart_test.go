@@ -1217,9 +1217,10 @@ func checkPolicy(t *testing.T, p *admissionv1.ValidatingAdmissionPolicy, b *admi
 	if diff := cmp.Diff(wantMatch, p.Spec.MatchConstraints); diff != "" {
 		t.Errorf("matchConstraints (-want +got):\n%s", diff)
 	}
-	wantConditions := []admissionv1.MatchCondition{
-		{Name: "bootstrap-service-account", Expression: "request.userInfo.username == '" + user + "'"},
-		{Name: "credential-secret", Expression: "object.metadata.name == '" + secret + "'"},
+	wantConditions := []admissionv1.MatchCondition{{Name: "bootstrap-service-account", Expression: "request.userInfo.username == '" + user + "'"}}
+	ownSA := strings.HasSuffix(user, "-enrollment")
+	if !ownSA {
+		wantConditions = append(wantConditions, admissionv1.MatchCondition{Name: "credential-secret", Expression: "object.metadata.name == '" + secret + "'"})
 	}
 	if diff := cmp.Diff(wantConditions, p.Spec.MatchConditions); diff != "" {
 		t.Errorf("matchConditions (-want +got):\n%s", diff)
@@ -1243,6 +1244,9 @@ func checkPolicy(t *testing.T, p *admissionv1.ValidatingAdmissionPolicy, b *admi
 		want = append(want, "request.namespace != '"+nodeAgents+"' || (has(object.metadata.labels) && '"+names.CredentialCopyLabel+"' in object.metadata.labels && object.metadata.labels['"+names.CredentialCopyLabel+"'] == 'true'")
 	} else if strings.Contains(all, names.CredentialCopyLabel) {
 		t.Errorf("a validation names %s without a node-agents namespace:\n%s", names.CredentialCopyLabel, all)
+	}
+	if ownSA {
+		want = append(want, "request.operation != 'CREATE' || object.metadata.name == '"+secret+"'")
 	}
 	for _, w := range append(want, namespaces) {
 		if !strings.Contains(all, w) {

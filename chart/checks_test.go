@@ -25,10 +25,29 @@ import (
 // TestSchemaRejects: typos and wrong types stop the install with the path of the key and
 // what is wrong with it.
 func TestSchemaRejects(t *testing.T) {
-	tests := []struct {
-		name   string
-		values string
-		want   []string
+	for _, tt := range schemaRejects() {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := renderValues(t, tt.values)
+			if err == nil {
+				t.Fatalf("values\n%s\nrendered; want a schema error", tt.values)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// schemaRejects are values the schema refuses, and what the error says.
+func schemaRejects() []struct {
+	name, values string
+	want         []string
+} {
+	return []struct {
+		name, values string
+		want         []string
 	}{
 		{"unknown top-level key", "hostNetwrok: true\n", []string{"at '': additional properties 'hostNetwrok' not allowed"}},
 		{"unknown nested key", "bootstrap: {logLevl: debug}\n", []string{"at '/bootstrap': additional properties 'logLevl' not allowed"}},
@@ -57,19 +76,6 @@ func TestSchemaRejects(t *testing.T) {
 		{"empty cluster domain", "clusterDomain: ''\n", []string{"at '/clusterDomain': minLength: got 0, want 1"}},
 		{"cluster domain with a dot first", "clusterDomain: .cluster.local\n", []string{"at '/clusterDomain': '.cluster.local' does not match pattern"}},
 		{"admission policy as a string", "admissionPolicy: {enabled: 'no'}\n", []string{"at '/admissionPolicy/enabled': got string, want boolean"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := renderValues(t, tt.values)
-			if err == nil {
-				t.Fatalf("values\n%s\nrendered; want a schema error", tt.values)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q:\n%v", w, err)
-				}
-			}
-		})
 	}
 }
 

@@ -20,12 +20,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/tracebloc/edge/bootstrap/credential"
 	"github.com/tracebloc/edge/bootstrap/events"
 	"github.com/tracebloc/edge/bootstrap/lock"
+	"github.com/tracebloc/edge/internal/chartdeps"
 	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
+	"github.com/tracebloc/edge/internal/names"
 )
 
 // clusterValues is everything but hostNetwork (which restricted forbids without the test
@@ -35,38 +39,65 @@ func clusterValues(clusterID string) string {
 clusterId: ` + clusterID + `
 legacySecret: {name: old-client}
 enrollToken: {secretName: fleet-token}
-client: {name: lab-01, location: DE}
+newClient: {name: lab-01, location: DE}
 backend: {url: 'http://127.0.0.1:8080', caBundle: {configMapName: corp-ca}}
-proxy: {httpsProxy: 'http://127.0.0.1:3128', noProxy: '127.0.0.1'}
+client: {env: {HTTP_PROXY_HOST: 127.0.0.1, HTTP_PROXY_PORT: '3128', NO_PROXY: '127.0.0.1'}}
 bootstrap: {extraEnv: [{name: KUBERNETES_SERVICE_HOST, value: 127.0.0.1}]}
-workload: {serviceAccount: {rules: [{apiGroups: [batch], resources: [jobs], verbs: [create, get]}]}}
 offboarding: {revokeOnUninstall: true}
 `
 }
 
+// nodeAgentsIn puts the client chart's node-agents namespace into ns.
+func nodeAgentsIn(ns string) string {
+	return "client: {nodeAgents: {namespace: {name: " + ns + "}}}\n"
+}
+
 // TestAPIServerAcceptsRender sends every rendered object to the local cluster's API server
-// (ServiceAccounts for real, the rest as a server-side dry run), in a namespace that enforces Pod Security restricted: the
-// schemas, the downward API paths and the admission of every pod are the real ones. Pods
-// the Deployment and the Job would create are dry-run as Pods too, since Pod Security
-// enforces on Pods only.
+// (ServiceAccounts for real, the rest as a server-side dry run), in namespaces that enforce
+// Pod Security restricted: the schemas, the downward API paths and the admission of every
+// pod are the real ones. Pods the Deployment and the Job would create are dry-run as Pods
+// too, since Pod Security enforces on Pods only, and so is a pod with the wiring's init
+// container and volumes, as the post-renderer puts them into the jobs-manager pod.
 func TestAPIServerAcceptsRender(t *testing.T) {
 	c := clustertest.Get(t)
-	ns := clustertest.Namespace(t, c)
 	id := clustertest.KubeSystemUID(t, c)
-	out, err := renderValuesIn(t, ns, clusterValues(id))
-	if err != nil {
-		t.Fatal(err)
+	for _, client := range []bool{false, true} {
+		t.Run(fmt.Sprintf("client.enabled=%t", client), func(t *testing.T) {
+			ns := clustertest.Namespace(t, c)
+			values := clusterValues(id)
+			if client {
+				values = merge(t, values, nodeAgentsIn(clustertest.Namespace(t, c)))
+			} else {
+				values = clientOff(t, values)
+			}
+			out, err := renderValuesIn(t, ns, values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := decode(t, out)
+			if (r.wiring != nil) != client {
+				t.Fatalf("wiring object rendered = %v, want %v", r.wiring != nil, client)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			acceptsRender(ctx, t, c, ns, r)
+		})
 	}
-	r := decode(t, out)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+}
+
+func acceptsRender(ctx context.Context, t *testing.T, c *cluster.Cluster, ns string, r *rendered) {
+	t.Helper()
 	// Pods need their ServiceAccount to exist, even in a dry run: create those for real
-	// (the namespace goes at cleanup).
+	// (the namespace goes at cleanup). The client chart's is made here as it would.
+	sas := []*corev1.ServiceAccount{{ObjectMeta: metav1.ObjectMeta{Name: "edge-jobs-manager", Namespace: ns}}}
 	for _, o := range r.objects {
 		if sa, ok := o.(*corev1.ServiceAccount); ok {
-			if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
-				t.Fatalf("create ServiceAccount %s: %v", sa.Name, err)
-			}
+			sas = append(sas, sa)
+		}
+	}
+	for _, sa := range sas {
+		if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create ServiceAccount %s: %v", sa.Name, err)
 		}
 	}
 	for _, o := range r.objects {
@@ -75,10 +106,20 @@ func TestAPIServerAcceptsRender(t *testing.T) {
 			continue
 		}
 		if err := dryRunCreate(ctx, c.Client, o); err != nil {
-			t.Errorf("dry-run create %s %s: %v", kind, m.GetName(), err)
+			t.Errorf("dry-run create %s %s/%s: %v", kind, m.GetNamespace(), m.GetName(), err)
 		}
 	}
-	for _, p := range r.pods() {
+	pods := r.pods()
+	if w := r.wiring; w != nil {
+		init := w.Spec.InitContainer
+		main := corev1.Container{Name: "main", Image: init.Image, Args: []string{"hold"}, SecurityContext: init.SecurityContext, Resources: init.Resources}
+		spec := &corev1.PodSpec{
+			ServiceAccountName: "edge-jobs-manager", InitContainers: []corev1.Container{init}, Containers: []corev1.Container{main}, Volumes: w.Spec.Volumes,
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+		}
+		pods = append(pods, podSpec{"wiring", metav1.ObjectMeta{Labels: w.Metadata.Labels}, spec})
+	}
+	for _, p := range pods {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "dry-run", Namespace: ns, Labels: p.meta.Labels}, Spec: *p.spec}
 		if err := dryRunCreate(ctx, c.Client, pod); err != nil {
 			t.Errorf("dry-run a Pod of %s in a restricted namespace: %v", p.name, err)
@@ -119,23 +160,42 @@ func dryRunCreate(ctx context.Context, kube kubernetes.Interface, o runtime.Obje
 }
 
 // TestRBACOnCluster installs the rendered ServiceAccounts, RBAC and admission policy for
-// real and asks the API server what the bootstrap's ServiceAccount may do.
+// real and asks the API server what the bootstrap's ServiceAccount may do: the
+// enrollment's without the client chart, the jobs-manager's with it, which also keeps the
+// copy in the node-agents namespace.
 func TestRBACOnCluster(t *testing.T) {
 	c := clustertest.Get(t)
-	ns := clustertest.Namespace(t, c)
-	out, err := renderValuesIn(t, ns, "legacySecret: {name: old-client}\n")
-	if err != nil {
-		t.Fatal(err)
+	for _, client := range []bool{false, true} {
+		t.Run(fmt.Sprintf("client.enabled=%t", client), func(t *testing.T) {
+			ns, agents := clustertest.Namespace(t, c), clustertest.Namespace(t, c)
+			values, sa := merge(t, "legacySecret: {name: old-client}\n", nodeAgentsIn(agents)), "edge-jobs-manager"
+			if !client {
+				values, sa = clientOff(t, values), "edge-enrollment"
+			}
+			out, err := renderValuesIn(t, ns, values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			createForReal(ctx, t, c, decode(t, out).objects)
+			for _, tt := range rbacCases(ns, agents, client) {
+				t.Run(tt.name, func(t *testing.T) {
+					checkAccess(ctx, t, c, ns, sa, tt.attrs, tt.want)
+				})
+			}
+		})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	createForReal(ctx, t, c, ns, decode(t, out).objects)
-	user := "system:serviceaccount:" + ns + ":edge-bootstrap"
-	tests := []struct {
-		name  string
-		attrs authzv1.ResourceAttributes
-		want  bool
-	}{
+}
+
+type accessCase struct {
+	name  string
+	attrs authzv1.ResourceAttributes
+	want  bool
+}
+
+func rbacCases(ns, agents string, copies bool) []accessCase {
+	return []accessCase{
 		{"create secrets", authzv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "secrets"}, true},
 		{"get the credential", authzv1.ResourceAttributes{Namespace: ns, Verb: "get", Resource: "secrets", Name: "edge-credentials"}, true},
 		{"update the credential", authzv1.ResourceAttributes{Namespace: ns, Verb: "update", Resource: "secrets", Name: "edge-credentials"}, true},
@@ -153,38 +213,44 @@ func TestRBACOnCluster(t *testing.T) {
 		{"get kube-system", authzv1.ResourceAttributes{Verb: "get", Resource: "namespaces", Name: "kube-system"}, true},
 		{"get another namespace", authzv1.ResourceAttributes{Verb: "get", Resource: "namespaces", Name: "default"}, false},
 		{"list pods", authzv1.ResourceAttributes{Namespace: ns, Verb: "list", Resource: "pods"}, false},
+		{"create the copy", authzv1.ResourceAttributes{Namespace: agents, Verb: "create", Resource: "secrets"}, copies},
+		{"get the copy", authzv1.ResourceAttributes{Namespace: agents, Verb: "get", Resource: "secrets", Name: "edge-credentials"}, copies},
+		{"update the copy", authzv1.ResourceAttributes{Namespace: agents, Verb: "update", Resource: "secrets", Name: "edge-credentials"}, copies},
+		{"patch the copy", authzv1.ResourceAttributes{Namespace: agents, Verb: "patch", Resource: "secrets", Name: "edge-credentials"}, copies},
+		{"delete the copy", authzv1.ResourceAttributes{Namespace: agents, Verb: "delete", Resource: "secrets", Name: "edge-credentials"}, false},
+		{"get another secret of the node agents", authzv1.ResourceAttributes{Namespace: agents, Verb: "get", Resource: "secrets", Name: "edge-secrets"}, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			attrs := tt.attrs
-			review, err := c.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
-				User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}, ResourceAttributes: &attrs,
-			}}, metav1.CreateOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if review.Status.Allowed != tt.want {
-				t.Errorf("%s may %s %s %q = %v, want %v (%s)", user, attrs.Verb, attrs.Resource, attrs.Name, review.Status.Allowed, tt.want, review.Status.Reason)
-			}
-		})
+}
+
+func checkAccess(ctx context.Context, t *testing.T, c *cluster.Cluster, ns, sa string, attrs authzv1.ResourceAttributes, want bool) {
+	t.Helper()
+	user := "system:serviceaccount:" + ns + ":" + sa
+	review, err := c.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
+		User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}, ResourceAttributes: &attrs,
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if review.Status.Allowed != want {
+		t.Errorf("%s may %s %s %s/%q = %v, want %v (%s)", user, attrs.Verb, attrs.Resource, attrs.Namespace, attrs.Name, review.Status.Allowed, want, review.Status.Reason)
 	}
 }
 
 // createForReal creates the ServiceAccounts, RBAC objects and admission policies among
 // objects (what the bootstrap's rights are made of) and deletes the cluster-scoped ones
 // when the test ends; the namespace takes the rest.
-func createForReal(ctx context.Context, t *testing.T, c *cluster.Cluster, ns string, objects []runtime.Object) {
+func createForReal(ctx context.Context, t *testing.T, c *cluster.Cluster, objects []runtime.Object) {
 	t.Helper()
 	admission := c.Client.AdmissionregistrationV1()
 	for _, o := range objects {
 		var err error
 		switch x := o.(type) {
 		case *corev1.ServiceAccount:
-			_, err = c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, x, metav1.CreateOptions{})
+			_, err = c.Client.CoreV1().ServiceAccounts(x.Namespace).Create(ctx, x, metav1.CreateOptions{})
 		case *rbacv1.Role:
-			_, err = c.Client.RbacV1().Roles(ns).Create(ctx, x, metav1.CreateOptions{})
+			_, err = c.Client.RbacV1().Roles(x.Namespace).Create(ctx, x, metav1.CreateOptions{})
 		case *rbacv1.RoleBinding:
-			_, err = c.Client.RbacV1().RoleBindings(ns).Create(ctx, x, metav1.CreateOptions{})
+			_, err = c.Client.RbacV1().RoleBindings(x.Namespace).Create(ctx, x, metav1.CreateOptions{})
 		case *rbacv1.ClusterRole:
 			_, err = c.Client.RbacV1().ClusterRoles().Create(ctx, x, metav1.CreateOptions{})
 			cleanup(t, x.Name, c.Client.RbacV1().ClusterRoles().Delete)
@@ -216,19 +282,20 @@ func cleanup(t *testing.T, name string, del func(context.Context, string, metav1
 // real, then acts as the bootstrap's ServiceAccount (a TokenRequest token): the API server
 // refuses the service-account-token trick and every Secret that is not the bootstrap's own,
 // while the bootstrap's own packages (lock, credential, events) do all they do with the
-// chart's Role.
+// chart's Role. This is the enrollment's ServiceAccount (client.enabled=false);
+// TestAdmissionPolicyCopyOnCluster is the jobs-manager's.
 func TestAdmissionPolicyOnCluster(t *testing.T) {
 	c := clustertest.Get(t)
 	ns := clustertest.Namespace(t, c)
-	out, err := renderValuesIn(t, ns, "")
+	out, err := renderValuesIn(t, ns, disabled)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	createForReal(ctx, t, c, ns, decode(t, out).objects)
+	createForReal(ctx, t, c, decode(t, out).objects)
 	policy := "edge-bootstrap-secrets-" + ns
-	bootstrap, err := kubernetes.NewForConfig(c.RESTFor(clustertest.Token(t, c, ns, "edge-bootstrap")))
+	bootstrap, err := kubernetes.NewForConfig(c.RESTFor(clustertest.Token(t, c, ns, "edge-enrollment")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,29 +313,23 @@ func TestAdmissionPolicyOnCluster(t *testing.T) {
 	// every rule of the policy.
 	probe := trick.DeepCopy()
 	probe.Name, probe.Labels = "probe", nil
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := secrets.Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		return err != nil && strings.Contains(err.Error(), policy), nil
-	})
-	if err != nil {
-		t.Fatalf("the API server did not start to apply the admission policy %s within a minute: %v", policy, err)
-	}
+	waitForPolicy(ctx, t, secrets, probe, policy)
 
 	refused := []struct {
 		name   string
 		secret *corev1.Secret
 		want   string
 	}{
-		{"service-account-token Secret under the credential's name", trick, "may write Opaque Secrets only"},
+		{"service-account-token Secret under the credential's name", trick, "may write edge-credentials as an Opaque Secret only"},
 		{
 			"Opaque credential without labels",
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "edge-credentials"}, Type: corev1.SecretTypeOpaque},
-			"only with the label tracebloc.io/credential=true",
+			"may write edge-credentials only with the label tracebloc.io/credential=true",
 		},
 		{
 			"Opaque credential without the managed-by label",
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "edge-credentials", Labels: map[string]string{credential.LabelCredential: "true"}}, Type: corev1.SecretTypeOpaque},
-			"only with the label app.kubernetes.io/managed-by=tracebloc-bootstrap",
+			"may create edge-credentials only with the label app.kubernetes.io/managed-by=tracebloc-bootstrap",
 		},
 		{
 			"another name, with the labels",
@@ -296,6 +357,7 @@ func TestAdmissionPolicyOnCluster(t *testing.T) {
 	id := clustertest.KubeSystemUID(t, c)
 	const password = "test-password-0123456789"
 	lease := &lock.Lock{Client: bootstrap, Namespace: ns, Name: "edge-credentials-lock", Identity: "edge-test", Log: log}
+	// Without a node-agents namespace the store keeps no copy.
 	record := credential.Record{ClientID: "0f6c1c9e-5b7a-4d8e-9f00-1a2b3c4d5e6f", Password: password, ClusterID: id, DashboardID: 1, Name: "lab-01", Enrollment: credential.Minted}
 	err = lease.Run(ctx, func(context.Context) (bool, error) { return false, nil }, func(ctx context.Context) error {
 		if err := store.Commit(ctx, record); err != nil {
@@ -332,5 +394,123 @@ func TestAdmissionPolicyOnCluster(t *testing.T) {
 	plain := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "admin-made"}, Type: corev1.SecretTypeOpaque}
 	if _, err := c.Client.CoreV1().Secrets(ns).Create(ctx, plain, metav1.CreateOptions{}); err != nil {
 		t.Errorf("create an unlabelled Secret as the admin: %v, want it allowed", err)
+	}
+}
+
+// waitForPolicy waits until the API server applies the admission policy: it starts to once
+// its informer has it (about a second). The dry runs of probe, a Secret that breaks the
+// policy, store nothing.
+func waitForPolicy(ctx context.Context, t *testing.T, secrets typedcorev1.SecretInterface, probe *corev1.Secret, policy string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := secrets.Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err != nil && strings.Contains(err.Error(), policy), nil
+	})
+	if err != nil {
+		t.Fatalf("the API server did not start to apply the admission policy %s within a minute: %v", policy, err)
+	}
+}
+
+// TestAdmissionPolicyCopyOnCluster acts as the client chart's jobs-manager ServiceAccount
+// (the bootstrap's with the client chart): in the node-agents namespace the credential's
+// name may be written only as the copy (its label, not the credential's), in any other
+// namespace not at all, while Secrets of other names stay the client chart's business.
+func TestAdmissionPolicyCopyOnCluster(t *testing.T) {
+	c := clustertest.Get(t)
+	ns, agents, other := clustertest.Namespace(t, c), clustertest.Namespace(t, c), clustertest.Namespace(t, c)
+	out, err := renderValuesIn(t, ns, nodeAgentsIn(agents))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "edge-jobs-manager"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	createForReal(ctx, t, c, decode(t, out).objects)
+	// What the client chart would grant its jobs-manager besides: Secrets in every namespace.
+	grantSecrets(ctx, t, c, ns, "edge-jobs-manager", agents, other)
+	policy := "edge-bootstrap-secrets-" + ns
+	sa, err := kubernetes.NewForConfig(c.RESTFor(clustertest.Token(t, c, ns, "edge-jobs-manager")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyLabels := map[string]string{names.CredentialCopyLabel: "true", names.AppInstanceLabel: release}
+	secret := func(name string, labels map[string]string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Type: corev1.SecretTypeOpaque}
+	}
+	waitForPolicy(ctx, t, sa.CoreV1().Secrets(agents), secret("edge-credentials", nil), policy)
+	tests := []struct {
+		name, ns string
+		secret   *corev1.Secret
+		want     string // "": allowed
+	}{
+		{"the copy", agents, secret("edge-credentials", copyLabels), ""},
+		{"the copy without its label", agents, secret("edge-credentials", map[string]string{names.AppInstanceLabel: release}), "may write the copy " + agents + "/edge-credentials only with the label tracebloc.io/credential-copy=true"},
+		{"the copy as a second credential", agents, secret("edge-credentials", map[string]string{names.CredentialCopyLabel: "true", names.CredentialLabel: "true"}), "and without tracebloc.io/credential"},
+		{"the credential's name elsewhere", other, secret("edge-credentials", copyLabels), "may write edge-credentials in " + ns + " and " + agents + " only"},
+		{"another Secret of the client chart", ns, secret("edge-other", nil), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := sa.CoreV1().Secrets(tt.ns).Create(ctx, tt.secret, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("create %s/%s: %v, want it allowed", tt.ns, tt.secret.Name, err)
+			case tt.want != "" && (!apierrors.IsForbidden(err) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), policy)):
+				t.Errorf("create %s/%s = %v, want Forbidden by %s: %q", tt.ns, tt.secret.Name, err, policy, tt.want)
+			}
+		})
+	}
+}
+
+// grantSecrets gives namespace/sa create on Secrets in each of namespaces, so that only the
+// admission policy decides.
+func grantSecrets(ctx context.Context, t *testing.T, c *cluster.Cluster, namespace, sa string, namespaces ...string) {
+	t.Helper()
+	for _, ns := range namespaces {
+		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "client-secrets", Namespace: ns}, Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}}}}
+		binding := &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "client-secrets", Namespace: ns},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "client-secrets"},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: namespace}},
+		}
+		createForReal(ctx, t, c, []runtime.Object{role, binding})
+	}
+}
+
+// TestInstallWithoutPostRenderer: `helm install` of the chart with the client chart but
+// without --post-renderer fails, with Helm 3 and Helm 4, before anything is created: no
+// API server serves the wiring object's kind, and the error names that object, whose name
+// says the fix.
+func TestInstallWithoutPostRenderer(t *testing.T) {
+	dir := chartdeps.DirWithClient(t)
+	c := clustertest.Get(t)
+	for _, tool := range []string{"helm", "helm4"} {
+		t.Run(tool, func(t *testing.T) {
+			ns := clustertest.Namespace(t, c)
+			values := merge(t, clientPlatform, "client: {resourceMonitor: false}\n")
+			out, err := helmCLI(t, tool, []string{"KUBECONFIG=" + c.Kubeconfig}, "install", release, dir, "-n", ns, "-f", valuesFile(t, values))
+			if err == nil {
+				t.Fatalf("%s install without the post-renderer succeeded:\n%s", tool, out)
+			}
+			for _, want := range []string{
+				`no matches for kind "` + names.WiringKind + `" in version "` + names.WiringAPIVersion + `"`,
+				"edge-install-with-post-renderer-tracebloc-postrender",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("%s install: the error lacks %q:\n%s", tool, want, out)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			secrets, err := c.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range secrets.Items {
+				t.Errorf("%s install without the post-renderer left Secret %s (labels %v)", tool, s.Name, s.Labels)
+			}
+		})
 	}
 }
