@@ -47,6 +47,9 @@ type Bootstrapper struct {
 	Hook func(step string)
 	// LeaseRetry is how often a waiting replica tries the Lease (default 2s).
 	LeaseRetry time.Duration
+	// FormerPoll is how often the client list is read while the former client of a rebuilt
+	// cluster holds the namespace (default enroll.DefaultFormerPoll).
+	FormerPoll time.Duration
 }
 
 // Outcome says how a run ended well.
@@ -68,11 +71,41 @@ func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 	if err := r.clusterIdentity(); err != nil {
 		return nil, err
 	}
-	if out, err := r.inPlace(ctx, state); out != nil || err != nil {
-		return out, err
+	out, err := r.inPlace(ctx, state)
+	if out == nil && err == nil {
+		res, lerr := r.lock(ctx)
+		if out, err = r.finish(ctx, res, lerr); err == nil {
+			if state, err = r.store.Read(ctx); err != nil {
+				err = r.b.secretError(err, "read the credential Secret")
+			}
+		}
 	}
-	res, err := r.lock(ctx)
-	return r.finish(ctx, res, err)
+	if err != nil {
+		return nil, err
+	}
+	return out, r.nodeAgentsCopy(ctx, state)
+}
+
+// nodeAgentsCopy ends every run that has the credential in place: the copy in the
+// node-agents namespace (TRACEBLOC_NODE_AGENTS_NAMESPACE) is created or refreshed when it is
+// missing or differs from state, which costs one GET when it is up to date. A failure
+// leaves the credential Secret as it is and stops with the configuration exit code: the
+// namespace or the Role the chart grants there is missing.
+func (r *run) nodeAgentsCopy(ctx context.Context, state credential.State) error {
+	ns := r.b.Config.CopyNamespace()
+	if ns == "" {
+		return nil
+	}
+	changed, err := (&credential.Copy{Store: r.store, Namespace: ns}).Sync(ctx, state)
+	if err != nil {
+		r.rec.Warning(context.WithoutCancel(ctx), events.ReasonFailed, err.Error())
+		return &enroll.Error{Kind: enroll.Config, Msg: err.Error(), Err: err}
+	}
+	if changed {
+		r.log.Info().Str("step", "copy").Str("copy_namespace", ns).Str("secret", r.b.Config.CredentialSecret).
+			Msg("wrote the copy of the credential that the node agents read")
+	}
+	return nil
 }
 
 // run is what one Run learns as it goes.
@@ -92,7 +125,7 @@ func (b *Bootstrapper) newRun() *run {
 	cfg := b.Config
 	return &run{
 		b:     b,
-		store: &credential.Store{Client: b.Kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret, Clock: b.Clock, Log: b.Log},
+		store: &credential.Store{Client: b.Kube, Namespace: cfg.Namespace, Name: cfg.CredentialSecret, Release: cfg.Release, Clock: b.Clock, Log: b.Log},
 		rec:   &events.Recorder{Client: b.Kube, Namespace: cfg.Namespace, PodName: cfg.PodName, PodUID: cfg.PodUID, Clock: b.Clock, Log: b.Log},
 		log:   b.Log,
 	}
@@ -141,6 +174,12 @@ func (r *run) inPlace(ctx context.Context, state credential.State) (*Outcome, er
 		return r.b.operatorCredential(ctx, state, r.log)
 	}
 	ok, refused := r.b.usable(ctx, state, r.uid, r.log)
+	if ok && state.Unlabelled {
+		if err := r.store.Label(ctx); err != nil {
+			return nil, r.b.secretError(err, "label the credential Secret for the tracebloc CLI")
+		}
+		r.log.Info().Str("step", "fast-path").Str("secret", r.b.Config.CredentialSecret).Msg("labelled the credential Secret with its release")
+	}
 	if ok {
 		r.log.Info().Str("step", "fast-path").Str("secret", r.b.Config.CredentialSecret).Msg("the credential is in place; nothing to do")
 		return &Outcome{FastPath: true}, nil
@@ -242,7 +281,8 @@ func (r *run) enroller(user *api.Client, legacy *enroll.Legacy) *enroll.Enroller
 	return &enroll.Enroller{
 		Backend: user, Store: r.store, ClusterID: r.uid, Namespace: cfg.Namespace,
 		ClientName: cfg.ClientName, Location: cfg.Location, ResetWindow: cfg.ResetWindow,
-		Legacy: legacy, Clock: r.b.Clock, Log: r.log, Hook: r.b.Hook,
+		Legacy: legacy, Clock: r.b.Clock, Log: r.log, Hook: r.b.Hook, FormerPoll: r.b.FormerPoll,
+		Notice: func(ctx context.Context, msg string) { r.rec.Warning(ctx, events.ReasonWaiting, msg) },
 	}
 }
 

@@ -758,6 +758,21 @@ func TestNothingSecretIsWrittenWhereAPersonReads(t *testing.T) {
 // the chart grants (the design's RBAC).
 func TestLeastPrivilege(t *testing.T) {
 	e := newEnv(t, devbackend.Config{})
+	leastPrivilege(t, e)
+	r := e.newRun("edge-1")
+	if _, err := e.start(e.ctx(), r); err != nil {
+		t.Fatalf("enrollment with the chart's permissions only: %v\n%s", err, r.out.String())
+	}
+	e.verify()
+	if _, err := e.start(e.ctx(), e.newRun("edge-2")); err != nil {
+		t.Fatalf("restart with the chart's permissions only: %v", err)
+	}
+}
+
+// leastPrivilege gives the bootstrap of e a ServiceAccount that holds only what the chart
+// grants in the release namespace (the design's RBAC) and returns its name.
+func leastPrivilege(t *testing.T, e *env) string {
+	t.Helper()
 	ctx := context.Background()
 	admin := e.cluster.Client
 	sa := "edge-bootstrap"
@@ -795,12 +810,5 @@ func TestLeastPrivilege(t *testing.T) {
 	})
 	token := clustertest.Token(t, e.cluster, e.ns, sa)
 	e.kube, e.kubeCalls = countingClient(t, e.cluster.RESTFor(token))
-	r := e.newRun("edge-1")
-	if _, err := e.start(e.ctx(), r); err != nil {
-		t.Fatalf("enrollment with the chart's permissions only: %v\n%s", err, r.out.String())
-	}
-	e.verify()
-	if _, err := e.start(e.ctx(), e.newRun("edge-2")); err != nil {
-		t.Fatalf("restart with the chart's permissions only: %v", err)
-	}
+	return sa
 }

@@ -19,6 +19,7 @@ package credential
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,6 +32,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/bootstrap/kube"
@@ -103,6 +105,9 @@ type State struct {
 	ClusterID   string // the tracebloc.io/cluster-id annotation
 	DashboardID int64  // the tracebloc.io/client-id annotation; 0 when absent or malformed
 	ClientName  string // the tracebloc.io/client-name annotation
+	// Unlabelled: the Secret lacks a label of the store's release (see Store.Release); Label
+	// adds them. Set by Read, for an owned Secret only.
+	Unlabelled bool
 }
 
 // Complete reports whether the Secret holds a usable credential: both keys well formed and
@@ -157,6 +162,10 @@ type Store struct {
 	Name      string
 	Clock     clock.Clock       // the time of Commit and of every wait; default the real clock
 	Labels    map[string]string // extra labels on a Secret the store creates (e.g. the cluster id)
+	// Release is the Helm release: every Secret the store writes is labelled
+	// app.kubernetes.io/name=client and app.kubernetes.io/instance=Release, which is how the
+	// tracebloc CLI finds the credential; "" writes neither label.
+	Release string
 	// Patience is how long a read or write waits for an API server that does not answer
 	// (refused or dropped connections, timeouts, 429, 5xx) before it fails; 0 means
 	// DefaultPatience. The wait also ends with ctx.
@@ -173,6 +182,7 @@ type typedSecrets = interface {
 	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.Secret, error)
 	Create(ctx context.Context, secret *corev1.Secret, opts metav1.CreateOptions) (*corev1.Secret, error)
 	Update(ctx context.Context, secret *corev1.Secret, opts metav1.UpdateOptions) (*corev1.Secret, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (*corev1.Secret, error)
 }
 
 // Read returns the Secret's state; a missing Secret is a zero State without error.
@@ -188,7 +198,50 @@ func (s *Store) Read(ctx context.Context) (State, error) {
 	if !st.Owned && (!isOpaque(sec) || !ValidClientID(st.ClientID) || st.Password == "") {
 		return State{}, s.notOurs(sec)
 	}
+	if st.Owned {
+		for k, v := range s.releaseLabels() {
+			st.Unlabelled = st.Unlabelled || sec.Labels[k] != v
+		}
+	}
 	return st, nil
+}
+
+// releaseLabels are the labels of the release on every Secret the store writes.
+func (s *Store) releaseLabels() map[string]string {
+	if s.Release == "" {
+		return nil
+	}
+	return map[string]string{names.AppNameLabel: names.ClientChartName, names.AppInstanceLabel: s.Release}
+}
+
+// Label adds the release's labels to a Secret that lacks them (State.Unlabelled): a Secret
+// written before the store had a release. It is one PATCH of the labels alone, so no data
+// or annotation can be lost, and it only touches a Secret that is still the store's.
+func (s *Store) Label(ctx context.Context) error {
+	labels := s.releaseLabels()
+	if len(labels) == 0 {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
+	if err != nil {
+		return err
+	}
+	err = s.patiently(ctx, "label", func() error {
+		sec, err := s.secrets().Get(ctx, s.Name, metav1.GetOptions{})
+		switch {
+		case err != nil:
+			return err
+		case !owned(sec):
+			return s.notOurs(sec)
+		}
+		_, err = s.secrets().Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("label secret %s/%s with %s=%s and %s=%s: %w", s.Namespace, s.Name,
+			names.AppNameLabel, names.ClientChartName, names.AppInstanceLabel, s.Release, err)
+	}
+	return nil
 }
 
 func stateOf(sec *corev1.Secret) State {
@@ -314,6 +367,9 @@ func (s *Store) load(ctx context.Context) (sec *corev1.Secret, create bool, err 
 		sec.Data = map[string][]byte{}
 	}
 	sec.Labels[LabelCredential] = "true"
+	for k, v := range s.releaseLabels() {
+		sec.Labels[k] = v
+	}
 	if create {
 		sec.Labels[LabelManagedBy] = managedByValue
 		for k, v := range s.Labels {
