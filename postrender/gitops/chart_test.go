@@ -11,11 +11,15 @@ import (
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 )
 
+// platformValues are the values a platform must give the client chart (it has no default
+// storage class); the rest are the edge chart's defaults.
+var platformValues = []string{"--set", "client.storageClass.create=false", "--set", "client.storageClass.name=standard"}
+
 // helmTemplate renders the chart in dir as the release "edge" in namespace, with the
-// chart's default values.
+// chart's default values and platformValues.
 func helmTemplate(t *testing.T, dir string) []byte {
 	t.Helper()
-	cmd := exec.Command(clustertest.Tool(t, "helm"), "template", "edge", dir, "-n", namespace)
+	cmd := exec.Command(clustertest.Tool(t, "helm"), append([]string{"template", "edge", dir, "-n", namespace}, platformValues...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -79,12 +83,17 @@ func TestKustomizeHelmCharts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Patches: %v", err)
 	}
+	work := t.TempDir()
+	values := filepath.Join(work, "values.yaml")
+	if err := os.WriteFile(values, []byte("client:\n  storageClass: {create: false, name: standard}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var k bytes.Buffer
 	err = WriteKustomization(&k, patches, Release{Name: res.Release, Namespace: res.Namespace, ClusterID: res.ClusterID},
-		Chart{Name: filepath.Base(dir), Home: filepath.Dir(dir)})
+		Chart{Name: filepath.Base(dir), Home: filepath.Dir(dir), ValuesFile: values})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := kustomize(t, t.TempDir(), k.Bytes(), "--enable-helm", "--helm-command", clustertest.Tool(t, "helm"))
+	out := kustomize(t, work, k.Bytes(), "--enable-helm", "--helm-command", clustertest.Tool(t, "helm"))
 	sameObjects(t, res.Output, out, maskSecretData)
 }

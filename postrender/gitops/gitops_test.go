@@ -145,3 +145,43 @@ func TestPatchesFixture(t *testing.T) {
 	}
 	sameObjects(t, res.Output, kustomize(t, dir, fluxKustomization(t, patches)), nil)
 }
+
+// TestPatchesFailOnAnotherRender checks with the real kustomize that the patches refuse a
+// chart rendered otherwise than the one they were made for, instead of editing the wrong
+// list entry: here the jobs-manager's api container lists CLIENT_PASSWORD first.
+func TestPatchesFailOnAnotherRender(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kustomize: not under -short")
+	}
+	rendered, err := os.ReadFile("../wiring/testdata/client/input.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := postRender(t, rendered)
+	patches, err := Patches(rendered, res.Output, res.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(rendered)
+	api := s[strings.Index(s, "        - name: api\n"):]
+	first := "            - name: CLIENT_ID\n              valueFrom:\n                secretKeyRef:\n                  name: edge-secrets\n                  key: CLIENT_ID\n"
+	if !strings.Contains(api, first) {
+		t.Fatal("the fixture's api container changed: fix the test")
+	}
+	other := strings.Replace(s, first, "", 1)
+	other = strings.Replace(other, "                  key: POD_TOKEN_SIGNING_SECRET\n", "                  key: POD_TOKEN_SIGNING_SECRET\n"+first, 1)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rendered.yaml"), []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), fluxKustomization(t, patches), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(clustertest.Tool(t, "kustomize"), "build", dir).CombinedOutput()
+	if err == nil {
+		t.Fatalf("kustomize build of another render with the patches succeeded, want a failed test op:\n%s", out)
+	}
+	if !strings.Contains(string(out), "testing value") {
+		t.Errorf("kustomize build failed for another reason than a test op:\n%s", out)
+	}
+}

@@ -59,6 +59,11 @@ func TestCheck(t *testing.T) {
 			wantSecrets: []string{"old/edge-credentials"},
 		},
 		{
+			name:   "the bootstrap's copy elsewhere is not a second client",
+			objs:   []runtime.Object{labelled("agents", "edge-credentials", map[string]string{"tracebloc.io/credential": "true", "tracebloc.io/credential-copy": "true"})},
+			target: "edge",
+		},
+		{
 			name:        "several, sorted",
 			objs:        []runtime.Object{secret("zeta", "c", true), secret("alpha", "c", true)},
 			target:      "edge",

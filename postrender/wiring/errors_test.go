@@ -76,6 +76,14 @@ spec:
 			wants: []string{"2 wiring objects", "render one release at a time"},
 		},
 		{
+			name: "two jobs-managers",
+			edit: func(s string) string {
+				jm := s[strings.Index(s, "---\n# Source: edge/charts/client/templates/jobs-manager-deployment.yaml"):strings.Index(s, "---\n# Source: edge/charts/client/templates/requests-proxy-deployment.yaml")]
+				return s + strings.Replace(jm, "name: edge-jobs-manager\n", "name: edge-jobs-manager-2\n", 1)
+			},
+			wants: []string{"2 jobs-manager Deployments", "Deployment tracebloc/edge-jobs-manager, Deployment tracebloc/edge-jobs-manager-2"},
+		},
+		{
 			name:  "a volume name the jobs-manager has",
 			edit:  func(s string) string { return strings.Replace(s, "- name: shared-volume", "- name: bootstrap-tmp", 1) },
 			wants: []string{"already has a volume named \"bootstrap-tmp\""},
