@@ -29,13 +29,17 @@ spec:
 		wants []string
 	}{
 		{
-			name:  "unknown client chart version",
-			edit:  func(s string) string { return strings.Replace(s, "helm.sh/chart: client-1.9.62", "helm.sh/chart: client-1.10.0", 1) },
+			name: "unknown client chart version",
+			edit: func(s string) string {
+				return strings.Replace(s, "helm.sh/chart: client-1.9.62", "helm.sh/chart: client-1.10.0", 1)
+			},
 			wants: []string{"Secret tracebloc/edge-secrets of chart client-1.10.0", "wires client-1.9.62 only", "keep the edge chart's client dependency at 1.9.62"},
 		},
 		{
-			name:  "the wiring object asks for another client chart",
-			edit:  func(s string) string { return strings.Replace(s, "clientChart: client-1.9.62", "clientChart: client-2.0.0", 1) },
+			name: "the wiring object asks for another client chart",
+			edit: func(s string) string {
+				return strings.Replace(s, "clientChart: client-1.9.62", "clientChart: client-2.0.0", 1)
+			},
 			wants: []string{`"client-2.0.0"`, "wires client-1.9.62 only", "use the tracebloc-postrender of the edge chart's release"},
 		},
 		{
@@ -61,13 +65,17 @@ spec:
 			wants: []string{"PostRendererRequired tracebloc/edge-install-with-post-renderer-tracebloc-postrender (document 9 (edge/templates/wiring.yaml))", "spec.initContainer is missing or not a map", "do not edit it"},
 		},
 		{
-			name:  "malformed: a release name that is not one, never echoed raw",
-			edit:  func(s string) string { return strings.Replace(s, "  release: edge\n", "  release: \"Edge\\n"+strings.Repeat("x", 200)+"\"\n", 1) },
+			name: "malformed: a release name that is not one, never echoed raw",
+			edit: func(s string) string {
+				return strings.Replace(s, "  release: edge\n", "  release: \"Edge\\n"+strings.Repeat("x", 200)+"\"\n", 1)
+			},
 			wants: []string{`spec.release is "Edge\n` + strings.Repeat("x", 75) + `...", not a Helm release name`},
 		},
 		{
-			name:  "malformed: volumes not a list",
-			edit:  func(s string) string { return strings.Replace(s, "  volumes:\n    - name: bootstrap-tmp\n", "  volumes:\n    bootstrap-tmp:\n", 1) },
+			name: "malformed: volumes not a list",
+			edit: func(s string) string {
+				return strings.Replace(s, "  volumes:\n    - name: bootstrap-tmp\n", "  volumes:\n    bootstrap-tmp:\n", 1)
+			},
 			wants: []string{"spec.volumes is not a list"},
 		},
 		{
