@@ -91,7 +91,8 @@ type Object struct{ Namespace, Name string }
 // Check lists the credential Secrets and the tracebloc/client releases' Secrets of every
 // namespace. It returns a *ConflictError when a credential lies outside the release
 // namespace, a *ReleaseError when a tracebloc/client release that this install does not
-// take over exists, and an error wrapping ErrForbidden when the list is not allowed.
+// take over exists (both, joined, when both hold), and an error wrapping ErrForbidden when
+// a list is not allowed.
 func Check(ctx context.Context, client metadata.Interface, r Render) error {
 	var foreign []string
 	err := list(ctx, client, CredentialSelector, func(s metav1.PartialObjectMetadata) {
@@ -102,11 +103,20 @@ func Check(ctx context.Context, client metadata.Interface, r Render) error {
 	if err != nil {
 		return fmt.Errorf("list the tracebloc credential Secrets: %w", err)
 	}
+	var conflict error
 	if len(foreign) > 0 {
 		slices.Sort(foreign)
-		return &ConflictError{Target: r.Namespace, Secrets: foreign}
+		conflict = &ConflictError{Target: r.Namespace, Secrets: foreign}
 	}
-	return checkReleases(ctx, client, r)
+	// Both checks run, so that a person sees every reason at once.
+	releases := checkReleases(ctx, client, r)
+	if conflict != nil && releases != nil && !errors.Is(releases, ErrForbidden) {
+		return errors.Join(conflict, releases)
+	}
+	if conflict != nil {
+		return conflict
+	}
+	return releases
 }
 
 // list pages through the metadata of the Secrets of all namespaces that selector selects.

@@ -203,3 +203,13 @@ func TestReleaseMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckBoth checks that a credential elsewhere and a client release are both named.
+func TestCheckBoth(t *testing.T) {
+	err := Check(context.Background(), newClient(secret("old", "edge-credentials", true), clientSecret("edge", "x")), Render{Namespace: "edge"})
+	var conflict *ConflictError
+	var release *ReleaseError
+	if !errors.As(err, &conflict) || !errors.As(err, &release) {
+		t.Errorf("Check = %v, want a *ConflictError and a *ReleaseError", err)
+	}
+}

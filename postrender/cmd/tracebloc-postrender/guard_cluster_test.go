@@ -50,7 +50,9 @@ func TestClusterGuardReleases(t *testing.T) {
 	agents := clustertest.Namespace(t, c)
 	client := map[string]string{names.AppNameLabel: names.ClientChartName, names.AppInstanceLabel: "old"}
 	createSecret(t, c, target, "old-secrets", client)
-	createSecret(t, c, target, "edge-credentials", map[string]string{names.AppNameLabel: names.ClientChartName, names.AppInstanceLabel: "edge", names.CredentialLabel: "true"})
+	// An edge credential is labelled name=client too, for the tracebloc CLI; of another
+	// release's name here, so that only the selector's !credential keeps it out.
+	createSecret(t, c, target, "edge-credentials", map[string]string{names.AppNameLabel: names.ClientChartName, names.AppInstanceLabel: "previous-edge", names.CredentialLabel: "true"})
 	createSecret(t, c, agents, "edge-credentials", map[string]string{names.CredentialCopyLabel: "true", names.AppInstanceLabel: "edge"})
 	clearEnv(t)
 	args := []string{"--kubeconfig", c.Kubeconfig, "--namespace", target}
@@ -65,7 +67,7 @@ func TestClusterGuardReleases(t *testing.T) {
 				t.Errorf("guard error = %q, want it to contain %q", err, want)
 			}
 		}
-		for _, never := range []string{"never-printed", "old-client", agents, `release "edge"`} {
+		for _, never := range []string{"never-printed", "old-client", agents, `release "previous-edge"`} {
 			if strings.Contains(err.Error(), never) {
 				t.Errorf("guard error = %q, want no %q (a Secret's data, the copy or the edge credential)", err, never)
 			}
@@ -76,8 +78,8 @@ func TestClusterGuardReleases(t *testing.T) {
 	})
 	t.Run("taken over with migrateFrom", func(t *testing.T) {
 		_, _, err := runPR(t, wiredStream(t, "old"), args...)
-		if err != nil && strings.Contains(err.Error(), target) {
-			t.Errorf("run with migrateFrom old = %v, want no refusal about %s", err, target)
+		if err != nil && strings.Contains(err.Error(), fmt.Sprintf("namespace %q runs", target)) {
+			t.Errorf("run with migrateFrom old = %v, want no refusal about the release in %s", err, target)
 		}
 	})
 	t.Run("a release in another namespace", func(t *testing.T) {
