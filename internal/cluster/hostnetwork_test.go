@@ -11,32 +11,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 
 	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 )
-
-// hostNetworkNamespace makes a namespace with cluster.HostNetworkNamespace and deletes it
-// when the test ends.
-func hostNetworkNamespace(t *testing.T, c *cluster.Cluster, env map[string]string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	name := "harness-" + rand.String(6)
-	if err := c.HostNetworkNamespace(ctx, name, env); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		grace := int64(0)
-		if err := c.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
-			t.Errorf("delete namespace %s: %v", name, err)
-		}
-	})
-	return name
-}
 
 // shellPod is a pod as a chart renders it, with nothing of this harness: busybox (the
 // pause image, present on every instance) runs script in an init container and a
@@ -96,7 +74,7 @@ func logsOf(t *testing.T, c *cluster.Cluster, namespace, pod, container string) 
 // itself. A pod of an unlabelled namespace is left as it is.
 func TestHostNetworkNamespace(t *testing.T) {
 	c := clustertest.Get(t)
-	ns := hostNetworkNamespace(t, c, map[string]string{
+	ns := clustertest.HostNetworkNamespace(t, c, map[string]string{
 		"TRACEBLOC_API_URL":       "http://127.0.0.1:9/",
 		"KUBERNETES_SERVICE_HOST": "not-this",
 		"SET_BY_POD":              "from-configmap",
@@ -146,7 +124,7 @@ func TestHostNetworkNamespace(t *testing.T) {
 // that reads the node's /proc through a hostPath volume, as the resource monitor does.
 func TestHostNetworkNodeAgents(t *testing.T) {
 	c := clustertest.Get(t)
-	ns := hostNetworkNamespace(t, c, nil)
+	ns := clustertest.HostNetworkNamespace(t, c, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n, err := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
@@ -174,7 +152,7 @@ func TestHostNetworkNodeAgents(t *testing.T) {
 // reads it back, and the data is in the provisioned folder on this machine.
 func TestStorage(t *testing.T) {
 	c := clustertest.Get(t)
-	ns := hostNetworkNamespace(t, c, nil)
+	ns := clustertest.HostNetworkNamespace(t, c, nil)
 	folder := boundVolume(t, c, ns, "data", corev1.ReadWriteMany)
 	pod := shellPod("writer", "echo written-by-pod > /data/file && cat /data/file")
 	pod.Spec.InitContainers = nil

@@ -89,8 +89,6 @@ func removeFolders(folders []string) error {
 			return fmt.Errorf("remove volume folder %s: %w", f, err)
 		}
 	}
-	if len(folders) > 0 {
-		os.Remove(hostPathRoot) // fails while another instance has volumes: fine
-	}
+	os.Remove(hostPathRoot) // fails while another instance has volumes: fine
 	return nil
 }

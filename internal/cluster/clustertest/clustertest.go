@@ -22,6 +22,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
 
 	"github.com/tracebloc/edge/internal/cluster"
 )
@@ -155,6 +156,29 @@ func Namespace(t testing.TB, c *cluster.Cluster) string {
 		}
 	})
 	return ns.Name
+}
+
+// HostNetworkNamespace creates a fresh namespace with cluster.Cluster.HostNetworkNamespace
+// (its pods run on the host network, with env from its cluster.PodEnvConfigMap), for
+// charts that know nothing of the harness, and deletes it when the test ends. Charts whose
+// pods bind fixed ports must not run in two such namespaces at once.
+func HostNetworkNamespace(t testing.TB, c *cluster.Cluster, env map[string]string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := "hostnet-" + rand.String(6)
+	if err := c.HostNetworkNamespace(ctx, name, env); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		grace := int64(0)
+		if err := c.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+			t.Errorf("delete namespace %s: %v", name, err)
+		}
+	})
+	return name
 }
 
 // KubeSystemUID returns the cluster's id (the kube-system namespace's UID).
