@@ -63,14 +63,22 @@ func Prepare(dst string) (withClient bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if err := copyChart(filepath.Join(root, "chart"), dst); err != nil {
-		return false, err
-	}
 	src, ok := ClientSource(root)
 	if !ok {
+		src = ""
+	}
+	return prepare(filepath.Join(root, "chart"), src, dst)
+}
+
+// prepare is Prepare of the chart in chartDir, with the client chart in clientSrc ("": none).
+func prepare(chartDir, clientSrc, dst string) (withClient bool, err error) {
+	if err := copyChart(chartDir, dst); err != nil {
+		return false, err
+	}
+	if clientSrc == "" {
 		return false, withoutClient(dst)
 	}
-	if err := packageClient(src, filepath.Join(dst, "charts")); err != nil {
+	if err := packageClient(clientSrc, filepath.Join(dst, "charts")); err != nil {
 		return false, err
 	}
 	return true, nil
