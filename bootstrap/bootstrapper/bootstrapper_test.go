@@ -129,6 +129,9 @@ type run struct {
 	codes    []string
 	mu       sync.Mutex
 	codeSeen chan string
+	// formerPoll is how often the run reads the client list while a former client holds
+	// the namespace (0: the default).
+	formerPoll time.Duration
 }
 
 func (e *env) newRun(pod string) *run {
@@ -160,7 +163,7 @@ func (e *env) startWith(ctx context.Context, r *run, onCode func(*run, string)) 
 	b := &bootstrapper.Bootstrapper{
 		Config: &cfg, Kube: e.kube, API: client, Clock: clock.RealClock{},
 		Stdout: &bannerWatch{w: &r.out, seen: func(code string) { onCode(r, code) }},
-		Log:    log, Hook: r.hook, LeaseRetry: 500 * time.Millisecond,
+		Log:    log, Hook: r.hook, LeaseRetry: 500 * time.Millisecond, FormerPoll: r.formerPoll,
 	}
 	return b.Run(ctx)
 }

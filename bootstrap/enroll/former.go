@@ -54,10 +54,10 @@ func (e *Enroller) awaitFormer(ctx context.Context, held *heldByFormer) ([]api.E
 	e.hook("await-former")
 	holder := held.holder
 	msg := e.formerMessage(holder, held.clients)
-	e.Log.Warn().Str("step", "enroll").Str("client", clean(holder.FirstName)).Int64("client_id", holder.ID).Msg(msg)
 	if e.Notice != nil {
 		e.Notice(ctx, msg)
 	}
+	e.Log.Warn().Str("step", "enroll").Str("client", clean(holder.FirstName)).Int64("client_id", holder.ID).Msg(msg)
 	clients := held.clients
 	poll := e.FormerPoll
 	if poll <= 0 {
