@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -179,6 +180,39 @@ func HostNetworkNamespace(t testing.TB, c *cluster.Cluster, env map[string]strin
 		}
 	})
 	return name
+}
+
+// LockHostPorts holds, until the test ends, the machine-wide lock of host-network pods
+// with fixed ports (a file lock in cluster.CacheDir(), so test binaries of other packages
+// and instances wait too): take it before installing a chart such as tracebloc/client
+// (8080, 3306, 8888, 3128) in a HostNetworkNamespace, since a second install on this
+// machine would find its ports taken. It waits up to 20 minutes for the holder.
+func LockHostPorts(t testing.TB) {
+	t.Helper()
+	cache, err := cluster.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(cache, "host-ports.lock")
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		t.Fatalf("create %s: %v", cache, err)
+	}
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatalf("open the host-ports lock: %v", err)
+	}
+	locked := make(chan error, 1)
+	go func() { locked <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
+	select {
+	case err := <-locked:
+		if err != nil {
+			f.Close()
+			t.Fatalf("lock %s: %v", file, err)
+		}
+	case <-time.After(20 * time.Minute):
+		t.Fatalf("another test has held %s for 20 minutes (host-network pods with fixed ports run one at a time)", file)
+	}
+	t.Cleanup(func() { f.Close() }) // closing the file releases the lock
 }
 
 // KubeSystemUID returns the cluster's id (the kube-system namespace's UID).

@@ -3,6 +3,8 @@ package clustertest_test
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,5 +76,30 @@ func TestTool(t *testing.T) {
 	}
 	if st.Mode()&0o111 == 0 {
 		t.Errorf("Tool(helm) = %s, not executable", path)
+	}
+}
+
+// TestLockHostPorts: while a test holds the lock, another holder (another process, in
+// effect: a second open file) cannot take it; once that test ends, it can.
+func TestLockHostPorts(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	file := filepath.Join(cache, "tracebloc-edge", "host-ports.lock")
+	tryLock := func() error {
+		f, err := os.OpenFile(file, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	t.Run("held", func(t *testing.T) {
+		clustertest.LockHostPorts(t)
+		if err := tryLock(); err == nil {
+			t.Error("a second holder took the host-ports lock while a test held it")
+		}
+	})
+	if err := tryLock(); err != nil {
+		t.Errorf("take the host-ports lock after the holding test ended: %v", err)
 	}
 }
