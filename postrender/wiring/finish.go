@@ -262,8 +262,8 @@ func (w *Wiring) checkLeftovers(spec Spec, objs []*heldObject) error {
 	var left []string
 	for _, r := range refs {
 		if r.takesCredential(placeholder) {
-			key := r.key
-			if key == "" {
+			key := safe(r.key)
+			if r.key == "" {
 				key = "all keys"
 			}
 			left = append(left, fmt.Sprintf("%s at %s (%s)", r.from, r.at, key))

@@ -112,6 +112,21 @@ func show(v string) string {
 	return strconv.Quote(v)
 }
 
+// safe returns a name from the stream as it is when it is plain (letters, digits and
+// "-._/:@", at most maxShown characters), else quoted and cut by show.
+func safe(v string) string {
+	if len(v) == 0 || len(v) > maxShown {
+		return show(v)
+	}
+	for _, r := range v {
+		plain := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._/:@", r)
+		if !plain {
+			return show(v)
+		}
+	}
+	return v
+}
+
 // list joins at most five shown values and says how many more there are.
 func list(vs []string) string {
 	const most = 5

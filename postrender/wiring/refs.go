@@ -120,12 +120,12 @@ func joinPath(at []step) string {
 		case p.item && p.key == "":
 			b.WriteString("[-]")
 		case p.item:
-			b.WriteString("[name=" + p.key + "]")
+			b.WriteString("[name=" + safe(p.key) + "]")
 		default:
 			if b.Len() > 0 {
 				b.WriteByte('.')
 			}
-			b.WriteString(p.key)
+			b.WriteString(safe(p.key))
 		}
 	}
 	s := b.String()

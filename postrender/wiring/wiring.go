@@ -88,14 +88,7 @@ func (o object) String() string {
 	if o.namespace != "" {
 		id = o.namespace + "/" + o.name
 	}
-	if len(id) > maxShown || strings.ContainsAny(id, " \t\r\n\"'\\") {
-		id = show(id)
-	}
-	kind := o.kind
-	if len(kind) > maxShown || strings.ContainsAny(kind, " \t\r\n\"'\\") {
-		kind = show(kind)
-	}
-	return kind + " " + id
+	return safe(o.kind) + " " + safe(id)
 }
 
 func (o object) isSecret() bool { return o.kind == "Secret" && o.apiVersion == "v1" }
@@ -126,7 +119,7 @@ func (w *Wiring) note(o object) bool {
 		return true
 	}
 	if o.isClient && o.chartVersion != names.ClientChartVersion && len(w.foreign) < 20 {
-		w.foreign = append(w.foreign, o.String()+" of chart client-"+o.chartVersion)
+		w.foreign = append(w.foreign, o.String()+" of chart "+safe(names.ClientChartName+"-"+o.chartVersion))
 	}
 	refs := secretRefs(o)
 	if o.isClient && (o.isSecret() || readsCredential(refs)) {

@@ -38,7 +38,7 @@ func render(t *testing.T, input string) (transform.Result, *Wiring, error) {
 	return res, w, err
 }
 
-func fixture(t *testing.T) string {
+func fixture(t testing.TB) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", "client", "input.yaml"))
 	if err != nil {
