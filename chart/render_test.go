@@ -15,7 +15,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -240,17 +239,6 @@ func (r *rendered) deployment(t *testing.T) *appsv1.Deployment {
 	return found[0]
 }
 
-func (r *rendered) role(t *testing.T, name string) *rbacv1.Role {
-	t.Helper()
-	for _, o := range r.objects {
-		if x, ok := o.(*rbacv1.Role); ok && x.Name == name {
-			return x
-		}
-	}
-	t.Fatalf("no Role %s rendered", name)
-	return nil
-}
-
 // podSpec is one rendered pod template, named for error messages.
 type podSpec struct {
 	name string
@@ -285,22 +273,6 @@ func (r *rendered) bootstrapPods() []podSpec {
 		ps = append(ps, podSpec{"wiring/" + w.Metadata.Name, metav1.ObjectMeta{}, spec})
 	}
 	return ps
-}
-
-func container(t *testing.T, spec *corev1.PodSpec, name string) *corev1.Container {
-	t.Helper()
-	for i := range spec.InitContainers {
-		if spec.InitContainers[i].Name == name {
-			return &spec.InitContainers[i]
-		}
-	}
-	for i := range spec.Containers {
-		if spec.Containers[i].Name == name {
-			return &spec.Containers[i]
-		}
-	}
-	t.Fatalf("no container %q", name)
-	return nil
 }
 
 func allContainers(spec *corev1.PodSpec) []corev1.Container {
