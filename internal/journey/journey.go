@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/tracebloc/edge/images/standins"
 )
 
 // Image reference the journey pushes the bootstrap under; pods pull it by digest.
@@ -61,9 +63,9 @@ type Pusher interface {
 	PushImageFile(ctx context.Context, tarball, ref string) (string, error)
 }
 
-// StandIns pushes the stand-ins of the client chart's images to the registry behind p
-// and returns their pin list (images.ClientStandIns); nil pushes none.
-type StandIns func(ctx context.Context, p Pusher) (pins []byte, err error)
+// StandIns pushes the stand-ins of the client chart's images to the cluster's registry
+// and returns their pin list (ClientStandIns); nil pushes none.
+type StandIns func(ctx context.Context) (pins []byte, err error)
 
 // pinList is the post-renderer's pin list format (postrender/pins).
 type pinList struct {
@@ -81,7 +83,7 @@ func (a *Artifacts) Push(ctx context.Context, p Pusher, standIns StandIns) error
 	}
 	list := pinList{Images: []map[string]any{{"name": BootstrapRepo, "tag": LocalTag, "digest": digest}}}
 	if standIns != nil {
-		data, err := standIns(ctx, p)
+		data, err := standIns(ctx)
 		if err != nil {
 			return fmt.Errorf("push the client chart's stand-in images: %w", err)
 		}
@@ -103,6 +105,18 @@ func (a *Artifacts) Push(ctx context.Context, p Pusher, standIns StandIns) error
 		return fmt.Errorf("write the image pin list: %w", err)
 	}
 	return nil
+}
+
+// ClientStandIns is StandIns of the tracebloc/client chart's images (images/standins),
+// built from the repository at root and pushed to c's registry.
+func ClientStandIns(root string, c standins.Pusher) StandIns {
+	return func(ctx context.Context) ([]byte, error) {
+		pins, err := standins.ClientStandIns(ctx, root, c)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(standins.PinList(pins)), nil
+	}
 }
 
 func goCmd(ctx context.Context, root string, log io.Writer, args ...string) error {

@@ -34,11 +34,12 @@ func TestPush(t *testing.T) {
 	a := &journey.Artifacts{BootstrapImage: "b.tar", Pins: filepath.Join(dir, "images.yaml")}
 	p := &fakePusher{pushed: map[string]string{}}
 	const jm = "docker.io/tracebloc/jobs-manager"
-	standIns := func(ctx context.Context, p journey.Pusher) ([]byte, error) {
+	ctx := context.Background()
+	standIns := func(ctx context.Context) ([]byte, error) {
 		digest, err := p.PushImageFile(ctx, "jm.tar", jm+":prod")
 		return []byte("images:\n- name: " + jm + "\n  tag: prod\n  digest: " + digest + "\n"), err
 	}
-	if err := a.Push(context.Background(), p, standIns); err != nil {
+	if err := a.Push(ctx, p, standIns); err != nil {
 		t.Fatal(err)
 	}
 	wantPushed := map[string]string{journey.BootstrapRepo + ":" + journey.LocalTag: "b.tar", jm + ":prod": "jm.tar"}

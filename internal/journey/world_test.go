@@ -74,6 +74,11 @@ const (
 func newWorld(t testing.TB, name string, client bool) *world {
 	t.Helper()
 	chart := chartCopy(t, client)
+	if client {
+		// The client chart's pods bind fixed ports of the host network (one release at a
+		// time on this machine, whatever the package or instance).
+		clustertest.LockHostPorts(t)
+	}
 	c := clustertest.GetNamed(t, name)
 	root := repoRoot(t)
 	pushOnce(t, root, c)
@@ -133,7 +138,7 @@ func pushOnce(t testing.TB, root string, c *cluster.Cluster) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := artifacts.Push(ctx, c, standIns); err != nil {
+	if err := artifacts.Push(ctx, c, journey.ClientStandIns(root, c)); err != nil {
 		t.Fatal(err)
 	}
 	pushed.Store(c.Dir, true)
@@ -411,6 +416,3 @@ func (w *world) secretKeys(ns, release string) (map[string][]byte, map[string]st
 	}
 	return s.Data, s.Annotations
 }
-
-// standIns pushes the stand-ins of the client chart's images.
-var standIns journey.StandIns

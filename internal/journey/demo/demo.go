@@ -34,9 +34,6 @@ import (
 // dependency).
 const clientRepo = "https://tracebloc.github.io/client"
 
-// clientStandIns pushes the stand-ins of the client chart's images.
-var clientStandIns journey.StandIns
-
 const (
 	release     = "edge"
 	namespace   = "tracebloc-demo"
@@ -176,7 +173,7 @@ func (d *demo) images(ctx context.Context, stage *journey.Stage, local *cluster.
 	d.say("pushing the images to the cluster's registry %s", local.RegistryAddr())
 	var standIns journey.StandIns
 	if stage.WithClient {
-		standIns = clientStandIns
+		standIns = journey.ClientStandIns(d.root, local)
 	}
 	if err := art.Push(ctx, local, standIns); err != nil {
 		return err
