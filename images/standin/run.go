@@ -54,7 +54,10 @@ func run(ctx context.Context, argv []string, env func(string) string, stdout io.
 	if !ok {
 		return usagef("unknown role %q: want one of %s", name, roleNames())
 	}
-	return r(ctx, args, env, newLines(stdout, name+": "), clk)
+	if err := r(ctx, args, env, newLines(stdout, name+": "), clk); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
 }
 
 func roleNames() string {
