@@ -17,6 +17,10 @@
 // are copied byte for byte. Comments before a document (Helm's `# Source:` lines) are kept
 // as written, as are all annotations (Helm 4's postrenderer.helm.sh/postrender-filename).
 // Running the transform on its own output changes nothing.
+//
+// A Holder (Options.Holder) may keep documents back until the end of the stream, for an
+// edit that needs all of it (the client chart's wiring, package wiring): those documents,
+// and only those, are kept parsed and written at the end where they stood.
 package transform
 
 import (

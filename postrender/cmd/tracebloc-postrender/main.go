@@ -1,8 +1,10 @@
 // Command tracebloc-postrender is the tracebloc Helm post-renderer: it reads the rendered
 // manifests on stdin and writes them to stdout with the release namespace on objects that
 // have none, the tracebloc.io/cluster-id label on every object and pod template, and
-// images pinned by digest; it refuses an install that would put a second tracebloc client
-// on one cluster.
+// images pinned by digest; when the edge chart's wiring object is in the stream it wires
+// the tracebloc/client chart to the edge credential (package wiring; one log line per
+// object it edits); it refuses an install that would put a second tracebloc client on one
+// cluster.
 //
 //	helm install edge tracebloc/edge -n edge --post-renderer tracebloc-postrender \
 //	  [--post-renderer-args --kube-context=prod]
