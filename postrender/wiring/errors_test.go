@@ -1,6 +1,7 @@
 package wiring
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -90,6 +91,17 @@ spec:
 				return s + strings.Replace(jm, "name: edge-jobs-manager\n", "name: edge-jobs-manager-2\n", 1)
 			},
 			wants: []string{"2 jobs-manager Deployments", "Deployment tracebloc/edge-jobs-manager, Deployment tracebloc/edge-jobs-manager-2"},
+		},
+		{
+			name: "too many objects to hold",
+			edit: func(s string) string {
+				var b strings.Builder
+				for i := range maxHeld {
+					fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s%d\n  labels: {app.kubernetes.io/name: client, helm.sh/chart: client-1.9.62}\n", i)
+				}
+				return b.String() + s
+			},
+			wants: []string{"more than the 500 it takes"},
 		},
 		{
 			name:  "a volume name the jobs-manager has",

@@ -45,6 +45,9 @@ func (w *Wiring) Finish(held []*transform.Held) error {
 		}
 		return fmt.Errorf("the stream holds %d wiring objects (%s), one per release is what the edge chart renders: render one release at a time", len(wiring), list(found))
 	}
+	if w.held > maxHeld {
+		return fmt.Errorf("the stream holds %d objects of the client chart's kinds that the wiring edits (Secrets, workloads reading CLIENT_ID), more than the %d it takes: render one release of the edge chart at a time", w.held, maxHeld)
+	}
 	spec, err := parseSpec(wiring[0].object)
 	if err != nil {
 		return fmt.Errorf("%s (%s): %w; the edge chart writes this object for the post-renderer: render it with the edge chart of this post-renderer's version (tracebloc-postrender --version) and do not edit it", wiring[0], wiring[0].held.Name, err)

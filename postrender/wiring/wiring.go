@@ -44,8 +44,13 @@ type Wiring struct {
 	wired    []Wired
 	migrate  string
 	release  string
+	held     int // documents held so far
 	finished bool
 }
+
+// maxHeld bounds the documents a stream can make the wiring hold (the client chart renders
+// about ten): a stream is untrusted, and held documents stay parsed until its end.
+const maxHeld = 500
 
 // New returns a Wiring for one stream.
 func New() *Wiring { return &Wiring{} }
@@ -107,7 +112,11 @@ func (w *Wiring) Hold(n *yaml.Node) bool {
 		}
 		return false
 	}
-	return w.note(o)
+	if !w.note(o) {
+		return false
+	}
+	w.held++
+	return w.held <= maxHeld
 }
 
 // note records what the wiring needs to know of o and reports whether to hold it.
