@@ -84,9 +84,16 @@ func schemaRejects() []struct {
 func TestTemplateRejects(t *testing.T) {
 	for _, tt := range templateRejects() {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, values := range []string{tt.values, clientOff(t, tt.values)} {
+			for _, off := range []bool{false, true} {
+				values := tt.values
+				if off {
+					values = clientOff(t, values)
+				}
 				_, err := renderValues(t, values)
-				if err == nil || !strings.Contains(err.Error(), tt.want) {
+				switch {
+				case off && tt.clientOnly && err != nil:
+					t.Errorf("render with client.enabled=false: %v, want no error", err)
+				case (!off || !tt.clientOnly) && (err == nil || !strings.Contains(err.Error(), tt.want)):
 					t.Errorf("render error = %v, want one containing %q", err, tt.want)
 				}
 				if err != nil && strings.Contains(err.Error(), secretValue) {
@@ -100,17 +107,24 @@ func TestTemplateRejects(t *testing.T) {
 // secretValue is a credential a person might put into the values by mistake.
 const secretValue = "0f6c1c9e-not-for-printing"
 
-func templateRejects() []struct{ name, values, want string } {
-	return []struct{ name, values, want string }{
-		{"CA from both", "backend: {caBundle: {configMapName: a, secretName: b}}\n", "backend.caBundle: set configMapName or secretName, not both"},
-		{"legacy is the credential", "legacySecret: {name: edge-credentials}\n", `legacySecret.name (or migrateFrom.release's <release>-secrets) is the credential Secret itself ("edge-credentials")`},
-		{"migrating from the credential", "migrateFrom: {release: edge}\ncredentialSecret: {name: edge-secrets}\n", `is the credential Secret itself ("edge-secrets")`},
-		{"two cluster ids", "clusterId: " + clusterID + "\nglobal: {clusterId: 00000000-0000-0000-0000-000000000000}\n", "global.clusterId (00000000-0000-0000-0000-000000000000) and clusterId (" + clusterID + ") differ"},
-		{"a client id in values", "client: {clientId: " + secretValue + "}\n", "client.clientId is set: the edge never takes a credential in values"},
-		{"a client password in values", "client: {clientPassword: " + secretValue + "}\n", "client.clientPassword is set: the edge never takes a credential in values"},
-		{"an empty client password", "client: {clientPassword: ''}\n", "client.clientPassword is set: the edge never takes a credential in values"},
-		{"adopting is the way", "client: {clientId: " + secretValue + "}\n", "To adopt an existing client set migrateFrom.release (a tracebloc/client release in this namespace) or legacySecret.name"},
-		{"auto upgrade", "client: {autoUpgrade: {enabled: true}}\n", "client.autoUpgrade.enabled: the client chart's upgrade CronJob runs `helm upgrade` with the tracebloc/client chart and no post-renderer"},
+// templateReject is one refusal of the templates; clientOnly ones pass with client.enabled=false.
+type templateReject struct {
+	name, values, want string
+	clientOnly         bool
+}
+
+func templateRejects() []templateReject {
+	return []templateReject{
+		{"CA from both", "backend: {caBundle: {configMapName: a, secretName: b}}\n", "backend.caBundle: set configMapName or secretName, not both", false},
+		{"legacy is the credential", "legacySecret: {name: edge-credentials}\n", `legacySecret.name (or migrateFrom.release's <release>-secrets) is the credential Secret itself ("edge-credentials")`, false},
+		{"migrating from the credential", "migrateFrom: {release: edge}\ncredentialSecret: {name: edge-secrets}\n", `is the credential Secret itself ("edge-secrets")`, false},
+		{"legacy is this release's client Secret", "legacySecret: {name: edge-secrets}\n", `legacySecret.name is "edge-secrets", the Secret this release's client chart renders`, true},
+		{"two cluster ids", "clusterId: " + clusterID + "\nglobal: {clusterId: 00000000-0000-0000-0000-000000000000}\n", "global.clusterId (00000000-0000-0000-0000-000000000000) and clusterId (" + clusterID + ") differ", false},
+		{"a client id in values", "client: {clientId: " + secretValue + "}\n", "client.clientId is set: the edge never takes a credential in values", false},
+		{"a client password in values", "client: {clientPassword: " + secretValue + "}\n", "client.clientPassword is set: the edge never takes a credential in values", false},
+		{"an empty client password", "client: {clientPassword: ''}\n", "client.clientPassword is set: the edge never takes a credential in values", false},
+		{"adopting is the way", "client: {clientId: " + secretValue + "}\n", "To adopt an existing client set migrateFrom.release (a tracebloc/client release in this namespace) or legacySecret.name", false},
+		{"auto upgrade", "client: {autoUpgrade: {enabled: true}}\n", "client.autoUpgrade.enabled: the client chart's upgrade CronJob runs `helm upgrade` with the tracebloc/client chart and no post-renderer", false},
 	}
 }
 

@@ -430,6 +430,9 @@ affinity:
 {{- if and $legacy (eq $legacy (include "edge.credentialSecret" .)) -}}
 {{- fail (printf "legacySecret.name (or migrateFrom.release's <release>-secrets) is the credential Secret itself (%q): name the previous install's Secret, or leave it empty" $legacy) -}}
 {{- end -}}
+{{- if and $legacy .Values.client.enabled (eq $legacy (printf "%s-secrets" .Release.Name)) -}}
+{{- fail (printf "legacySecret.name is %q, the Secret this release's client chart renders (with the placeholder the post-renderer strips): name the previous install's Secret, or leave it empty" $legacy) -}}
+{{- end -}}
 {{- $global := .Values.global | default dict -}}
 {{- if and $global.clusterId .Values.clusterId (ne $global.clusterId .Values.clusterId) -}}
 {{- fail (printf "global.clusterId (%s) and clusterId (%s) differ: set one of them" $global.clusterId .Values.clusterId) -}}
