@@ -27,6 +27,10 @@ const (
 	hostNetworkPolicy = "harness-host-network"
 	podEnvPolicy      = "harness-pod-env"
 	notReadyTaint     = "node.kubernetes.io/not-ready"
+	serviceHostVar    = "KUBERNETES_SERVICE_HOST"
+	servicePortVar    = "KUBERNETES_SERVICE_PORT"
+	// loopbackNames is the CEL list of the first policy's variables.
+	loopbackNames = `["` + serviceHostVar + `", "` + servicePortVar + `"]`
 )
 
 // HostNetworkNamespace creates the namespace name (or labels the existing one) with
@@ -142,8 +146,8 @@ func createHostNetworkPolicies(ctx context.Context, c *Cluster) error {
 // (host network, as there is no CNI; the loopback RuntimeClass, exempt from Pod
 // Security, and the toleration of the not-ready taint it would give, since the
 // RuntimeClass admission ran before; LoopbackEnv); the second adds the entries of the
-// namespace's PodEnvConfigMap, and does nothing when there is none. Neither replaces a
-// variable a container sets. They mutate pods only, never their templates, so a
+// namespace's PodEnvConfigMap but LoopbackEnv's, and does nothing when there is none.
+// Neither replaces a variable a container sets. They mutate pods only, never their templates, so a
 // Deployment's spec stays as its chart rendered it.
 func hostNetworkPolicies(apiPort int) ([]*admissionv1beta1.MutatingAdmissionPolicy, []*admissionv1beta1.MutatingAdmissionPolicyBinding) {
 	fail := admissionv1beta1.Fail
@@ -154,7 +158,7 @@ func hostNetworkPolicies(apiPort int) ([]*admissionv1beta1.MutatingAdmissionPoli
 			Rule:       admissionv1beta1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
 		},
 	}}}
-	loopback := map[string]string{"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": strconv.Itoa(apiPort)}
+	loopback := map[string]string{serviceHostVar: "127.0.0.1", servicePortVar: strconv.Itoa(apiPort)}
 	policies := []*admissionv1beta1.MutatingAdmissionPolicy{
 		{
 			ObjectMeta: metav1.ObjectMeta{Name: hostNetworkPolicy},
@@ -205,7 +209,7 @@ func hostNetworkPolicies(apiPort int) ([]*admissionv1beta1.MutatingAdmissionPoli
 func hostNetworkExpression(env map[string]string) string {
 	list := func(field string) string {
 		var vars []string
-		for _, name := range []string{"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} {
+		for _, name := range []string{serviceHostVar, servicePortVar} {
 			vars = append(vars, fmt.Sprintf(`Object.spec.%s.env{name: %q, value: %q}`, field, name, env[name]))
 		}
 		return fmt.Sprintf(`object.spec.%[1]s.map(c, Object.spec.%[1]s{name: c.name,
@@ -227,11 +231,13 @@ var tolerationExpression = fmt.Sprintf(`[has(object.spec.tolerations) ?
   JSONPatch{op: "add", path: "/spec/tolerations", value: [{"key": %[1]q, "operator": "Exists", "effect": "NoSchedule"}]}]`, notReadyTaint)
 
 // podEnvExpression is the apply configuration of the second policy: the ConfigMap's
-// entries, in every container and init container that does not set them.
+// entries, in every container and init container that does not set them, except the
+// variables of the first policy. The API server applies the policies in no fixed order
+// (a map's), so the two must add disjoint variables for the result not to depend on it.
 var podEnvExpression = func() string {
 	list := func(field string) string {
 		return fmt.Sprintf(`object.spec.%[1]s.map(c, Object.spec.%[1]s{name: c.name,
-      env: (has(params.data) ? params.data : {}).filter(k, !has(c.env) || !c.env.exists(x, x.name == k)).map(k, Object.spec.%[1]s.env{name: k, value: params.data[k]})})`, field)
+      env: (has(params.data) ? params.data : {}).filter(k, !(k in %[2]s) && (!has(c.env) || !c.env.exists(x, x.name == k))).map(k, Object.spec.%[1]s.env{name: k, value: params.data[k]})})`, field, loopbackNames)
 	}
 	return fmt.Sprintf(`Object{spec: Object.spec{
   containers: %s,
