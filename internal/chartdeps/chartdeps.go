@@ -1,9 +1,9 @@
 // Package chartdeps provides a copy of the edge chart (chart/) that Helm can install,
 // with its dependency, the tracebloc/client chart, in the copy's charts/ folder: the
 // tests, the journey and the demo install it the way a user's `helm dependency update`
-// would leave it. The dependency is never committed; it is packaged from the third-party
-// folder beside the repository (shared/thirdparty/tracebloc-client). Without that folder
-// (a plain clone) the copy has no dependency and installs with client.enabled=false.
+// would leave it. The dependency is never committed; it is packaged from an unpacked copy
+// of the client chart kept beside the repository (ClientSource). Without it (a plain
+// clone) the copy has no dependency and installs with client.enabled=false.
 package chartdeps
 
 import (
