@@ -9,7 +9,9 @@ import (
 	"io/fs"
 )
 
-// files holds the chart. "all:" keeps templates/_helpers.tpl, which embed skips by default.
+// files holds the chart without its dependency (charts/, fetched by `helm dependency
+// update`; see internal/chartdeps). "all:" keeps templates/_helpers.tpl, which embed skips
+// by default.
 //
 //go:embed Chart.yaml Chart.lock values.yaml values.schema.json .helmignore README.md all:templates
 var files embed.FS
