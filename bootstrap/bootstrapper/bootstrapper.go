@@ -3,7 +3,8 @@
 // return. Run calls the steps of the bootstrap that the README lists ("Architecture", "The
 // bootstrap, step by step") in their order, one function each: fastPath, clusterIdentity,
 // lock, and under the Lease approval (device flow or an enrollment token) and enroll's
-// Who, Migrate or MintOrAdopt; finish then records the Event and revokes the user token.
+// Who, Migrate or MintOrAdopt; finish then records the Event and revokes the user token,
+// and nodeAgentsCopy keeps the copy of the credential in the node-agents namespace.
 package bootstrapper
 
 import (

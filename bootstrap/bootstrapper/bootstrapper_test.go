@@ -591,18 +591,21 @@ func TestNamespaceTakenSuggestsAFreeOne(t *testing.T) {
 	assertNamespaceTakenSuggestsAFreeOne(t, devbackend.Config{})
 }
 
-// assertNamespaceTakenSuggestsAFreeOne: another client of the account holds the namespace,
-// so the run stops with exit 4 and names a free namespace.
+// assertNamespaceTakenSuggestsAFreeOne: another client of the account, live on another
+// cluster, holds the namespace, so the run stops with exit 4 and names a free namespace.
+// (One that is not live is waited for: TestRebuiltClusterWaitsForTheOldClient.)
 func assertNamespaceTakenSuggestsAFreeOne(t *testing.T, cfg devbackend.Config) {
 	t.Helper()
 	e := newEnv(t, cfg)
 	u := e.userClient("dev@example.com")
-	if _, _, err := u.CreateEdgeDevice(context.Background(), api.CreateRequest{
+	holder, _, err := u.CreateEdgeDevice(context.Background(), api.CreateRequest{
 		FirstName: "elsewhere", Namespace: e.ns, Password: "a-password-of-enough-length", ClusterID: "another-cluster",
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.start(e.ctx(), e.newRun("edge-1"))
+	e.devPost(fmt.Sprintf("/_dev/clients/%d/heartbeat", holder.ID), `{"status":1}`)
+	_, err = e.start(e.ctx(), e.newRun("edge-1"))
 	if exitCodeOf(err) != exitConflict || !strings.Contains(fmt.Sprint(err), e.ns+"-2") {
 		t.Fatalf("Run() = %v, want exit %d suggesting %s-2", err, exitConflict, e.ns)
 	}

@@ -15,6 +15,11 @@
 // it created). An unmarked Opaque Secret holding CLIENT_ID and CLIENT_PASSWORD is a
 // credential an operator manages: it is read, never written. Any other Secret of that name
 // belongs to someone else and is refused (ErrNotOurs).
+//
+// With a release (Store.Release) every write also labels the Secret
+// app.kubernetes.io/name=client and app.kubernetes.io/instance=<release>, where the
+// tracebloc CLI looks for CLIENT_ID; Label adds them to an older Secret. Copy keeps the
+// credential's copy in the client chart's node-agents namespace.
 package credential
 
 import (
