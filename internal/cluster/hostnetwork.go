@@ -21,12 +21,12 @@ const (
 	HostNetworkLabel = "harness.tracebloc.io/host-network"
 	// PodEnvConfigMap is the ConfigMap of a labelled namespace whose entries become
 	// environment variables of every container of its new pods (e.g. TRACEBLOC_API_URL
-	// for stand-in images), where a container does not set the variable itself.
+	// for stand-in images), where a container does not set the variable itself;
+	// KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are always LoopbackEnv's.
 	PodEnvConfigMap = "harness-pod-env"
 
 	hostNetworkPolicy = "harness-host-network"
 	podEnvPolicy      = "harness-pod-env"
-	notReadyTaint     = "node.kubernetes.io/not-ready"
 	serviceHostVar    = "KUBERNETES_SERVICE_HOST"
 	servicePortVar    = "KUBERNETES_SERVICE_PORT"
 	// loopbackNames is the CEL list of the first policy's variables.
@@ -93,8 +93,8 @@ func (c *Cluster) waitHostNetwork(ctx context.Context, namespace string, env map
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("new pods of namespace %s lack %s (see the MutatingAdmissionPolicies %s and %s; dry run: %v): %w",
-				namespace, missing, hostNetworkPolicy, podEnvPolicy, err, ctx.Err())
+			return fmt.Errorf("new pods of namespace %s lack %s (dry run: %v): check the MutatingAdmissionPolicies %s and %s and %s, or start the instance anew with `scripts/cluster down --name %s`: %w",
+				namespace, missing, err, hostNetworkPolicy, podEnvPolicy, paths(c.Dir).logs("kube-apiserver"), c.Name, ctx.Err())
 		case <-tick.C:
 		}
 	}
@@ -142,13 +142,14 @@ func createHostNetworkPolicies(ctx context.Context, c *Cluster) error {
 }
 
 // hostNetworkPolicies are two mutating admission policies for new pods of namespaces
-// labelled HostNetworkLabel=true. The first sets what every pod of this node needs
-// (host network, as there is no CNI; the loopback RuntimeClass, exempt from Pod
-// Security, and the toleration of the not-ready taint it would give, since the
-// RuntimeClass admission ran before; LoopbackEnv); the second adds the entries of the
-// namespace's PodEnvConfigMap but LoopbackEnv's, and does nothing when there is none.
-// Neither replaces a variable a container sets. They mutate pods only, never their templates, so a
-// Deployment's spec stays as its chart rendered it.
+// labelled HostNetworkLabel=true. The first sets what every pod of this node needs: the
+// host network (there is no CNI), the loopback RuntimeClass (exempt from Pod Security;
+// the API server runs the built-in admission plugins again after a policy changed a pod,
+// so the RuntimeClass admission then adds its toleration of the not-ready taint) and
+// LoopbackEnv. The second adds the entries of the namespace's PodEnvConfigMap but
+// LoopbackEnv's, and does nothing when there is none. Neither replaces a variable a
+// container sets. They mutate pods only, never their templates, so a Deployment's spec
+// stays as its chart rendered it.
 func hostNetworkPolicies(apiPort int) ([]*admissionv1beta1.MutatingAdmissionPolicy, []*admissionv1beta1.MutatingAdmissionPolicyBinding) {
 	fail := admissionv1beta1.Fail
 	allow := admissionv1beta1.AllowAction
@@ -167,9 +168,6 @@ func hostNetworkPolicies(apiPort int) ([]*admissionv1beta1.MutatingAdmissionPoli
 				Mutations: []admissionv1beta1.Mutation{
 					{PatchType: admissionv1beta1.PatchTypeApplyConfiguration, ApplyConfiguration: &admissionv1beta1.ApplyConfiguration{
 						Expression: hostNetworkExpression(loopback),
-					}},
-					{PatchType: admissionv1beta1.PatchTypeJSONPatch, JSONPatch: &admissionv1beta1.JSONPatch{
-						Expression: tolerationExpression,
 					}},
 				},
 			},
@@ -223,12 +221,6 @@ func hostNetworkExpression(env map[string]string) string {
   ?initContainers: has(object.spec.initContainers) ? optional.of(%s) : optional.none()
 }}`, LoopbackRuntimeClass, list("containers"), list("initContainers"))
 }
-
-// tolerationExpression adds the toleration of the not-ready taint (tolerations are an
-// atomic list, which an apply configuration may not change).
-var tolerationExpression = fmt.Sprintf(`[has(object.spec.tolerations) ?
-  JSONPatch{op: "add", path: "/spec/tolerations/-", value: {"key": %[1]q, "operator": "Exists", "effect": "NoSchedule"}} :
-  JSONPatch{op: "add", path: "/spec/tolerations", value: [{"key": %[1]q, "operator": "Exists", "effect": "NoSchedule"}]}]`, notReadyTaint)
 
 // podEnvExpression is the apply configuration of the second policy: the ConfigMap's
 // entries, in every container and init container that does not set them, except the
