@@ -111,6 +111,7 @@ func (c *copyEnv) assertCopy(when string) {
 	orig, cp := c.secret(), c.copySecret()
 	if cp == nil {
 		c.t.Fatalf("%s: no copy in %s", when, c.agents)
+		return
 	}
 	want := map[string][]byte{credential.KeyClientID: orig.Data[credential.KeyClientID], credential.KeyClientPassword: orig.Data[credential.KeyClientPassword]}
 	if diff := cmp.Diff(want, cp.Data); diff != "" {
