@@ -14,6 +14,7 @@ import (
 
 	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/retry"
+	"github.com/tracebloc/edge/internal/safetext"
 )
 
 // config is the environment of the reporting roles (the package comment lists it).
@@ -46,7 +47,7 @@ func loadConfig(ctx context.Context, env func(string) string) (config, string, e
 	case c.ClientID == "" || c.Password == "":
 		return c, "", usagef("CLIENT_ID or CLIENT_PASSWORD is empty: the pod reads them from the credential Secret, which the edge's bootstrap writes (see its log)")
 	case c.Interval <= 0 || c.Interval > time.Hour:
-		return c, "", usagef("TRACEBLOC_HEARTBEAT_INTERVAL=%s: want a duration between 1ns and 1h, e.g. 10s", c.Interval)
+		return c, "", usagef("TRACEBLOC_HEARTBEAT_INTERVAL=%s: want a positive duration of at most 1h, e.g. 10s", c.Interval)
 	}
 	if c.APIURL != "" {
 		return c, c.APIURL, nil
@@ -176,7 +177,7 @@ func (r *reporter) report(ctx context.Context, machine *api.Client) error {
 		case ctx.Err() != nil:
 			return nil
 		case err == nil:
-			r.out.printf("client %d (%s) reported online; again every %s", d.ID, d.FirstName, r.cfg.Interval)
+			r.out.printf("client %d (%s) reported online; again every %s", d.ID, safetext.Excerpt(d.FirstName, 64), r.cfg.Interval)
 		case errors.Is(err, api.ErrUnauthorized):
 			r.out.printf("the backend refused the login's token (%v); logging in again", err)
 			return nil
