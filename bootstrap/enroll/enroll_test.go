@@ -46,6 +46,7 @@ type world struct {
 	decommission map[string]bool // usernames listed as decommissioned
 	lists        int             // GET /edge-device/ calls so far
 	beforeList   func(n int)     // called before the n-th list (from 1) is answered
+	hide         map[string]int  // username -> left out of the lists up to this one (from 1)
 }
 
 func newWorld(t *testing.T, cfg devbackend.Config) *world {
@@ -58,7 +59,7 @@ func newWorld(t *testing.T, cfg devbackend.Config) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, srv: srv, kube: fake.NewClientset(), fail: map[string]int{}, decommission: map[string]bool{}}
+	w := &world{t: t, srv: srv, kube: fake.NewClientset(), fail: map[string]int{}, decommission: map[string]bool{}, hide: map[string]int{}}
 	hs := httptest.NewServer(http.HandlerFunc(w.filter))
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	w.url = hs.URL
@@ -72,25 +73,22 @@ func (w *world) filter(rw http.ResponseWriter, r *http.Request) {
 		key = "PATCH /edge-device/"
 	}
 	w.mu.Lock()
-	status, decommission := w.fail[key], len(w.decommission) > 0
-	var before func(int)
-	if r.Method == http.MethodGet && r.URL.Path == "/edge-device/" {
+	status, rewrite := w.fail[key], len(w.decommission) > 0 || len(w.hide) > 0
+	list, before := r.Method == http.MethodGet && r.URL.Path == "/edge-device/", w.beforeList
+	if list {
 		w.lists++
-		if w.beforeList != nil {
-			n, f := w.lists, w.beforeList
-			before = func(int) { f(n) }
-		}
 	}
+	n := w.lists
 	w.mu.Unlock()
-	if before != nil {
-		before(0)
+	if list && before != nil {
+		before(n)
 	}
 	if status != 0 {
 		rw.WriteHeader(status)
 		_, _ = io.WriteString(rw, `{"detail":"failed by the test"}`)
 		return
 	}
-	if !decommission || r.Method != http.MethodGet || r.URL.Path != "/edge-device/" {
+	if !rewrite || !list {
 		w.srv.Handler().ServeHTTP(rw, r)
 		return
 	}
@@ -103,13 +101,18 @@ func (w *world) filter(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.mu.Lock()
+	kept := results[:0]
 	for _, c := range results {
-		if name, _ := c["username"].(string); w.decommission[name] {
+		name, _ := c["username"].(string)
+		if w.decommission[name] {
 			c["is_decommissioned"] = true
+		}
+		if n > w.hide[name] {
+			kept = append(kept, c)
 		}
 	}
 	w.mu.Unlock()
-	page["results"], _ = json.Marshal(results)
+	page["results"], _ = json.Marshal(kept)
 	rw.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(rw).Encode(page)
 }

@@ -183,3 +183,35 @@ func TestNamespaceHolderThatIsNotFormerStopsAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestNamespaceConflictAtCreateWaitsForTheFormerClient: when only the create finds the
+// namespace taken (the list the run decided on did not show the holder yet), the answer,
+// namespace_conflict or the contract-only 400, is explained by a fresh list; a former
+// client found there is waited for like one found before the create.
+func TestNamespaceConflictAtCreateWaitsForTheFormerClient(t *testing.T) {
+	for _, contractOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("contractOnly=%v", contractOnly), func(t *testing.T) {
+			clk := retrytest.NewClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+			f := &former{world: newWorld(t, devbackend.Config{Now: clk.Now, ContractOnly: contractOnly, AdminToken: "admin-token-of-the-test"}), clock: clk}
+			f.old = f.client("edge", oldCluster)
+			f.hide[f.old.Username] = 1 // Who's list misses it
+			f.beforeList = func(n int) {
+				if n == 3 { // after the create's explaining list, one wait
+					if err := f.srv.DeleteClient(f.old.ID); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			res, log, err := f.enroll(time.Hour)
+			if err != nil || res.Enrollment != credential.Minted {
+				t.Fatalf("MintOrAdopt() = %+v, %v, want minted after the wait\n%s", res, err, log)
+			}
+			if len(f.notices) != 1 || len(f.clock.Waits()) != 1 {
+				t.Errorf("notices %q, waits %v; want one of each", f.notices, f.clock.Waits())
+			}
+			if secret := f.secretData(); secret[credential.KeyClientID] != res.Client.Username || !f.verifies(res.Client.Username, secret[credential.KeyClientPassword]) {
+				t.Errorf("the Secret does not hold the new client's working credential")
+			}
+		})
+	}
+}
