@@ -3,6 +3,7 @@ package devbackend
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +159,25 @@ func TestHeartbeatMakesLive(t *testing.T) {
 	if a := e.create(user, createReq("y", "y", "cluster-x")); a.status != http.StatusOK {
 		t.Errorf("create on the cluster of a client offline for 11 minutes = %d %s, want 200 (adopt)", a.status, a.body)
 	}
+}
+
+// FuzzHeartbeatBody: whatever the body, readHeartbeat accepts only status 0 or 1, and only
+// bodies within its bound.
+func FuzzHeartbeatBody(f *testing.F) {
+	for _, seed := range []string{"", " ", "{}", `{"status":1}`, `{"status":0}`, `{"status":2}`, `{"status":1.5}`,
+		`{"status":"1"}`, `{"status":null}`, `[1]`, `1`, `{"status":1}{"status":7}`, "{\"status\":1,\"x\":\"\xff\"}"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		status, fields := readHeartbeat(httptest.NewRequest("POST", "/edge-device/heartbeat/", strings.NewReader(body)))
+		if len(fields) > 0 {
+			return
+		}
+		if status != api.StatusOnline && status != api.StatusOffline {
+			t.Errorf("readHeartbeat(%q) accepted status %d", body, status)
+		}
+		if len(body) > maxHeartbeatBody {
+			t.Errorf("readHeartbeat accepted a body of %d bytes, more than %d", len(body), maxHeartbeatBody)
+		}
+	})
 }
