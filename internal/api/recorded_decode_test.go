@@ -221,6 +221,17 @@ func recordedCases() []contractCase {
 				t.Errorf("MachineLogin() token = %q, want the recorded placeholder", machine.token)
 			}
 		}},
+		{"edge_device_heartbeat.json", "POST", "/edge-device/heartbeat/", func(t *testing.T, ctx context.Context, c *Client) {
+			got, err := c.Heartbeat(ctx, StatusOnline)
+			if err != nil {
+				t.Fatalf("Heartbeat() = %v", err)
+			}
+			want := *lost
+			want.Status, want.LastInfoUpdate = StatusOnline, &recordedTime
+			if diff := cmp.Diff(&want, got); diff != "" {
+				t.Errorf("Heartbeat() (-want +got):\n%s", diff)
+			}
+		}},
 		{"error_400_api_token_auth.json", "POST", "/api-token-auth/", func(t *testing.T, ctx context.Context, c *Client) {
 			err := c.VerifyCredential(ctx, "recorded-username-3", "recorded-machine-password-00")
 			wantAPIError(t, err, &APIError{Method: "POST", Endpoint: "/api-token-auth/", Status: 400}, ErrInvalidCredential)
