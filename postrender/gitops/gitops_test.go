@@ -53,7 +53,7 @@ func goldenEdits(t *testing.T, name string, patches []Patch) {
 		t.Fatalf("%v (go test -run %s -update writes it)", err, t.Name())
 	}
 	if diff := cmp.Diff(string(want), b.String()); diff != "" {
-		t.Errorf("edits (-want +got):\n%s", diff)
+		t.Errorf("edits (-want +got):\n%s\nAfter a change of the chart that changes what the post-renderer does, check the diff and rewrite the list: go test ./postrender/gitops -run %s -update", diff, t.Name())
 	}
 }
 
