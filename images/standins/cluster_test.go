@@ -28,6 +28,7 @@ import (
 // busybox runs a shell script as the chart's init containers do.
 func TestStandInsOnTheCluster(t *testing.T) {
 	c := clustertest.Get(t)
+	clustertest.LockHostPorts(t) // the pods bind 8080, 8888 and 3306 of the host
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	root, err := clustertest.RepoRoot()
