@@ -69,6 +69,12 @@ type world struct {
 
 func newWorld(t *testing.T, contractOnly bool) *world {
 	t.Helper()
+	return newWorldNamed(t, contractOnly, "edge-x")
+}
+
+// newWorldNamed is newWorld whose client has the display name name.
+func newWorldNamed(t *testing.T, contractOnly bool, name string) *world {
+	t.Helper()
 	w := &world{now: clocktesting.NewFakeClock(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)), password: "the-machine-password-of-x"}
 	srv, err := devbackend.New(devbackend.Config{Now: w.now.Now, Logger: zerolog.Nop(), ContractOnly: contractOnly})
 	if err != nil {
@@ -94,7 +100,7 @@ func newWorld(t *testing.T, contractOnly bool) *world {
 		t.Fatal(err)
 	}
 	w.user = c.WithToken(tok.Token)
-	w.device, _, err = w.user.CreateEdgeDevice(ctx, api.CreateRequest{FirstName: "edge-x", Namespace: "tracebloc", Password: w.password, ClusterID: "cluster-x"})
+	w.device, _, err = w.user.CreateEdgeDevice(ctx, api.CreateRequest{FirstName: name, Namespace: "tracebloc", Password: w.password, ClusterID: "cluster-x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +191,17 @@ func TestReportingRolesMakeTheClientOnline(t *testing.T) {
 				time.Sleep(5 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// TestClientNameCleaned: the client's name comes from the backend; it is printed without
+// its control characters, so a name cannot rewrite the terminal of whoever reads the log.
+func TestClientNameCleaned(t *testing.T) {
+	w := newWorldNamed(t, false, "edge\x1b[2J-y")
+	out, _, _ := w.start(t, []string{"tracebloc-standin", "pods-monitor"}, w.password)
+	out.waitFor(t, "reported online")
+	if strings.Contains(out.String(), "\x1b") {
+		t.Errorf("the stand-in printed an escape sequence of the client's name:\n%q", out.String())
 	}
 }
 
