@@ -23,10 +23,11 @@ const release = "edge"
 // TestCredentialSecretCarriesTheReleaseLabels: the tracebloc CLI finds the credential by
 // app.kubernetes.io/name=client in the namespace; a fresh enrollment writes the labels, and
 // a Secret written without them (an earlier version) gets them on the next start, with one
-// patch of the labels, its data and annotations unchanged; the start after that is the
-// fast path of two reads again.
+// read and update (the chart's rights alone), its data and annotations unchanged; the
+// start after that is the fast path of two reads again.
 func TestCredentialSecretCarriesTheReleaseLabels(t *testing.T) {
 	e := newEnv(t, devbackend.Config{})
+	leastPrivilege(t, e)
 	if _, err := e.start(e.ctx(), e.newRun("edge-1")); err != nil { // no release: an earlier version
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestCredentialSecretCarriesTheReleaseLabels(t *testing.T) {
 	if _, ok := before.Labels[names.AppNameLabel]; ok {
 		t.Fatalf("labels without a release = %v, want no %s", before.Labels, names.AppNameLabel)
 	}
-	for i, wantCalls := range []int64{4, 2} { // read, kube-system, then the label's read and patch
+	for i, wantCalls := range []int64{4, 2} { // read, kube-system, then the label's read and update
 		e.kubeCalls.Store(0)
 		r := e.newRun(fmt.Sprintf("edge-%d", i+2))
 		r.cfg.Release = release

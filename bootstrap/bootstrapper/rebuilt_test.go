@@ -86,8 +86,15 @@ func assertRebuiltClusterWaits(t *testing.T, contractOnly bool) {
 	}
 	done := make(chan result, 1)
 	go func() { out, err := b.start(b.ctx(), r); done <- result{out, err} }()
-	if !waitFor(&r.out, "looks rebuilt", time.Minute) {
-		t.Fatalf("the run does not say the cluster looks rebuilt:\n%s", r.out.String())
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(r.out.String(), "looks rebuilt"); {
+		select {
+		case res := <-done:
+			t.Fatalf("the run ended without saying the cluster looks rebuilt: %+v, %v\n%s", res.out, res.err, r.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run does not say the cluster looks rebuilt:\n%s", r.out.String())
+		}
 	}
 	log := r.out.String()
 	for _, want := range []string{old.FirstName, *old.ClusterID, b.uid, e.ns, "delete client", "goes on by itself", "last heartbeat " + heartbeat.UTC().Format(time.RFC3339)} {

@@ -18,6 +18,7 @@ import (
 // and Label adds them and changes nothing else; an operator's Secret is never labelled.
 func TestLabelKeepsEverythingElse(t *testing.T) {
 	sec := secretWith(map[string]string{KeyClientID: "u-1", KeyClientPassword: goodPassword}, map[string]string{AnnEnrollment: Minted, AnnClusterID: "c"})
+	sec.ResourceVersion = "1" // as the API server reads it; the fake keeps what it is given
 	kc := fake.NewClientset(sec)
 	s := &Store{Client: kc, Namespace: "edge", Name: "creds", Release: "edge"}
 	st, err := s.Read(context.Background())
@@ -43,6 +44,14 @@ func TestLabelKeepsEverythingElse(t *testing.T) {
 	}
 	if st, _ := (&Store{Client: kc, Namespace: "edge", Name: "creds"}).Read(context.Background()); st.Unlabelled {
 		t.Errorf("Read() without a release is Unlabelled")
+	}
+
+	gone := fake.NewClientset() // deleted between the read and the label
+	if err := (&Store{Client: gone, Namespace: "edge", Name: "creds", Release: "edge"}).Label(context.Background()); err != nil {
+		t.Errorf("Label() of a deleted Secret = %v, want nil", err)
+	}
+	if list, _ := gone.CoreV1().Secrets("edge").List(context.Background(), metav1.ListOptions{}); len(list.Items) != 0 {
+		t.Errorf("Label() of a deleted Secret created %d", len(list.Items))
 	}
 
 	operator := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "op", Namespace: "edge"}, Type: corev1.SecretTypeOpaque,

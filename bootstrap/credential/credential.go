@@ -24,7 +24,6 @@ package credential
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -37,7 +36,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
 	"github.com/tracebloc/edge/bootstrap/kube"
@@ -187,7 +185,6 @@ type typedSecrets = interface {
 	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.Secret, error)
 	Create(ctx context.Context, secret *corev1.Secret, opts metav1.CreateOptions) (*corev1.Secret, error)
 	Update(ctx context.Context, secret *corev1.Secret, opts metav1.UpdateOptions) (*corev1.Secret, error)
-	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (*corev1.Secret, error)
 }
 
 // Read returns the Secret's state; a missing Secret is a zero State without error.
@@ -220,30 +217,21 @@ func (s *Store) releaseLabels() map[string]string {
 }
 
 // Label adds the release's labels to a Secret that lacks them (State.Unlabelled): a Secret
-// written before the store had a release. It is one PATCH of the labels alone, so no data
-// or annotation can be lost, and it only touches a Secret that is still the store's.
+// written before the store had a release. It is a read-modify-write like every write (get
+// and update, the rights the chart grants), which adds the labels and changes nothing else,
+// and only of a Secret that is still the store's.
 func (s *Store) Label(ctx context.Context) error {
-	labels := s.releaseLabels()
-	if len(labels) == 0 {
+	if s.Release == "" {
 		return nil
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
-	if err != nil {
-		return err
-	}
-	err = s.patiently(ctx, "label", func() error {
-		sec, err := s.secrets().Get(ctx, s.Name, metav1.GetOptions{})
-		switch {
-		case err != nil:
-			return err
-		case !owned(sec):
-			return s.notOurs(sec)
+	err := s.modify(ctx, func(sec *corev1.Secret) error { // load puts the labels on
+		if sec.ResourceVersion == "" {
+			return errUnchanged // deleted meanwhile: nothing to label, nothing to create
 		}
-		_, err = s.secrets().Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-		return err
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("label secret %s/%s with %s=%s and %s=%s: %w", s.Namespace, s.Name,
+		return fmt.Errorf("label the credential Secret with %s=%s and %s=%s: %w",
 			names.AppNameLabel, names.ClientChartName, names.AppInstanceLabel, s.Release, err)
 	}
 	return nil
