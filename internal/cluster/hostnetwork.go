@@ -210,8 +210,12 @@ func hostNetworkExpression(env map[string]string) string {
 		for _, name := range []string{serviceHostVar, servicePortVar} {
 			vars = append(vars, fmt.Sprintf(`Object.spec.%s.env{name: %q, value: %q}`, field, name, env[name]))
 		}
+		probes := ""
+		if field == "containers" {
+			probes = probeHosts(field)
+		}
 		return fmt.Sprintf(`object.spec.%[1]s.map(c, Object.spec.%[1]s{name: c.name,
-      env: [%[2]s].filter(e, !has(c.env) || !c.env.exists(x, x.name == e.name))})`, field, strings.Join(vars, ", "))
+      env: [%[2]s].filter(e, !has(c.env) || !c.env.exists(x, x.name == e.name))%[3]s})`, field, strings.Join(vars, ", "), probes)
 	}
 	return fmt.Sprintf(`Object{spec: Object.spec{
   hostNetwork: true,
@@ -220,6 +224,18 @@ func hostNetworkExpression(env map[string]string) string {
   containers: %s,
   ?initContainers: has(object.spec.initContainers) ? optional.of(%s) : optional.none()
 }}`, LoopbackRuntimeClass, list("containers"), list("initContainers"))
+}
+
+// probeHosts points the containers' TCP probes that name no host at 127.0.0.1: the
+// kubelet probes a host-network pod at the node's address, which is not loopback, and
+// the harness's pods listen on loopback only. A probe that names its host is left alone.
+func probeHosts(field string) string {
+	var b strings.Builder
+	for _, probe := range []string{"readinessProbe", "livenessProbe", "startupProbe"} {
+		fmt.Fprintf(&b, `,
+      ?%[2]s: has(c.%[2]s) && has(c.%[2]s.tcpSocket) && !has(c.%[2]s.tcpSocket.host) ? optional.of(Object.spec.%[1]s.%[2]s{tcpSocket: Object.spec.%[1]s.%[2]s.tcpSocket{host: "127.0.0.1"}}) : optional.none()`, field, probe)
+	}
+	return b.String()
 }
 
 // podEnvExpression is the apply configuration of the second policy: the ConfigMap's

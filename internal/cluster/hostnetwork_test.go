@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
@@ -219,4 +220,34 @@ func boundVolume(t *testing.T, c *cluster.Cluster, namespace, name string, mode 
 func readFile(name string) (string, error) {
 	data, err := os.ReadFile(name)
 	return string(data), err
+}
+
+// TestHostNetworkProbeHosts: in a labelled namespace a TCP probe that names no host is
+// pointed at 127.0.0.1 (the kubelet would probe the node's own address, where loopback
+// servers do not listen); a probe that names its host, and an exec probe, are left alone.
+func TestHostNetworkProbeHosts(t *testing.T) {
+	c := clustertest.Get(t)
+	ns := clustertest.HostNetworkNamespace(t, c, nil)
+	pod := shellPod("probes", "true")
+	main := &pod.Spec.Containers[0]
+	main.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}}}
+	main.LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Host: "localhost", Port: intstr.FromInt32(8080)}}}
+	main.StartupProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := got.Spec.Containers[0]
+	if h := m.ReadinessProbe.TCPSocket.Host; h != "127.0.0.1" {
+		t.Errorf("readiness probe host = %q, want 127.0.0.1", h)
+	}
+	if h := m.LivenessProbe.TCPSocket.Host; h != "localhost" {
+		t.Errorf("liveness probe host = %q, want the pod's own localhost", h)
+	}
+	if m.StartupProbe.TCPSocket != nil || m.StartupProbe.Exec == nil {
+		t.Errorf("exec startup probe changed: %+v", m.StartupProbe)
+	}
 }

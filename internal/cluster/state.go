@@ -40,8 +40,8 @@ type state struct {
 
 // generation numbers what an instance has beyond its processes: Up starts an instance
 // of an older generation anew. 1: the host-network admission policies, the hostPath
-// StorageClass. 2: the metrics server.
-const generation = 2
+// StorageClass. 2: the metrics server. 3: TCP probes pointed at loopback.
+const generation = 3
 
 func readState(p paths) (state, error) {
 	var s state
