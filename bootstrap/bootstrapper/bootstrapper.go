@@ -62,7 +62,7 @@ type Outcome struct {
 
 // Run makes sure the credential is in place. It reads as the README's steps: the fast path
 // and the cluster identity, the Lease (lock), the steps under it (underLease: approval,
-// who, migration, mint or adopt), and the finish.
+// who, migration, mint or adopt), the finish, and the node-agents copy.
 func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 	r := b.newRun()
 	state, err := r.fastPath(ctx)
@@ -74,17 +74,27 @@ func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 	}
 	out, err := r.inPlace(ctx, state)
 	if out == nil && err == nil {
-		res, lerr := r.lock(ctx)
-		if out, err = r.finish(ctx, res, lerr); err == nil {
-			if state, err = r.store.Read(ctx); err != nil {
-				err = r.b.secretError(err, "read the credential Secret")
-			}
-		}
+		out, state, err = r.enrollment(ctx)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return out, r.nodeAgentsCopy(ctx, state)
+}
+
+// enrollment is the Lease (lock), the steps under it and the finish, and the credential
+// Secret as they left it.
+func (r *run) enrollment(ctx context.Context) (*Outcome, credential.State, error) {
+	res, err := r.lock(ctx)
+	out, err := r.finish(ctx, res, err)
+	if err != nil {
+		return nil, credential.State{}, err
+	}
+	state, err := r.store.Read(ctx)
+	if err != nil {
+		return nil, state, r.b.secretError(err, "read the credential Secret")
+	}
+	return out, state, nil
 }
 
 // nodeAgentsCopy ends every run that has the credential in place: the copy in the
