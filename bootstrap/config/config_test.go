@@ -27,17 +27,17 @@ func TestLoadDefaults(t *testing.T) {
 // FuzzConfig feeds arbitrary values to every variable: Load never panics, every refusal
 // is ErrInvalid and names a TRACEBLOC_ variable, and what it accepts is valid.
 func FuzzConfig(f *testing.F) {
-	f.Add("prod", "", "edge", "edge-credentials", "", "10m", "15s", "30s", "console", "info", "false", "false")
-	f.Add("stg", "http://127.0.0.1:8787/", "Not_A_Namespace", "", "edge-credentials", "-1s", "1s", "0", "xml", "trace", "maybe", "yes")
-	f.Add("prod", "", "Bad_Namespace", "edge-credentials", "", "10m", "15s", "30s", "console", "info", "false", "false")
-	f.Add("dev", "ftp://x", "a", "b", "c", "1h", "1m", "1ms", "json", "debug", "true", "1")
-	f.Fuzz(func(t *testing.T, env, url, ns, secret, legacy, reset, lease, timeout, format, level, qr, verify string) {
+	f.Add("prod", "", "edge", "edge-credentials", "", "10m", "15s", "30s", "console", "info", "false", "false", "edge", "tracebloc-agents")
+	f.Add("stg", "http://127.0.0.1:8787/", "Not_A_Namespace", "", "edge-credentials", "-1s", "1s", "0", "xml", "trace", "maybe", "yes", "Edge", "agents_1")
+	f.Add("prod", "", "Bad_Namespace", "edge-credentials", "", "10m", "15s", "30s", "console", "info", "false", "false", "a.b-c", "")
+	f.Add("dev", "ftp://x", "a", "b", "c", "1h", "1m", "1ms", "json", "debug", "true", "1", "-edge", "edge")
+	f.Fuzz(func(t *testing.T, env, url, ns, secret, legacy, reset, lease, timeout, format, level, qr, verify, release, agents string) {
 		m := map[string]string{
 			"TRACEBLOC_ENV": env, "TRACEBLOC_API_URL": url, "TRACEBLOC_NAMESPACE": ns,
 			"TRACEBLOC_CREDENTIAL_SECRET": secret, "TRACEBLOC_LEGACY_SECRET": legacy,
 			"TRACEBLOC_RESET_WINDOW": reset, "TRACEBLOC_LEASE_DURATION": lease, "TRACEBLOC_HTTP_TIMEOUT": timeout,
 			"TRACEBLOC_LOG_FORMAT": format, "TRACEBLOC_LOG_LEVEL": level, "TRACEBLOC_QR": qr,
-			"TRACEBLOC_VERIFY_CREDENTIAL": verify,
+			"TRACEBLOC_VERIFY_CREDENTIAL": verify, "TRACEBLOC_RELEASE": release, "TRACEBLOC_NODE_AGENTS_NAMESPACE": agents,
 		}
 		c, err := Load(context.Background(), envconfig.MapLookuper(m))
 		if err != nil {
@@ -53,6 +53,12 @@ func FuzzConfig(f *testing.F) {
 		case "dev", "stg", "prod":
 		default:
 			t.Fatalf("Load() accepted TRACEBLOC_ENV=%q", c.Env)
+		}
+		if len(c.Release) > 53 || len(validation.IsDNS1123Subdomain(c.Release)) > 0 && c.Release != "" {
+			t.Fatalf("Load() accepted TRACEBLOC_RELEASE=%q, not a Helm release name", c.Release)
+		}
+		if c.NodeAgents != "" && len(validation.IsDNS1123Label(c.NodeAgents)) > 0 {
+			t.Fatalf("Load() accepted TRACEBLOC_NODE_AGENTS_NAMESPACE=%q", c.NodeAgents)
 		}
 	})
 }
