@@ -292,23 +292,8 @@ func TestAnotherAccountGets409(t *testing.T) {
 func TestLegacyInstallIsMigrated(t *testing.T) {
 	w := newWorld(t, clusterName, enrollOnly)
 	ctx := w.ctx()
-	c, _ := api.New(w.url)
-	code, err := c.RequestDeviceCode(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.backend.Approve(code.UserCode, "dev@example.com"); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := c.PollDeviceToken(ctx, code.DeviceCode)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const password = "legacy-password-0123456789"
-	legacy, _, err := c.WithToken(tok.Token).CreateEdgeDevice(ctx, api.CreateRequest{FirstName: "old", Namespace: w.ns, Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
+	legacy := w.legacyClient(ctx, password)
 	if _, err := w.c.Client.CoreV1().Secrets(w.ns).Create(ctx, secret("tracebloc-client", legacy.Username, password), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -321,6 +306,29 @@ func TestLegacyInstallIsMigrated(t *testing.T) {
 	if string(data["CLIENT_PASSWORD"]) != password || ann["tracebloc.io/enrollment"] != "migrated" {
 		t.Errorf("the credential Secret does not hold the migrated credential (enrollment %q)", ann["tracebloc.io/enrollment"])
 	}
+}
+
+// legacyClient creates a client of the namespace with password, as a person did before the
+// edge (signed in, then created the client in the dashboard).
+func (w *world) legacyClient(ctx context.Context, password string) *api.EdgeDevice {
+	w.t.Helper()
+	c, _ := api.New(w.url)
+	code, err := c.RequestDeviceCode(ctx, nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.backend.Approve(code.UserCode, "dev@example.com"); err != nil {
+		w.t.Fatal(err)
+	}
+	tok, err := c.PollDeviceToken(ctx, code.DeviceCode)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	legacy, _, err := c.WithToken(tok.Token).CreateEdgeDevice(ctx, api.CreateRequest{FirstName: "old", Namespace: w.ns, Password: password})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return legacy
 }
 
 // Scenario 8.

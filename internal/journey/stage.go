@@ -153,11 +153,7 @@ func (s *Stage) ResourceMonitor() bool { return s.resourceMonitor }
 func (s *Stage) Values(ns string) []string {
 	var args []string
 	for _, v := range s.values(ns) {
-		flag := "--set"
-		if strings.Contains(v, ".env.") { // env values are strings, even a port number
-			flag = "--set-string"
-		}
-		args = append(args, flag, v)
+		args = append(args, setFlag(v), v)
 	}
 	return args
 }
@@ -208,21 +204,32 @@ func (s *Stage) values(ns string) []string {
 // gpu.devicePlugin and telemetryCollector are off by the client chart's defaults.
 func (s *Stage) clientValues(ns string) []string {
 	v := []string{
-		"client.env.TRACEBLOC_API_URL=" + s.BackendURL,
-		"client.egressProxy.enabled=false",
-		"client.networkPolicy.training.enabled=false",
-		"client.egressReachabilityCheck.enabled=false",
-		"client.sealCheck.storageAssertions.enabled=false",
-		"client.imageRefresh.enabled=false",
-		"client.storageClass.create=false", "client.storageClass.name=" + s.storageClass,
-		"client.pvcAccessMode=ReadWriteOnce",
-		fmt.Sprintf("client.resourceMonitor=%t", s.resourceMonitor),
-		"client.images.mysqlClient.digest=",
+		"env.TRACEBLOC_API_URL=" + s.BackendURL,
+		"egressProxy.enabled=false",
+		"networkPolicy.training.enabled=false",
+		"egressReachabilityCheck.enabled=false",
+		"sealCheck.storageAssertions.enabled=false",
+		"imageRefresh.enabled=false",
+		"storageClass.create=false", "storageClass.name=" + s.storageClass,
+		"pvcAccessMode=ReadWriteOnce",
+		fmt.Sprintf("resourceMonitor=%t", s.resourceMonitor),
+		"images.mysqlClient.digest=",
 	}
 	if s.Harness != nil {
-		v = append(v, "client.nodeAgents.namespace.create=false", "client.nodeAgents.namespace.name="+s.NodeAgentsNamespace(ns))
+		v = append(v, "nodeAgents.namespace.create=false", "nodeAgents.namespace.name="+s.NodeAgentsNamespace(ns))
+	}
+	for i := range v {
+		v[i] = "client." + v[i]
 	}
 	return v
+}
+
+// setFlag is the helm flag that sets v: env values are strings, even a port number.
+func setFlag(v string) string {
+	if strings.Contains(v, ".env.") {
+		return "--set-string"
+	}
+	return "--set"
 }
 
 // HelmEnv is the environment of a helm command: its own homes, this cluster.
