@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 var codeRE = regexp.MustCompile(`\b[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4}\b`)
@@ -146,12 +147,10 @@ func TestReplicasShareOneCredential(t *testing.T) {
 	ctx := w.ctx()
 	w.install(ctx, "edge", w.ns)
 	name := w.stage.Workload("edge")
-	scale, err := w.c.Client.AppsV1().Deployments(w.ns).GetScale(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scale.Spec.Replicas = replicas
-	if _, err := w.c.Client.AppsV1().Deployments(w.ns).UpdateScale(ctx, name, scale, metav1.UpdateOptions{}); err != nil {
+	// A merge patch, as `kubectl scale` is: no resourceVersion to lose a race with the
+	// Deployment controller over.
+	patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas)
+	if _, err := w.c.Client.AppsV1().Deployments(w.ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	rl := w.followReplicas(ctx, "edge", w.ns, replicas)
