@@ -415,6 +415,13 @@ func TestSecondClusterAndNamespaceConflict(t *testing.T) {
 	})
 	w2.prepare(nsSame)
 	w2.snapshotAtEnd(nsSame)
+	// The first cluster's client is live (a client that is not would be taken for the
+	// client of a rebuilt cluster, which the bootstrap waits for a person to remove).
+	for _, c := range w.clients() {
+		if c.ClusterID != nil && *c.ClusterID == w.uid {
+			w.devRequest(http.MethodPost, fmt.Sprintf("/_dev/clients/%d/heartbeat", c.ID), `{"status":1}`).Body.Close()
+		}
+	}
 	ctx := w.ctx()
 	w2.install(ctx, "edge", nsSame)
 	f := w2.follow(ctx, "edge", nsSame, "dev@example.com", false)
