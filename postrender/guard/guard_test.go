@@ -128,6 +128,14 @@ func clientSecret(ns, release string) runtime.Object {
 	return labelled(ns, release+"-secrets", map[string]string{"app.kubernetes.io/name": "client", "app.kubernetes.io/instance": release})
 }
 
+// mirroredSecret is the copy a tracebloc/client release of releaseNS keeps in ns (its
+// node-agents namespace); Helm annotates it with the release's namespace.
+func mirroredSecret(ns, releaseNS, release string) runtime.Object {
+	o := clientSecret(ns, release).(*metav1.PartialObjectMetadata)
+	o.Annotations = map[string]string{"meta.helm.sh/release-namespace": releaseNS}
+	return o
+}
+
 // These cases pin the decisions (the fake evaluates label selectors too);
 // TestClusterGuardReleases in the binary's tests runs the lists on a real API server.
 func TestCheckReleases(t *testing.T) {
@@ -147,6 +155,15 @@ func TestCheckReleases(t *testing.T) {
 			want:   []ExistingRelease{{Namespace: "edge", Release: "old", Secrets: []string{"old-secrets"}}},
 		},
 		{name: "taken over with migrateFrom", objs: []runtime.Object{clientSecret("edge", "old")}, render: Render{Namespace: "edge", Release: "edge", MigrateFrom: "old"}},
+		{
+			name: "taken over with migrateFrom, with its mirror in the node-agents namespace", objs: []runtime.Object{clientSecret("edge", "old"), mirroredSecret("agents", "edge", "old")},
+			render: Render{Namespace: "edge", Release: "edge", MigrateFrom: "old"},
+		},
+		{
+			name: "a mirror names its release's namespace", objs: []runtime.Object{mirroredSecret("agents", "other", "old")},
+			render: Render{Namespace: "edge", Release: "edge"},
+			want:   []ExistingRelease{{Namespace: "other", Release: "old", Secrets: []string{"old-secrets"}}},
+		},
 		{
 			name: "migrateFrom names a release of another namespace", objs: []runtime.Object{clientSecret("other", "old")},
 			render: Render{Namespace: "edge", MigrateFrom: "old"},

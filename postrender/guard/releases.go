@@ -48,6 +48,10 @@ func (e *ReleaseError) Error() string {
 	return "this cluster already has a tracebloc client, and this install would add a second one: " + strings.Join(parts, "; ")
 }
 
+// releaseNamespaceAnnotation is where Helm records the namespace of the release that owns
+// an object.
+const releaseNamespaceAnnotation = "meta.helm.sh/release-namespace"
+
 // checkReleases finds the tracebloc/client releases other than the one this render is or
 // takes over.
 func checkReleases(ctx context.Context, client metadata.Interface, r Render) error {
@@ -61,11 +65,17 @@ func checkReleases(ctx context.Context, client metadata.Interface, r Render) err
 	found := map[[2]string][]string{}
 	err := list(ctx, client, ClientSelector, func(s metav1.PartialObjectMetadata) {
 		release := s.Labels[names.AppInstanceLabel]
+		// A release keeps Secrets outside its namespace too (the client chart's copy in
+		// the node-agents namespace); Helm's annotation names the release's own.
+		releaseNS := s.Namespace
+		if ns := s.Annotations[releaseNamespaceAnnotation]; ns != "" {
+			releaseNS = ns
+		}
 		switch {
 		case own[Object{s.Namespace, s.Name}]:
-		case s.Namespace == r.Namespace && release != "" && (release == r.Release || release == r.MigrateFrom):
+		case releaseNS == r.Namespace && release != "" && (release == r.Release || release == r.MigrateFrom):
 		default:
-			key := [2]string{sanitize(s.Namespace, 63), sanitize(release, 63)}
+			key := [2]string{sanitize(releaseNS, 63), sanitize(release, 63)}
 			found[key] = append(found[key], sanitize(s.Name, 253))
 		}
 	})
