@@ -118,29 +118,28 @@ func (d *demo) up(ctx context.Context) error {
 	return d.result(ctx, stage, since)
 }
 
-// chart gets the edge chart's dependency, the tracebloc/client chart, as a user's machine
-// does (helm dependency build, from its chart repository) unless TRACEBLOC_OFFLINE is set;
-// offline, from the copy beside the repository; without one, the release runs without
-// the client chart (client.enabled=false).
+// chart gets the edge chart's dependency, the tracebloc/client chart. A machine with the
+// copy beside the repository is one of the project's machines, which have no internet (even
+// the repository's DNS lookup would leave the loopback): it uses that copy. Any other
+// machine gets it as a user's does, from the chart repository (helm repo add, helm
+// dependency build), unless TRACEBLOC_OFFLINE is set. Without either, the release runs
+// without the client chart (client.enabled=false), and the demo says so in one line.
 func (d *demo) chart(ctx context.Context, stage *journey.Stage) error {
 	dst := filepath.Join(d.dir, "chart")
 	if err := os.RemoveAll(dst); err != nil {
 		return err
 	}
 	stage.Chart = dst
-	if os.Getenv("TRACEBLOC_OFFLINE") == "" {
-		d.say("helm dependency build (the tracebloc/client chart %s from %s; TRACEBLOC_OFFLINE=1 stays offline)", names.ClientChartVersion, clientRepo)
-		if err := os.CopyFS(dst, os.DirFS(filepath.Join(d.root, "chart"))); err != nil {
-			return fmt.Errorf("copy the chart: %w", err)
+	if _, local := chartdeps.ClientSource(d.root); !local && os.Getenv("TRACEBLOC_OFFLINE") == "" {
+		err := d.chartFromRepository(ctx, stage, dst)
+		if err == nil {
+			stage.WithClient = true
+			return nil
 		}
-		if err := os.RemoveAll(filepath.Join(dst, "charts")); err != nil {
+		d.say("the tracebloc/client chart could not be fetched from %s (%v): installing with client.enabled=false, the edge chart's enrollment Deployment only", clientRepo, firstLine(err))
+		if err := os.RemoveAll(dst); err != nil {
 			return err
 		}
-		if _, err := stage.Helm3(ctx, "dependency", "build", dst); err != nil {
-			return fmt.Errorf("%w\n(without internet access run TRACEBLOC_OFFLINE=1 make demo)", err)
-		}
-		stage.WithClient = true
-		return nil
 	}
 	withClient, err := chartdeps.Prepare(dst)
 	if err != nil {
@@ -148,11 +147,34 @@ func (d *demo) chart(ctx context.Context, stage *journey.Stage) error {
 	}
 	stage.WithClient = withClient
 	if withClient {
-		d.say("TRACEBLOC_OFFLINE: the tracebloc/client chart %s from the copy beside the repository", names.ClientChartVersion)
+		d.say("the tracebloc/client chart %s from the copy beside the repository", names.ClientChartVersion)
 	} else {
-		d.say("TRACEBLOC_OFFLINE and no copy of the tracebloc/client chart beside the repository: installing with client.enabled=false (the edge chart's enrollment Deployment only)")
+		d.say("no tracebloc/client chart (TRACEBLOC_OFFLINE, no copy beside the repository): installing with client.enabled=false, the edge chart's enrollment Deployment only")
 	}
 	return nil
+}
+
+// chartFromRepository copies the chart into dst and builds its dependency from the chart
+// repository, as `helm dependency build` does on a user's machine.
+func (d *demo) chartFromRepository(ctx context.Context, stage *journey.Stage, dst string) error {
+	d.say("helm dependency build (the tracebloc/client chart %s from %s; TRACEBLOC_OFFLINE=1 stays offline)", names.ClientChartVersion, clientRepo)
+	if err := os.CopyFS(dst, os.DirFS(filepath.Join(d.root, "chart"))); err != nil {
+		return fmt.Errorf("copy the chart: %w", err)
+	}
+	if err := os.RemoveAll(filepath.Join(dst, "charts")); err != nil {
+		return err
+	}
+	if _, err := stage.Helm3(ctx, "repo", "add", "tracebloc", clientRepo, "--force-update"); err != nil {
+		return err
+	}
+	_, err := stage.Helm3(ctx, "dependency", "build", dst)
+	return err
+}
+
+// firstLine is the first line of err's text, for a one-line message.
+func firstLine(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return msg
 }
 
 // images builds the binaries and the bootstrap image, and pushes it and the stand-ins of
