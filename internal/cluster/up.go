@@ -95,6 +95,7 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := CheckTools(opts); err != nil {
 		return nil, err
 	}
+	raiseInotifyLimits(opts.Log)
 	start := time.Now()
 	if err := up(ctx, opts); err != nil {
 		return nil, fmt.Errorf("start cluster %s (logs in %s): %w", opts.Name, opts.paths().join("logs"), err)
