@@ -48,6 +48,7 @@ func TestFreshInstall(t *testing.T) {
 	}
 	t.Logf("the backend shows client %s (%s) with status %d, last_info_update %v", online.Username, online.FirstName, online.Status, online.LastInfoUpdate)
 	w.assertWired(ctx, w.ns, "edge", string(data["CLIENT_ID"]))
+	w.assertWorkloadsLoggedIn(ctx, w.ns, "edge")
 	w.assertUserTokensRevoked()
 	// The chart's check reads the Secret; its pod's log is part of the secrets scan.
 	if _, err := w.stage.Helm3(ctx, "test", "edge", "-n", w.ns); err != nil {
