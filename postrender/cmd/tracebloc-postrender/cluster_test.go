@@ -309,7 +309,7 @@ var (
 )
 
 // binary builds tracebloc-postrender once per test binary and returns its folder.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "tracebloc-postrender-bin-")
@@ -329,7 +329,7 @@ func binary(t *testing.T) string {
 
 // helmEnv is a clean environment for a helm CLI: its own homes, the operator's
 // kubeconfig, the post-renderer on PATH.
-func helmEnv(t *testing.T, kubeconfig string) []string {
+func helmEnv(t testing.TB, kubeconfig string) []string {
 	t.Helper()
 	home := t.TempDir()
 	env := []string{
@@ -347,7 +347,7 @@ func helmEnv(t *testing.T, kubeconfig string) []string {
 	return env
 }
 
-func helm(t *testing.T, tool string, env []string, args ...string) string {
+func helm(t testing.TB, tool string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(tool, args...)
 	cmd.Env = env
