@@ -450,7 +450,8 @@ func (w *world) helm4Env(home string) []string {
 	return env
 }
 
-// Scenario 9: Helm 4 with the plugin installs the client chart as Helm 3 does.
+// Scenario 9: Helm 4 with the plugin installs the client chart, upgrades it and installs it again
+// after an uninstall as Helm 3 does: one code, then none, and the same credential throughout.
 func TestHelm4Plugin(t *testing.T) {
 	w := newWorld(t, clusterName, withClient)
 	helm4 := clustertest.Tool(t, "helm4")
@@ -483,6 +484,35 @@ func TestHelm4Plugin(t *testing.T) {
 	}
 	if n := len(w.clients()); n != 1 {
 		t.Errorf("clients = %d, want 1", n)
+	}
+	w.waitOnline(ctx, w.ns, "edge", since)
+	before, _ := w.secretKeys(w.ns, "edge")
+
+	// Upgrade through the plugin: no code, the same credential.
+	pod, err := w.stage.PodOf(ctx, "edge", w.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgrade := []string{"upgrade", "edge", w.stage.ChartDir(), "-n", w.ns, "--post-renderer", "tracebloc", "--set", "newClient.location=DE"}
+	run(append(upgrade, w.stage.Values(w.ns)...)...)
+	f2 := w.followRun(ctx, "edge", w.ns, "", false, 0)
+	if _, err := w.stage.WaitReplaced(ctx, "edge", w.ns, pod.Name); err != nil {
+		t.Fatalf("%v\n%s", err, f2.String())
+	}
+	// Uninstall and install again through the plugin: adopted, no code.
+	run("uninstall", "edge", "-n", w.ns, "--wait")
+	since = time.Now()
+	run(append(args, w.stage.Values(w.ns)...)...)
+	f3 := w.follow(ctx, "edge", w.ns, "", false)
+	if _, err := w.stage.WaitRunning(ctx, "edge", w.ns); err != nil {
+		t.Fatalf("%v\n%s", err, f3.String())
+	}
+	if codes := append(f2.Codes(), f3.Codes()...); len(codes) != 0 || len(w.clients()) != 1 {
+		t.Errorf("Helm 4 upgrade and re-install: codes %v, clients %d; want no code and one client", codes, len(w.clients()))
+	}
+	after, _ := w.assertCredential(w.ns, "edge", "minted")
+	if string(after["CLIENT_ID"]) != string(before["CLIENT_ID"]) || string(after["CLIENT_PASSWORD"]) != string(before["CLIENT_PASSWORD"]) {
+		t.Errorf("the Helm 4 upgrade or re-install changed the credential (client %s -> %s)", before["CLIENT_ID"], after["CLIENT_ID"])
 	}
 	w.waitOnline(ctx, w.ns, "edge", since)
 }
