@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,7 +117,7 @@ func TestRBAC(t *testing.T) {
 		{
 			name: "migrate from a client release", values: "migrateFrom: {release: tracebloc}\nclient: {nodeAgents: {namespace: {name: agents}}}\n",
 			role: "edge-bootstrap", sa: "edge-jobs-manager", crn: "edge-bootstrap-tracebloc",
-			rules:      []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), secret("tracebloc-secrets", "get"), leaseCreate, lease("edge-credentials-lock"), events},
+			rules:      []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), secret("edge-legacy-credentials", "get"), leaseCreate, lease("edge-credentials-lock"), events},
 			nodeAgents: "agents", nodeAgentRules: copyRules("edge-credentials"),
 		},
 		{
@@ -179,8 +180,8 @@ func TestRBAC(t *testing.T) {
 	}
 }
 
-// rbacObjects are the RBAC objects of one render, Roles and RoleBindings in render order
-// (the release namespace's first).
+// rbacObjects are the bootstrap's RBAC objects of one render, Roles and RoleBindings in
+// render order (the release namespace's first); the migration hook's are not among them.
 type rbacObjects struct {
 	roles           []*rbacv1.Role
 	bindings        []*rbacv1.RoleBinding
@@ -191,6 +192,9 @@ type rbacObjects struct {
 func rbacOf(r *rendered) rbacObjects {
 	var g rbacObjects
 	for _, o := range r.objects {
+		if m, ok := o.(metav1.Object); ok && m.GetAnnotations()["helm.sh/hook"] != "" {
+			continue
+		}
 		switch x := o.(type) {
 		case *rbacv1.Role:
 			g.roles = append(g.roles, x)
@@ -511,6 +515,7 @@ func TestBootstrapEnv(t *testing.T) {
 		name   string
 		values string
 		want   []corev1.EnvVar
+		source string // TRACEBLOC_LEGACY_SOURCE of the migration hook; "": no hook
 	}{
 		{name: "default", want: join(downward, std, prod, defaults)},
 		{name: "client disabled: no node agents", values: disabled, want: join(downward, secretEnv("edge-credentials", ""), prod, defaults)},
@@ -527,7 +532,10 @@ func TestBootstrapEnv(t *testing.T) {
 				{Name: "TRACEBLOC_ENROLL_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "fleet-token"}, Key: "tok"}}},
 			}, defaults),
 		},
-		{name: "migrate from a client release", values: "migrateFrom: {release: tracebloc}\n", want: join(downward, std, prod, []corev1.EnvVar{val("TRACEBLOC_LEGACY_SECRET", "tracebloc-secrets")}, defaults)},
+		{
+			name: "migrate from a client release: the hook's copy, and the hook reads the release's Secret", values: "migrateFrom: {release: tracebloc}\n",
+			want: join(downward, std, prod, []corev1.EnvVar{val("TRACEBLOC_LEGACY_SECRET", "edge-legacy-credentials")}, defaults), source: "tracebloc-secrets",
+		},
 		{
 			name: "legacy secret wins over migrateFrom", values: "migrateFrom: {release: tracebloc}\nlegacySecret: {name: kept}\n",
 			want: join(downward, std, prod, []corev1.EnvVar{val("TRACEBLOC_LEGACY_SECRET", "kept")}, defaults),
@@ -585,13 +593,21 @@ bootstrap:
 						continue
 					}
 					checked++
-					if diff := cmp.Diff(tt.want, c.Env); diff != "" {
+					want := tt.want
+					if c.Name == "copy-legacy" {
+						want = append(slices.Clone(want), val("TRACEBLOC_LEGACY_SOURCE", tt.source))
+					}
+					if diff := cmp.Diff(want, c.Env); diff != "" {
 						t.Errorf("%s/%s env (-want +got):\n%s", p.name, c.Name, diff)
 					}
 				}
 			}
-			if checked != 3 {
-				t.Errorf("checked %d containers, want 3: the bootstrap (wiring or enrollment), the helm test, the revoke hook", checked)
+			want := 3
+			if tt.source != "" {
+				want++
+			}
+			if checked != want {
+				t.Errorf("checked %d containers, want %d: the bootstrap (wiring or enrollment), the helm test, the revoke hook (and the migration hook)", checked, want)
 			}
 		})
 	}
@@ -921,7 +937,8 @@ func TestNotes(t *testing.T) {
 		{
 			name:   "migration",
 			values: "migrateFrom: {release: tracebloc}\n",
-			want:   []string{"The client of Secret tracebloc-secrets is adopted"},
+			want:   []string{"The client of release tracebloc is adopted: a hook copied the\n   credential of tracebloc-secrets into edge-legacy-credentials", "Approve the\n   code once"},
+			notWant: []string{"no code is shown"},
 		},
 		{
 			name:   "enroll token and offboarding",

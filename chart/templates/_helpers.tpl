@@ -63,13 +63,29 @@ chart's own, for renders without the dependency.
 {{- end -}}
 {{- end -}}
 
-{{/* The Secret of an existing tracebloc/client release whose client this install adopts. */}}
+{{/*
+The Secret whose client this install adopts: legacySecret.name as it is, else for
+migrateFrom.release the copy its hook makes of <migrateFrom>-secrets. The bootstrap cannot
+read <migrateFrom>-secrets itself: when this release takes over that release (the same
+name), the post-renderer strips CLIENT_ID and CLIENT_PASSWORD from it and the upgrade
+deletes them from the live Secret before the bootstrap runs.
+*/}}
 {{- define "edge.legacySecret" -}}
 {{- if .Values.legacySecret.name -}}
 {{- .Values.legacySecret.name -}}
 {{- else if .Values.migrateFrom.release -}}
-{{- printf "%s-secrets" .Values.migrateFrom.release -}}
+{{- include "edge.legacyCopy" . -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The migration hook's copy of <migrateFrom>-secrets' credential. */}}
+{{- define "edge.legacyCopy" -}}
+{{- printf "%s-legacy-credentials" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The migration hook's Job, ServiceAccount, Role and RoleBinding. */}}
+{{- define "edge.migrationName" -}}
+{{- printf "%s-migrate" (include "edge.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{/* The ClusterRole and its binding are cluster-scoped: the namespace keeps two releases apart. */}}
@@ -377,6 +393,9 @@ args: {{ toJson . }}
 {{- end }}
 env:
   {{- include "edge.bootstrapEnv" $ | nindent 2 }}
+  {{- with .env }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 securityContext:
   {{- include "edge.bootstrapSecurityContext" $ | nindent 2 }}
 {{- with $.Values.bootstrap.resources }}
@@ -427,6 +446,12 @@ affinity:
 {{- fail "backend.caBundle: set configMapName or secretName, not both" -}}
 {{- end -}}
 {{- $legacy := include "edge.legacySecret" . -}}
+{{- if and .Values.migrateFrom.release (not .Values.legacySecret.name) -}}
+{{- $source := printf "%s-secrets" .Values.migrateFrom.release -}}
+{{- if eq $source (include "edge.credentialSecret" .) -}}
+{{- fail (printf "legacySecret.name (or migrateFrom.release's <release>-secrets) is the credential Secret itself (%q): name the previous install's Secret, or leave it empty" $source) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $legacy (eq $legacy (include "edge.credentialSecret" .)) -}}
 {{- fail (printf "legacySecret.name (or migrateFrom.release's <release>-secrets) is the credential Secret itself (%q): name the previous install's Secret, or leave it empty" $legacy) -}}
 {{- end -}}
@@ -451,11 +476,12 @@ affinity:
 {{/*
 The pod spec of a hook that runs the bootstrap image with a subcommand (check, revoke):
 the bootstrap's ServiceAccount, a token of its own, environment and security context.
-Call with (dict "ctx" $ "args" (list "check")).
+Call with (dict "ctx" $ "args" (list "check")), and optionally "serviceAccount" (a hook
+that runs before the bootstrap's ServiceAccount exists) and "env" (more EnvVars).
 */}}
 {{- define "edge.hookPodSpec" -}}
 {{- $ := .ctx -}}
-serviceAccountName: {{ include "edge.serviceAccount" $ }}
+serviceAccountName: {{ .serviceAccount | default (include "edge.serviceAccount" $) }}
 automountServiceAccountToken: false
 enableServiceLinks: false
 restartPolicy: Never
@@ -463,7 +489,7 @@ securityContext:
   {{- include "edge.podSecurityContext" $ | nindent 2 }}
 {{- include "edge.podPlacement" $ }}
 containers:
-  - {{- include "edge.bootstrapContainer" (dict "ctx" $ "token" true "args" .args) | nindent 4 }}
+  - {{- include "edge.bootstrapContainer" (dict "ctx" $ "token" true "args" .args "env" .env) | nindent 4 }}
 volumes:
   {{- include "edge.tokenVolume" $ | nindent 2 }}
   {{- include "edge.bootstrapVolumes" $ | nindent 2 }}
