@@ -42,8 +42,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case command == "hold" && len(args) == 1:
 		return hold(ctx, stdout)
+	case command == "copy-legacy" && len(args) == 1:
+		return copyLegacy(ctx, stdout, stderr)
 	case len(args) > 1 || (command != "" && command != "check" && command != "revoke"):
-		return fmt.Errorf("%w: unexpected arguments %q: run with no arguments to enroll, or with check, revoke or hold; settings come from TRACEBLOC_* environment variables", config.ErrInvalid, strings.Join(args, " "))
+		return fmt.Errorf("%w: unexpected arguments %q: run with no arguments to enroll, or with check, revoke, hold or copy-legacy; settings come from TRACEBLOC_* environment variables", config.ErrInvalid, strings.Join(args, " "))
 	}
 	cfg, err := config.Load(ctx, envconfig.OsLookuper())
 	if err != nil {
@@ -84,8 +86,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
-	level, _ := zerolog.ParseLevel(cfg.LogLevel)
-	if cfg.LogFormat == "console" {
+	return logger(cfg.LogFormat, cfg.LogLevel, w)
+}
+
+func logger(format, levelName string, w io.Writer) zerolog.Logger {
+	level, _ := zerolog.ParseLevel(levelName)
+	if format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, NoColor: !isTerminal(w), TimeFormat: time.RFC3339}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
@@ -265,5 +271,34 @@ func markRevoked(ctx context.Context, store *credential.Store, s credential.Stat
 	if err := store.MarkRevoked(ctx, s.ClientID); err != nil {
 		return fmt.Errorf("client %d is revoked, but the Secret could not be marked so (a later start finds out from the backend when TRACEBLOC_VERIFY_CREDENTIAL is true; otherwise delete the Secret): %w", id, err)
 	}
+	return nil
+}
+
+// copyLegacy is the edge chart's pre-install/pre-upgrade hook when it upgrades a
+// tracebloc/client release in place: it copies that release's CLIENT_ID and CLIENT_PASSWORD
+// to a Secret Helm does not own before the upgrade strips them (credential.LegacyCopy), and
+// prints one line saying what it found or did, never a value.
+func copyLegacy(ctx context.Context, stdout, stderr io.Writer) error {
+	cfg, err := config.LoadLegacyCopy(ctx, envconfig.OsLookuper())
+	if err != nil {
+		return err
+	}
+	log := logger(cfg.LogFormat, cfg.LogLevel, stderr).With().Str("step", "copy-legacy").Logger()
+	kc, err := kubeClient()
+	if err != nil {
+		return err
+	}
+	l := &credential.LegacyCopy{
+		Store:  &credential.Store{Client: kc, Namespace: cfg.Namespace, Name: cfg.CredentialSecret, Log: log},
+		Source: cfg.Source, Name: cfg.LegacySecret,
+	}
+	outcome, err := l.Run(ctx)
+	if errors.Is(err, credential.ErrLegacyCopy) {
+		return &enroll.Error{Kind: enroll.Config, Msg: err.Error(), Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, l.Line(outcome))
 	return nil
 }

@@ -40,6 +40,13 @@
 //	                               credential Secret's name (none when empty or the release namespace)
 //
 // Proxies come from HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
+//
+// `tracebloc-bootstrap copy-legacy` (LegacyCopy) reads only TRACEBLOC_NAMESPACE,
+// TRACEBLOC_CREDENTIAL_SECRET, TRACEBLOC_LEGACY_SECRET (the copy it writes) and the one
+// below, all four required, and the logging variables:
+//
+//	TRACEBLOC_LEGACY_SOURCE        the upgraded tracebloc/client release's Secret
+//	                               (<release>-secrets) whose CLIENT_ID and CLIENT_PASSWORD it copies
 package config
 
 import (
@@ -265,9 +272,11 @@ func (c *Config) BaseURL() string {
 
 // nameVariable rewrites envconfig's errors, which name the Go field, to name the
 // environment variable a person sets.
-func nameVariable(err error) string {
+func nameVariable(err error) string { return nameVariableOf(reflect.TypeOf(Config{}), err) }
+
+// nameVariableOf is nameVariable for the configuration struct t.
+func nameVariableOf(t reflect.Type, err error) string {
 	msg := err.Error()
-	t := reflect.TypeOf(Config{})
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		env, _, _ := strings.Cut(f.Tag.Get("env"), ",")
