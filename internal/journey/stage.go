@@ -224,6 +224,18 @@ func (s *Stage) clientValues(ns string) []string {
 	return v
 }
 
+// ClientChartValues are the client chart's values of the journey (clientValues) for the
+// tracebloc/client chart installed on its own, as a person did before the edge: at top
+// level, ready for helm's command line.
+func (s *Stage) ClientChartValues(ns string) []string {
+	var args []string
+	for _, v := range s.clientValues(ns) {
+		v = strings.TrimPrefix(v, "client.")
+		args = append(args, setFlag("."+v), v)
+	}
+	return args
+}
+
 // setFlag is the helm flag that sets v: env values are strings, even a port number.
 func setFlag(v string) string {
 	if strings.Contains(v, ".env.") {
