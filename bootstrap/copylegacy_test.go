@@ -108,6 +108,7 @@ func TestCopyLegacyConfig(t *testing.T) {
 					t.Setenv(k, v)
 				}
 			}
+			t.Setenv(name, "") // restored at the end; unset for the run
 			os.Unsetenv(name)
 			var stderr bytes.Buffer
 			err := run(context.Background(), []string{"copy-legacy"}, &bytes.Buffer{}, &stderr)
