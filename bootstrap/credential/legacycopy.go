@@ -125,8 +125,10 @@ func (l *LegacyCopy) create(ctx context.Context, id, pw string) (LegacyOutcome, 
 // get reads one Secret of the namespace, nil when it does not exist.
 func (l *LegacyCopy) get(ctx context.Context, name string) (*corev1.Secret, error) {
 	var sec *corev1.Secret
-	err := l.Store.patiently(ctx, "read", func() (err error) {
-		sec, err = l.Store.secrets().Get(ctx, name, metav1.GetOptions{})
+	of := *l.Store // the waits' log lines name the Secret read
+	of.Name = name
+	err := of.patiently(ctx, "read", func() (err error) {
+		sec, err = of.secrets().Get(ctx, name, metav1.GetOptions{})
 		return err
 	})
 	if apierrors.IsNotFound(err) {
