@@ -935,9 +935,9 @@ func TestNotes(t *testing.T) {
 			notWant: []string{"Installed without it (GitOps)"},
 		},
 		{
-			name:   "migration",
-			values: "migrateFrom: {release: tracebloc}\n",
-			want:   []string{"The client of release tracebloc is adopted: a hook copied the\n   credential of tracebloc-secrets into edge-legacy-credentials", "Approve the\n   code once"},
+			name:    "migration",
+			values:  "migrateFrom: {release: tracebloc}\n",
+			want:    []string{"The client of release tracebloc is adopted: a hook copied the\n   credential of tracebloc-secrets into edge-legacy-credentials", "Approve the\n   code once"},
 			notWant: []string{"no code is shown"},
 		},
 		{
