@@ -2,6 +2,8 @@ package journey_test
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 
 	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/chartdeps"
+	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/journey"
 )
 
@@ -17,6 +20,11 @@ import (
 // over by `helm upgrade <release> tracebloc/edge --set migrateFrom.release=<release>`:
 // the same client, its claims kept, its credential out of the client chart's Secret.
 func TestMigrationFromAPlainClientRelease(t *testing.T) {
+	t.Run("helm 3", func(t *testing.T) { migrate(t, false) })
+	t.Run("helm 4 with the plugin", func(t *testing.T) { migrate(t, true) })
+}
+
+func migrate(t *testing.T, helm4 bool) {
 	w := newWorld(t, clusterName, withClient)
 	ctx := w.ctx()
 	const release, password = "old", "legacy-password-0123456789"
@@ -37,10 +45,7 @@ func TestMigrationFromAPlainClientRelease(t *testing.T) {
 		t.Fatal("the plain client release made no PersistentVolumeClaims")
 	}
 	upgraded := time.Now()
-	args := w.stage.InstallArgs("upgrade", release, w.ns, "--reset-values", "--set", "migrateFrom.release="+release)
-	if _, err := w.stage.Helm3(ctx, args...); err != nil {
-		t.Fatal(err)
-	}
+	w.upgradeToEdge(ctx, release, helm4, "--reset-values", "--set", "migrateFrom.release="+release)
 	f := w.follow(ctx, release, w.ns, "dev@example.com", false)
 	if _, err := w.stage.WaitRunning(ctx, release, w.ns); err != nil {
 		t.Fatalf("%v\nbootstrap logs:\n%s", err, f.String())
@@ -50,6 +55,30 @@ func TestMigrationFromAPlainClientRelease(t *testing.T) {
 	// it so): what the README tells a person to do once the migration is checked.
 	if err := w.c.Client.CoreV1().Secrets(w.ns).Delete(ctx, "sh.helm.release.v1."+release+".v1", metav1.DeleteOptions{}); err != nil {
 		t.Errorf("delete revision 1 of the release (it holds the password in its values): %v", err)
+	}
+}
+
+// upgradeToEdge upgrades release to the edge chart with the post-renderer: Helm 3 with
+// the binary, or Helm 4 with the plugin (whose flags are its variables).
+func (w *world) upgradeToEdge(ctx context.Context, release string, helm4 bool, extra ...string) {
+	w.t.Helper()
+	if !helm4 {
+		if _, err := w.stage.Helm3(ctx, w.stage.InstallArgs("upgrade", release, w.ns, extra...)...); err != nil {
+			w.t.Fatal(err)
+		}
+		return
+	}
+	bin := clustertest.Tool(w.t, "helm4")
+	env := w.helm4Env(w.t.TempDir())
+	for _, args := range [][]string{
+		{"plugin", "install", filepath.Join(w.stage.Root, "postrender", "plugin")},
+		append(append([]string{"upgrade", release, w.stage.ChartDir(), "-n", w.ns, "--post-renderer", "tracebloc"}, w.stage.Values(w.ns)...), extra...),
+	} {
+		out, err := command(ctx, env, bin, args...)
+		_, _ = w.stage.Output.Write([]byte(out))
+		if err != nil {
+			w.t.Fatalf("helm4 %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }
 
