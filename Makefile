@@ -30,7 +30,7 @@ build: ## the three static binaries in bin/
 test: deps-test build tools ## everything CI runs, real-cluster tests included; ends with "N passed, N failed"
 	@status=0; \
 	$(GO) test -json -count=1 -timeout $(TEST_TIMEOUT) ./... | $(GO) run ./internal/tools/testsummary || status=$$?; \
-	for name in test test-b e2e faults; do scripts/cluster down --name $$name >/dev/null 2>&1 || true; done; \
+	for name in test test-b e2e e2e-b faults; do scripts/cluster down --name $$name >/dev/null 2>&1 || true; done; \
 	exit $$status
 
 test-unit: ## the fast tests only (no cluster, no browser)

@@ -380,7 +380,9 @@ func TestDeniedShowsANewCodeNextTime(t *testing.T) {
 func TestSecondClusterAndNamespaceConflict(t *testing.T) {
 	w := newWorld(t, clusterName, enrollOnly)
 	w.enroll("edge", w.ns)
-	b := clustertest.GetNamed(t, "test-b")
+	// A second instance of the journey's own: the bootstrap's tests, which may run at the
+	// same time in another package, leave credential Secrets on theirs ("test-b").
+	b := clustertest.GetNamed(t, "e2e-b")
 	uidB := clustertest.KubeSystemUID(t, b)
 	if uidB == w.uid {
 		t.Fatal("the second cluster has the same id")
