@@ -69,31 +69,47 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, api.ErrorBody{Detail: detail})
 			return
 		}
-		var (
-			kind    string
-			userID  sql.NullInt64
-			revoked bool
-		)
-		err := s.db.QueryRowContext(r.Context(), `SELECT kind, user_id, revoked FROM tokens WHERE digest = ?`, digest(tok)).
-			Scan(&kind, &userID, &revoked)
+		row, err := s.lookupToken(r.Context(), tok)
 		switch {
-		case errors.Is(err, sql.ErrNoRows), err == nil && revoked:
+		case errors.Is(err, sql.ErrNoRows):
 			writeError(w, http.StatusUnauthorized, api.ErrorBody{Detail: "Invalid token."})
 			return
 		case err != nil:
 			s.internalError(w, r, err)
 			return
-		case kind != "user" || !userID.Valid:
+		case row.kind != "user" || !row.userID.Valid:
 			writeError(w, http.StatusUnauthorized, api.ErrorBody{Detail: "A machine credential cannot use this endpoint."})
 			return
 		}
-		acct, err := userByID(r.Context(), s.db, userID.Int64)
+		acct, err := userByID(r.Context(), s.db, row.userID.Int64)
 		if err != nil {
 			s.internalError(w, r, err)
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, acct)))
 	}
+}
+
+// storedToken is a bearer token's row in tokens: a user's (device flow) or a machine's
+// (api-token-auth).
+type storedToken struct {
+	kind             string
+	userID, clientID sql.NullInt64
+}
+
+// lookupToken reads tok's row, the one lookup every bearer check shares; a revoked token
+// is not found (sql.ErrNoRows), as an unknown one.
+func (s *Server) lookupToken(ctx context.Context, tok string) (storedToken, error) {
+	var (
+		row     storedToken
+		revoked bool
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT kind, user_id, client_id, revoked FROM tokens WHERE digest = ?`, digest(tok)).
+		Scan(&row.kind, &row.userID, &row.clientID, &revoked)
+	if err == nil && revoked {
+		err = sql.ErrNoRows
+	}
+	return row, err
 }
 
 func signedIn(r *http.Request) *account { return r.Context().Value(ctxKey{}).(*account) }

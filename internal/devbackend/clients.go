@@ -389,12 +389,9 @@ func (s *Server) revokeSelf(w http.ResponseWriter, r *http.Request) {
 		s.authed(s.writer(s.revokeClient))(w, r)
 		return
 	}
-	var clientID sql.NullInt64
-	var revoked bool
-	err := s.db.QueryRowContext(r.Context(), `SELECT client_id, revoked FROM tokens WHERE digest = ? AND kind = 'machine'`, digest(bearer(r))).
-		Scan(&clientID, &revoked)
-	if err == nil && !revoked && clientID.Valid && r.PathValue("id") == strconv.FormatInt(clientID.Int64, 10) {
-		c, err := clientWhere(r.Context(), s.db, `WHERE c.id = ?`, clientID.Int64)
+	row, err := s.lookupToken(r.Context(), bearer(r))
+	if err == nil && row.kind == "machine" && row.clientID.Valid && r.PathValue("id") == strconv.FormatInt(row.clientID.Int64, 10) {
+		c, err := clientWhere(r.Context(), s.db, `WHERE c.id = ?`, row.clientID.Int64)
 		if err != nil {
 			s.internalError(w, r, err)
 			return

@@ -81,25 +81,19 @@ func (s *Server) machineClient(w http.ResponseWriter, r *http.Request) *client {
 		writeError(w, http.StatusUnauthorized, api.ErrorBody{Detail: "Authentication credentials were not provided."})
 		return nil
 	}
-	var (
-		kind     string
-		clientID sql.NullInt64
-		revoked  bool
-	)
-	err := s.db.QueryRowContext(r.Context(), `SELECT kind, client_id, revoked FROM tokens WHERE digest = ?`, digest(tok)).
-		Scan(&kind, &clientID, &revoked)
+	row, err := s.lookupToken(r.Context(), tok)
 	switch {
-	case errors.Is(err, sql.ErrNoRows), err == nil && revoked:
+	case errors.Is(err, sql.ErrNoRows):
 		writeError(w, http.StatusUnauthorized, api.ErrorBody{Detail: "Invalid token."})
 		return nil
 	case err != nil:
 		s.internalError(w, r, err)
 		return nil
-	case kind != "machine" || !clientID.Valid:
+	case row.kind != "machine" || !row.clientID.Valid:
 		writeError(w, http.StatusUnauthorized, api.ErrorBody{Detail: "Only a machine credential reports a client: log in at /api-token-auth/."})
 		return nil
 	}
-	c, err := clientWhere(r.Context(), s.db, `WHERE c.id = ?`, clientID.Int64)
+	c, err := clientWhere(r.Context(), s.db, `WHERE c.id = ?`, row.clientID.Int64)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		s.internalError(w, r, err)
 		return nil
