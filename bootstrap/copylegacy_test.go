@@ -12,13 +12,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	authorizationv1 "k8s.io/api/authorization/v1"
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -219,7 +216,9 @@ func hookKubeconfig(t *testing.T, c *cluster.Cluster, ns string, withRole bool) 
 	}
 	rc := c.RESTFor(clustertest.Token(t, c, ns, "hook"))
 	if withRole {
-		waitAllowed(t, rc, ns)
+		clustertest.WaitAllowed(t, c, clustertest.ServiceAccount(ns, "hook"),
+			authzv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "secrets"},
+			authzv1.ResourceAttributes{Namespace: ns, Verb: "get", Resource: "secrets", Name: legacySource})
 	}
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["c"] = &clientcmdapi.Cluster{Server: rc.Host, CertificateAuthority: rc.CAFile, CertificateAuthorityData: rc.CAData}
@@ -231,25 +230,4 @@ func hookKubeconfig(t *testing.T, c *cluster.Cluster, ns string, withRole bool) 
 		t.Fatal(err)
 	}
 	return path
-}
-
-// waitAllowed waits until the API server's RBAC cache has the Role: the token may create
-// secrets in ns.
-func waitAllowed(t *testing.T, rc *rest.Config, ns string) {
-	t.Helper()
-	kc, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "secrets"}}}
-	err = wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		r, err := kc.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
-		return err == nil && r.Status.Allowed, nil
-	})
-	if err != nil {
-		t.Fatalf("the hook's Role in %s did not take effect: %v", ns, err)
-	}
 }

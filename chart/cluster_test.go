@@ -179,6 +179,15 @@ func TestRBACOnCluster(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			createForReal(ctx, t, c, decode(t, out).objects)
+			// The authorizer's cache trails the new bindings: wait until every right the
+			// chart grants is in force, then check each case, the refusals included.
+			var granted []authzv1.ResourceAttributes
+			for _, tt := range rbacCases(ns, agents, client) {
+				if tt.want {
+					granted = append(granted, tt.attrs)
+				}
+			}
+			clustertest.WaitAllowed(t, c, clustertest.ServiceAccount(ns, sa), granted...)
 			for _, tt := range rbacCases(ns, agents, client) {
 				t.Run(tt.name, func(t *testing.T) {
 					checkAccess(ctx, t, c, ns, sa, tt.attrs, tt.want)
@@ -224,9 +233,10 @@ func rbacCases(ns, agents string, copies bool) []accessCase {
 
 func checkAccess(ctx context.Context, t *testing.T, c *cluster.Cluster, ns, sa string, attrs authzv1.ResourceAttributes, want bool) {
 	t.Helper()
-	user := "system:serviceaccount:" + ns + ":" + sa
+	who := clustertest.ServiceAccount(ns, sa)
+	user := who.User
 	review, err := c.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
-		User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}, ResourceAttributes: &attrs,
+		User: user, Groups: who.Groups, ResourceAttributes: &attrs,
 	}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)

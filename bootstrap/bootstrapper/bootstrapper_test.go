@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -814,6 +815,11 @@ func leastPrivilege(t *testing.T, e *env) string {
 		_ = admin.RbacV1().ClusterRoleBindings().Delete(context.Background(), cr, metav1.DeleteOptions{})
 		_ = admin.RbacV1().ClusterRoles().Delete(context.Background(), cr, metav1.DeleteOptions{})
 	})
+	clustertest.WaitAllowed(t, e.cluster, clustertest.ServiceAccount(e.ns, sa),
+		authzv1.ResourceAttributes{Verb: "get", Resource: "namespaces", Name: "kube-system"},
+		authzv1.ResourceAttributes{Namespace: e.ns, Verb: "create", Resource: "secrets"},
+		authzv1.ResourceAttributes{Namespace: e.ns, Verb: "create", Group: "coordination.k8s.io", Resource: "leases"},
+		authzv1.ResourceAttributes{Namespace: e.ns, Verb: "create", Resource: "events"})
 	token := clustertest.Token(t, e.cluster, e.ns, sa)
 	e.kube, e.kubeCalls = countingClient(t, e.cluster.RESTFor(token))
 	return sa

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -256,4 +257,6 @@ func copyRole(t *testing.T, c *copyEnv, sa string) {
 		RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: sa}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	clustertest.WaitAllowed(t, c.cluster, clustertest.ServiceAccount(c.ns, sa),
+		authzv1.ResourceAttributes{Namespace: c.agents, Verb: "create", Resource: "secrets"})
 }

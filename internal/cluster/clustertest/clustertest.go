@@ -21,9 +21,11 @@ import (
 	"testing"
 	"time"
 
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/tracebloc/edge/internal/cluster"
 )
@@ -237,6 +239,55 @@ func Token(t testing.TB, c *cluster.Cluster, namespace, serviceAccount string) s
 		t.Fatal(err)
 	}
 	return token
+}
+
+// Subject is who an access review asks about: a user name and its groups.
+type Subject struct {
+	User   string
+	Groups []string
+}
+
+// ServiceAccount is the Subject a token of namespace/name authenticates as.
+func ServiceAccount(namespace, name string) Subject {
+	return Subject{
+		User:   "system:serviceaccount:" + namespace + ":" + name,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}
+}
+
+// WaitAllowed waits until the API server's authorizer allows who every one of attrs. The
+// RBAC authorizer reads Roles and bindings from a cache that trails their creation by a
+// moment, so a test that grants rights and uses them at once waits for this state first.
+func WaitAllowed(t testing.TB, c *cluster.Cluster, who Subject, attrs ...authzv1.ResourceAttributes) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := Allowed(ctx, c, who, attrs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Allowed asks the API server, until ctx ends, whether who may do every one of attrs, and
+// returns nil once each is allowed.
+func Allowed(ctx context.Context, c *cluster.Cluster, who Subject, attrs ...authzv1.ResourceAttributes) error {
+	for _, a := range attrs {
+		review := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
+			User: who.User, Groups: who.Groups, ResourceAttributes: &a}}
+		var last string
+		err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			r, err := c.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+			if err != nil {
+				last = err.Error()
+				return false, nil
+			}
+			last = r.Status.Reason
+			return r.Status.Allowed, nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s was never allowed to %s %s %s/%q: %w (last answer: %q)", who.User, a.Verb, a.Resource, a.Namespace, a.Name, err, last)
+		}
+	}
+	return nil
 }
 
 // logWriter sends the harness's progress lines to the test log.

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -62,6 +64,44 @@ func TestSharedCluster(t *testing.T) {
 	again := clustertest.Get(t)
 	if again.Kubeconfig != c.Kubeconfig || clustertest.KubeSystemUID(t, again) != uid {
 		t.Errorf("second Get() returned another cluster: %s", again.Kubeconfig)
+	}
+}
+
+// TestAllowed: a ServiceAccount with no rights is not allowed; once a Role grants the right,
+// Allowed returns and the token can use it at once.
+func TestAllowed(t *testing.T) {
+	c := clustertest.Get(t)
+	ns := clustertest.Namespace(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "reader"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	who := clustertest.ServiceAccount(ns, "reader")
+	list := authzv1.ResourceAttributes{Namespace: ns, Verb: "list", Resource: "configmaps"}
+	short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer stop()
+	if err := clustertest.Allowed(short, c, who, list); err == nil {
+		t.Fatal("a ServiceAccount without a Role was allowed to list configmaps")
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "reader"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"list"}}}}
+	if _, err := c.Client.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "reader"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "reader", Namespace: ns}}}
+	if _, err := c.Client.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	clustertest.WaitAllowed(t, c, who, list)
+	kc, err := kubernetes.NewForConfig(c.RESTFor(clustertest.Token(t, c, ns, "reader")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatalf("allowed, but the token's list failed: %v", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -291,6 +292,10 @@ func operator(t *testing.T, c *cluster.Cluster, ns string) string {
 		_ = rbac.ClusterRoleBindings().Delete(ctx, user, metav1.DeleteOptions{})
 		_ = rbac.ClusterRoles().Delete(ctx, user, metav1.DeleteOptions{})
 	})
+	clustertest.WaitAllowed(t, c, clustertest.Subject{User: user, Groups: []string{"system:authenticated"}},
+		authzv1.ResourceAttributes{Verb: "get", Resource: "namespaces", Name: "kube-system"},
+		authzv1.ResourceAttributes{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"},
+		authzv1.ResourceAttributes{Namespace: ns, Verb: "list", Resource: "secrets"})
 	return impersonating(t, c, user)
 }
 
