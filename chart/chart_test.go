@@ -597,6 +597,10 @@ bootstrap:
 					if c.Name == "copy-legacy" {
 						want = append(slices.Clone(want), val("TRACEBLOC_LEGACY_SOURCE", tt.source))
 					}
+					hasCA := slices.ContainsFunc(want, func(e corev1.EnvVar) bool { return e.Name == "TRACEBLOC_CA_FILE" })
+					if strings.HasPrefix(p.name, "wiring/") && hasCA { // the jobs-manager pod: the client's CA bundle
+						want = append(slices.Clone(want), val("TRACEBLOC_TRUST_FILE", "/etc/tracebloc/trust/ca-certificates.crt"))
+					}
 					if diff := cmp.Diff(want, c.Env); diff != "" {
 						t.Errorf("%s/%s env (-want +got):\n%s", p.name, c.Name, diff)
 					}
@@ -660,9 +664,48 @@ func TestCABundle(t *testing.T) {
 					if !mounted {
 						t.Errorf("%s/%s: bootstrap-ca-bundle not mounted read-only at /etc/tracebloc/ca: %+v", p.name, c.Name, c.VolumeMounts)
 					}
+					checkTrust(t, p, c)
 				}
 			}
+			r := render(t, tt.values)
+			if r.wiring == nil {
+				return
+			}
+			tr := r.wiring.Spec.Trust
+			if tr == nil || tr.Volume != "bootstrap-trust" || tr.MountPath != "/etc/tracebloc/trust" || tr.File != "ca-certificates.crt" {
+				t.Errorf("wiring spec.trust = %+v, want bootstrap-trust at /etc/tracebloc/trust, file ca-certificates.crt", tr)
+			}
 		})
+	}
+	if r := render(t, ""); r.wiring != nil && r.wiring.Spec.Trust != nil {
+		t.Errorf("without backend.caBundle the wiring object has spec.trust %+v", r.wiring.Spec.Trust)
+	}
+}
+
+// checkTrust: the bootstrap in the jobs-manager pod (the wiring object's) writes the CA
+// bundle of the client's containers into the bootstrap-trust emptyDir; the chart's own
+// pods (enrollment, hooks) do not.
+func checkTrust(t *testing.T, p podSpec, c corev1.Container) {
+	t.Helper()
+	inJobsManager := strings.HasPrefix(p.name, "wiring/")
+	var file string
+	for _, e := range c.Env {
+		if e.Name == "TRACEBLOC_TRUST_FILE" {
+			file = e.Value
+		}
+	}
+	var mounted, volume bool
+	for _, m := range c.VolumeMounts {
+		mounted = mounted || (m.Name == "bootstrap-trust" && m.MountPath == "/etc/tracebloc/trust" && !m.ReadOnly)
+	}
+	for _, v := range p.spec.Volumes {
+		volume = volume || (v.Name == "bootstrap-trust" && v.EmptyDir != nil)
+	}
+	switch {
+	case inJobsManager && (file != "/etc/tracebloc/trust/ca-certificates.crt" || !mounted || !volume):
+		t.Errorf("%s/%s: TRACEBLOC_TRUST_FILE = %q, trust volume mounted writable %v, emptyDir %v; want the file in the bootstrap-trust emptyDir", p.name, c.Name, file, mounted, volume)
+	case !inJobsManager && (file != "" || mounted):
+		t.Errorf("%s/%s: TRACEBLOC_TRUST_FILE = %q, trust volume mounted %v; want neither outside the jobs-manager pod", p.name, c.Name, file, mounted)
 	}
 }
 

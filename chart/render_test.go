@@ -182,6 +182,11 @@ type wiringObject struct {
 		MigrateFrom         string           `json:"migrateFrom"`
 		InitContainer       corev1.Container `json:"initContainer"`
 		Volumes             []corev1.Volume  `json:"volumes"`
+		Trust               *struct {
+			Volume    string `json:"volume"`
+			MountPath string `json:"mountPath"`
+			File      string `json:"file"`
+		} `json:"trust"`
 	} `json:"spec"`
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/tracebloc/edge/bootstrap/events"
 	"github.com/tracebloc/edge/bootstrap/kube"
 	"github.com/tracebloc/edge/bootstrap/lock"
+	"github.com/tracebloc/edge/bootstrap/trust"
 	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/retry"
 	"github.com/tracebloc/edge/internal/safetext"
@@ -65,6 +66,9 @@ type Outcome struct {
 // who, migration, mint or adopt), the finish, and the node-agents copy.
 func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 	r := b.newRun()
+	if err := r.trustBundle(); err != nil {
+		return nil, err
+	}
 	state, err := r.fastPath(ctx)
 	if err != nil {
 		return nil, err
@@ -97,6 +101,28 @@ func (r *run) enrollment(ctx context.Context) (*Outcome, credential.State, error
 	return out, state, nil
 }
 
+// trustBundle comes first in every run with an extra CA (TRACEBLOC_TRUST_FILE): it writes
+// the CA bundle of the client's containers (the image's roots and the extra CA, package
+// trust) into the volume the jobs-manager pod shares with them, and keeps it for the
+// node-agents copy. The volume is new with every pod, so every start writes it.
+func (r *run) trustBundle() error {
+	cfg := r.b.Config
+	if cfg.TrustFile == "" {
+		return nil
+	}
+	bundle, err := trust.Bundle(cfg.SystemCAFile, cfg.CAFile)
+	if err == nil {
+		err = trust.Write(cfg.TrustFile, bundle)
+	}
+	if err != nil {
+		return &enroll.Error{Kind: enroll.Config, Msg: "the CA bundle of the client's containers: " + err.Error(), Err: err}
+	}
+	r.trust = bundle
+	r.log.Info().Str("step", "trust").Str("file", cfg.TrustFile).Int("bytes", len(bundle)).
+		Msg("wrote the CA bundle of the client's containers (the image's roots and the chart's extra CA)")
+	return nil
+}
+
 // nodeAgentsCopy ends every run that has the credential in place: the copy in the
 // node-agents namespace (TRACEBLOC_NODE_AGENTS_NAMESPACE) is created or refreshed when it is
 // missing or differs from state, which costs one GET when it is up to date. A failure
@@ -107,7 +133,7 @@ func (r *run) nodeAgentsCopy(ctx context.Context, state credential.State) error 
 	if ns == "" {
 		return nil
 	}
-	changed, err := (&credential.Copy{Store: r.store, Namespace: ns}).Sync(ctx, state)
+	changed, err := (&credential.Copy{Store: r.store, Namespace: ns, Trust: r.trust}).Sync(ctx, state)
 	if err != nil {
 		r.rec.Warning(context.WithoutCancel(ctx), events.ReasonFailed, err.Error())
 		return &enroll.Error{Kind: enroll.Config, Msg: err.Error(), Err: err}
@@ -128,8 +154,9 @@ type run struct {
 	log   zerolog.Logger
 	// dead is the credential the backend refused at the start of the run (nil if none):
 	// no finished enrollment, for this run nor for a replica waiting on the Lease.
-	dead *credential.State
-	sess session
+	dead  *credential.State
+	sess  session
+	trust []byte // the CA bundle of the client's containers (trustBundle), nil without one
 }
 
 func (b *Bootstrapper) newRun() *run {

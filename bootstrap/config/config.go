@@ -21,6 +21,8 @@
 //	TRACEBLOC_RESET_WINDOW         a client whose last heartbeat is older than this is not live
 //	                               and its lost credential may be reset (default 10m)
 //	TRACEBLOC_CA_FILE              extra PEM CA bundle for the backend's TLS
+//	TRACEBLOC_TRUST_FILE           where to write the CA bundle of the client's containers: the
+//	                               image's roots (SSL_CERT_FILE) and TRACEBLOC_CA_FILE
 //	TRACEBLOC_LEASE_DURATION       how long the enrollment Lease of a replica that died blocks
 //	                               the others (default 15s)
 //	TRACEBLOC_HTTP_TIMEOUT         timeout of one backend request (default 30s)
@@ -56,6 +58,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -83,6 +86,8 @@ type Config struct {
 	VerifyCredential  bool          `env:"TRACEBLOC_VERIFY_CREDENTIAL,default=false"`
 	ResetWindow       time.Duration `env:"TRACEBLOC_RESET_WINDOW,default=10m"`
 	CAFile            string        `env:"TRACEBLOC_CA_FILE"`
+	TrustFile         string        `env:"TRACEBLOC_TRUST_FILE"`
+	SystemCAFile      string        `env:"SSL_CERT_FILE,default=/etc/ssl/certs/ca-certificates.crt"`
 	HTTPTimeout       time.Duration `env:"TRACEBLOC_HTTP_TIMEOUT,default=30s"`
 	LeaseDuration     time.Duration `env:"TRACEBLOC_LEASE_DURATION,default=15s"`
 	LogFormat         string        `env:"TRACEBLOC_LOG_FORMAT,default=console"`
@@ -256,6 +261,13 @@ func (c *Config) checkApproval(p *problems) {
 		if _, err := os.Stat(c.CAFile); err != nil {
 			p.bad("TRACEBLOC_CA_FILE", "cannot read %s: mount the CA bundle there or unset it", c.CAFile)
 		}
+	}
+	switch {
+	case c.TrustFile == "":
+	case c.CAFile == "":
+		p.bad("TRACEBLOC_TRUST_FILE", "is set without TRACEBLOC_CA_FILE: the bundle it writes for the client's containers is the image's roots and that extra CA; set both or neither")
+	case !filepath.IsAbs(c.TrustFile):
+		p.bad("TRACEBLOC_TRUST_FILE", "%q is not an absolute path, e.g. /etc/tracebloc/trust/ca-certificates.crt", c.TrustFile)
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 // Copy is the copy of the credential that the bootstrap keeps in the client chart's
 // node-agents namespace, where the resource-monitor DaemonSet reads CLIENT_ID and
 // CLIENT_PASSWORD (a pod reads Secrets of its own namespace only). It is a Secret of the
-// credential Secret's name, type Opaque, holding those two keys alone, labelled
+// credential Secret's name, type Opaque, holding those two keys (and the CA bundle of the
+// client's containers, when the chart has an extra CA) alone, labelled
 // tracebloc.io/credential-copy=true and app.kubernetes.io/instance=<release>: not the
 // credential label (the guard counts credentials, and a copy is not a second client) and
 // not app.kubernetes.io/name=client (the tracebloc CLI must find one credential). Helm never
@@ -23,6 +24,9 @@ import (
 type Copy struct {
 	Store     *Store // the credential Secret: its name, release, client, clock and patience
 	Namespace string // the node-agents namespace
+	// Trust, when set, is the CA bundle of the client's containers (package trust): the
+	// copy carries it under names.TrustBundleKey, for the node agents to mount.
+	Trust []byte
 }
 
 // ErrCopy marks a failure to keep the node-agents copy; its text names the namespace and
@@ -87,6 +91,9 @@ func (c *Copy) desired(cur *corev1.Secret, st State) (want *corev1.Secret, write
 		labels[names.AppInstanceLabel] = c.Store.Release
 	}
 	data := map[string][]byte{KeyClientID: []byte(st.ClientID), KeyClientPassword: []byte(st.Password)}
+	if len(c.Trust) > 0 {
+		data[names.TrustBundleKey] = c.Trust
+	}
 	if cur == nil {
 		return &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: c.Store.Name, Namespace: c.Namespace, Labels: labels},

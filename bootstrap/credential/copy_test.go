@@ -109,3 +109,26 @@ func TestCopySync(t *testing.T) {
 		t.Errorf("Sync() next to a foreign Secret = %v, want ErrCopy with the kubectl command and no password", err)
 	}
 }
+
+// TestCopyCarriesTheTrustBundle: with Trust, the copy holds the CA bundle under its key
+// too, and a changed bundle is written again.
+func TestCopyCarriesTheTrustBundle(t *testing.T) {
+	ctx := context.Background()
+	kc := fake.NewClientset()
+	c := &Copy{Store: &Store{Client: kc, Namespace: "edge", Name: "creds"}, Namespace: "agents", Trust: []byte("bundle 1")}
+	st := State{ClientID: "u-1", Password: goodPassword}
+	for i, tc := range []struct {
+		trust string
+		write bool
+	}{{"bundle 1", true}, {"bundle 1", false}, {"bundle 2", true}, {"", true}} {
+		c.Trust = []byte(tc.trust)
+		if changed, err := c.Sync(ctx, st); err != nil || changed != tc.write {
+			t.Fatalf("Sync() #%d = %v, %v, want %v", i+1, changed, err, tc.write)
+		}
+		cp, _ := kc.CoreV1().Secrets("agents").Get(ctx, "creds", metav1.GetOptions{})
+		got, ok := cp.Data[names.TrustBundleKey]
+		if string(got) != tc.trust || ok != (tc.trust != "") {
+			t.Errorf("Sync() #%d: copy's %s = %q (present %v), want %q", i+1, names.TrustBundleKey, got, ok, tc.trust)
+		}
+	}
+}

@@ -190,6 +190,19 @@ seccompProfile:
 {{- if or $ca.configMapName $ca.secretName }}true{{ end -}}
 {{- end -}}
 
+{{/*
+With an extra CA, the bootstrap in the jobs-manager pod writes the CA bundle of the client's
+containers (the image's roots and that CA) into this shared emptyDir; the post-renderer
+mounts it into the containers that talk to the backend (spec.trust of the wiring object).
+*/}}
+{{- define "edge.trustDir" -}}/etc/tracebloc/trust{{- end -}}
+
+{{- define "edge.trustVolume" -}}
+- name: bootstrap-trust
+  emptyDir:
+    sizeLimit: 4Mi
+{{- end -}}
+
 {{/* The service account token, projected into the containers that run the bootstrap image only. */}}
 {{- define "edge.tokenVolume" -}}
 - name: kube-api-access
@@ -256,6 +269,10 @@ Call with (dict "ctx" $ "token" true) in the chart's own pods, whose token volum
 - name: bootstrap-ca-bundle
   mountPath: {{ include "edge.caDir" .ctx }}
   readOnly: true
+{{- if .trust }}
+- name: bootstrap-trust
+  mountPath: {{ include "edge.trustDir" .ctx }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -381,7 +398,8 @@ of bootstrap/config.
 The bootstrap init container, defined once: the post-renderer puts it first in the client
 chart's jobs-manager pod (from the wiring object), the enrollment Deployment runs it
 itself; the hooks run it with a subcommand. Call with (dict "ctx" $ "token" bool), as
-edge.bootstrapVolumeMounts, and optionally "args" (list "check"), which also names it.
+edge.bootstrapVolumeMounts, and optionally "args" (list "check"), which also names it;
+"trust" true (the jobs-manager pod) writes the CA bundle of the client's containers.
 */}}
 {{- define "edge.bootstrapContainer" -}}
 {{- $ := .ctx -}}
@@ -393,6 +411,10 @@ args: {{ toJson . }}
 {{- end }}
 env:
   {{- include "edge.bootstrapEnv" $ | nindent 2 }}
+  {{- if and .trust (include "edge.caEnabled" $) }}
+  - name: TRACEBLOC_TRUST_FILE
+    value: {{ printf "%s/%s" (include "edge.trustDir" $) "ca-certificates.crt" | quote }}
+  {{- end }}
   {{- with .env }}
   {{- toYaml . | nindent 2 }}
   {{- end }}

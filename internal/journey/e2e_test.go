@@ -313,7 +313,7 @@ func TestLegacyInstallIsMigrated(t *testing.T) {
 // edge (signed in, then created the client in the dashboard).
 func (w *world) legacyClient(ctx context.Context, password string) *api.EdgeDevice {
 	w.t.Helper()
-	c, _ := api.New(w.url)
+	c, _ := api.New(w.url, api.WithHTTPClient(w.http))
 	code, err := c.RequestDeviceCode(ctx, nil)
 	if err != nil {
 		w.t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -58,7 +59,9 @@ type world struct {
 	uid      string
 	backend  *devbackend.Server
 	url      string
-	releases []installed // installed, uninstalled when the test ends
+	http     *http.Client // trusts the backend's certificate when it serves TLS
+	caPEM    []byte       // the backend's certificate, when it serves TLS
+	releases []installed  // installed, uninstalled when the test ends
 }
 
 type installed struct{ name, ns string }
@@ -73,6 +76,13 @@ const (
 
 func newWorld(t testing.TB, name string, client bool) *world {
 	t.Helper()
+	return newWorldServing(t, name, client, false)
+}
+
+// newWorldServing is newWorld with a development backend that serves HTTPS (tls) under a
+// certificate of its own, which nothing trusts unless told (w.caPEM).
+func newWorldServing(t testing.TB, name string, client, tls bool) *world {
+	t.Helper()
 	chart := chartCopy(t, client)
 	if client {
 		// The client chart's pods bind fixed ports of the host network (one release at a
@@ -83,7 +93,7 @@ func newWorld(t testing.TB, name string, client bool) *world {
 	root := repoRoot(t)
 	pushOnce(t, root, c)
 	w := &world{t: t, c: c, uid: clustertest.KubeSystemUID(t, c)}
-	w.startBackend()
+	w.startBackend(tls)
 	w.ns = clustertest.Namespace(t, c)
 	helmOut := &syncbuf.Buffer{}
 	w.stage = &journey.Stage{
@@ -146,7 +156,7 @@ func pushOnce(t testing.TB, root string, c *cluster.Cluster) {
 
 // startBackend starts the world's development backend, whose every issued secret goes to
 // the suite's secrets scan.
-func (w *world) startBackend() {
+func (w *world) startBackend(tls bool) {
 	t := w.t
 	backendLog := &syncbuf.Buffer{}
 	srv, err := devbackend.New(devbackend.Config{
@@ -163,9 +173,15 @@ func (w *world) startBackend() {
 	}
 	suite.addWorld()
 	t.Cleanup(func() { suite.add("development backend log ("+t.Name()+")", backendLog.String()) })
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	if tls {
+		hs.StartTLS()
+		w.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hs.Certificate().Raw})
+	} else {
+		hs.Start()
+	}
 	t.Cleanup(func() { hs.Close(); srv.Close() })
-	w.backend, w.url = srv, hs.URL
+	w.backend, w.url, w.http = srv, hs.URL, hs.Client()
 }
 
 // prepare makes ns ready for an install (Stage.Prepare) and, with the client chart, its
@@ -401,7 +417,7 @@ func (w *world) devRequest(method, path, body string) *http.Response {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+w.backend.AdminToken())
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := w.http.Do(req)
 	if err != nil {
 		w.t.Fatal(err)
 	}

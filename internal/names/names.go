@@ -15,6 +15,10 @@ const (
 	// keeps in the client chart's node-agents namespace (for the resource-monitor
 	// DaemonSet). A copy is not a second client: the guard does not count it.
 	CredentialCopyLabel = "tracebloc.io/credential-copy"
+	// TrustBundleKey is the file, and the key of the node-agents copy of the credential,
+	// that holds the CA bundle of the client's containers when the chart has an extra CA:
+	// the bootstrap writes it, the post-renderer points the containers at it.
+	TrustBundleKey = "ca-certificates.crt"
 	// IdentityNamespace is the namespace whose UID identifies a cluster.
 	IdentityNamespace = "kube-system"
 

@@ -17,9 +17,10 @@ var platformValues = []string{"--set", "client.storageClass.create=false", "--se
 
 // helmTemplate renders the chart in dir as the release "edge" in namespace, with the
 // chart's default values and platformValues.
-func helmTemplate(t *testing.T, dir string) []byte {
+func helmTemplate(t *testing.T, dir string, extra ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(clustertest.Tool(t, "helm"), append([]string{"template", "edge", dir, "-n", namespace}, platformValues...)...)
+	args := append(append([]string{"template", "edge", dir, "-n", namespace}, platformValues...), extra...)
+	cmd := exec.Command(clustertest.Tool(t, "helm"), args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -61,6 +62,28 @@ func TestPatchesEdgeChart(t *testing.T) {
 		t.Fatalf("Patches: %v", err)
 	}
 	goldenEdits(t, "edge-chart-edits.txt", patches)
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, "rendered.yaml"), rendered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sameObjects(t, res.Output, kustomize(t, work, fluxKustomization(t, patches)), nil)
+}
+
+// TestPatchesWithExtraCA: with backend.caBundle the wiring also gives the client's
+// containers the CA bundle; the Flux patches make that output too.
+func TestPatchesWithExtraCA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("helm and kustomize: not under -short")
+	}
+	rendered := helmTemplate(t, chartdeps.DirWithClient(t), "--set", "backend.caBundle.configMapName=corp-ca")
+	res := postRender(t, rendered)
+	if !bytes.Contains(res.Output, []byte("REQUESTS_CA_BUNDLE")) {
+		t.Fatal("the post-renderer's output has no CA bundle variables: the wiring did not take spec.trust")
+	}
+	patches, err := Patches(rendered, res.Output, res.Namespace)
+	if err != nil {
+		t.Fatalf("Patches: %v", err)
+	}
 	work := t.TempDir()
 	if err := os.WriteFile(filepath.Join(work, "rendered.yaml"), rendered, 0o644); err != nil {
 		t.Fatal(err)

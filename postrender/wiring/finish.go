@@ -87,7 +87,8 @@ func (w *Wiring) checkVersions(spec Spec) error {
 }
 
 // wire makes the edits of the design, in order: the jobs-manager's init container and
-// volumes, the secretKeyRefs of every client workload, the client chart's Secrets.
+// volumes, the secretKeyRefs of every client workload (and, with an extra CA, the CA bundle
+// of its containers that read the credential), the client chart's Secrets.
 func (w *Wiring) wire(spec Spec, objs []*heldObject) error {
 	jm, err := jobsManager(spec, objs)
 	if err != nil {
@@ -109,6 +110,9 @@ func (w *Wiring) wire(spec Spec, objs []*heldObject) error {
 			continue // no credential Secret there; checkLeftovers names it
 		}
 		repoint(spec, o, placeholder)
+		if err := trustCA(spec, o, o == jm); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ type Spec struct {
 	MigrateFrom         string
 	InitContainer       *yaml.Node   // a mapping with name and image
 	Volumes             []*yaml.Node // mappings with a name
+	Trust               *Trust       // nil without an extra CA
 }
 
 var (
@@ -87,6 +88,11 @@ func parseSpec(o object) (Spec, error) {
 		}
 		s.Volumes = append(s.Volumes, v)
 	}
+	trust, err := parseTrust(spec, s.Volumes)
+	if err != nil {
+		return Spec{}, err
+	}
+	s.Trust = trust
 	return s, nil
 }
 
