@@ -117,7 +117,7 @@ func TestRBAC(t *testing.T) {
 		{
 			name: "migrate from a client release", values: "migrateFrom: {release: tracebloc}\nclient: {nodeAgents: {namespace: {name: agents}}}\n",
 			role: "edge-bootstrap", sa: "edge-jobs-manager", crn: "edge-bootstrap-tracebloc",
-			rules:      []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), secret("edge-legacy-credentials", "get"), leaseCreate, lease("edge-credentials-lock"), events},
+			rules:      []rbacv1.PolicyRule{creds, secret("edge-credentials", "get", "update"), secret("edge-legacy-credentials", "get", "delete"), leaseCreate, lease("edge-credentials-lock"), events},
 			nodeAgents: "agents", nodeAgentRules: copyRules("edge-credentials"),
 		},
 		{

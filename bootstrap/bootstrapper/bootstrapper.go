@@ -83,7 +83,31 @@ func (b *Bootstrapper) Run(ctx context.Context) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	return out, r.nodeAgentsCopy(ctx, state)
+	if err := r.nodeAgentsCopy(ctx, state); err != nil {
+		return out, err
+	}
+	r.dropLegacyCopy(ctx, out, state)
+	return out, nil
+}
+
+// dropLegacyCopy ends a migration (Enrollment migrated): the legacy Secret, when it is the
+// copy the upgrade hook made, holds the credential a second time and goes. It never fails
+// the run: the credential is in place, and a refusal says how to delete the copy by hand.
+func (r *run) dropLegacyCopy(ctx context.Context, out *Outcome, state credential.State) {
+	name := r.b.Config.LegacySecret
+	if out == nil || out.Enrollment != credential.Migrated || name == "" {
+		return
+	}
+	dropped, err := r.store.DropLegacyCopy(ctx, name, state)
+	if err != nil {
+		r.rec.Warning(context.WithoutCancel(ctx), events.ReasonFailed, err.Error())
+		r.log.Warn().Str("step", "finish").Str("legacy_secret", name).Msg(err.Error())
+		return
+	}
+	if dropped {
+		r.log.Info().Str("step", "finish").Str("legacy_secret", name).
+			Msg("deleted the legacy copy of the credential that the upgrade hook made: the credential Secret holds the client now")
+	}
 }
 
 // enrollment is the Lease (lock), the steps under it and the finish, and the credential

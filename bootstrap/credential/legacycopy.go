@@ -180,3 +180,47 @@ func (l *LegacyCopy) Line(o LegacyOutcome) string {
 		return fmt.Sprintf("nothing copied: the Secret %s/%s holds no usable CLIENT_ID and CLIENT_PASSWORD (none, the chart's placeholder, or malformed; none is normal after an earlier upgrade removed them)", ns, l.Source)
 	}
 }
+
+// DropLegacyCopy deletes the legacy copy name once the credential Secret holds the client
+// it carried (st, after a migration): a second place holding the machine credential is one
+// too many. It deletes only a copy the hook made (Opaque, labelled tracebloc.io/legacy-copy)
+// whose CLIENT_ID is st's, with the read's UID and resourceVersion as preconditions, so a
+// Secret written meanwhile is never lost. dropped says whether it deleted; a refusal
+// (RBAC) returns an error whose text says how to delete it by hand.
+func (s *Store) DropLegacyCopy(ctx context.Context, name string, st State) (dropped bool, err error) {
+	var sec *corev1.Secret
+	err = s.patiently(ctx, "read the legacy copy", func() (err error) {
+		sec, err = s.secrets().Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.dropFailed(name, "read", err)
+	}
+	if !isOpaque(sec) || sec.Labels[LabelLegacyCopy] != "true" || string(sec.Data[KeyClientID]) != st.ClientID {
+		return false, nil // not the hook's copy of this client: someone else's, kept
+	}
+	uid, rv := sec.UID, sec.ResourceVersion
+	err = s.patiently(ctx, "delete the legacy copy", func() error {
+		return s.Client.CoreV1().Secrets(s.Namespace).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}})
+	})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return false, nil // gone already, or changed meanwhile: left to whoever changed it
+	}
+	if err != nil {
+		return false, s.dropFailed(name, "delete", err)
+	}
+	return true, nil
+}
+
+func (s *Store) dropFailed(name, verb string, err error) error {
+	ns := s.Namespace
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("the bootstrap may not %s the legacy copy %s/%s (the chart grants it delete on that Secret from this version on): the credential Secret %s/%s holds the client, so delete the copy by hand: kubectl delete secret -n %s %s: %w",
+			verb, ns, name, ns, s.Name, ns, name, err)
+	}
+	return fmt.Errorf("%s the legacy copy %s/%s: %w; the credential Secret %s/%s holds the client, so the copy may be deleted by hand: kubectl delete secret -n %s %s",
+		verb, ns, name, err, ns, s.Name, ns, name)
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tracebloc/edge/internal/api"
@@ -140,6 +141,11 @@ func (w *world) assertMigrated(ctx context.Context, release, id, password string
 		if _, ok := s.Data[k]; ok {
 			t.Errorf("%s-secrets still holds %s after the upgrade", release, k)
 		}
+	}
+	// The hook's copy held the credential a second time: the bootstrap deleted it once the
+	// credential Secret held the client (the jobs-manager started after that).
+	if _, err := w.c.Client.CoreV1().Secrets(w.ns).Get(ctx, release+"-legacy-credentials", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the legacy copy %s-legacy-credentials after the migration: %v, want it deleted", release, err)
 	}
 }
 
