@@ -11,13 +11,15 @@ TOOLS   := $(CURDIR)/bin/tools
 export CGO_ENABLED := 0
 
 STATICCHECK_VERSION := v0.7.0
+ACTIONLINT_VERSION  := v1.7.12
+HELM_DOCS_VERSION   := v1.14.2
 TEST_TIMEOUT ?= 75m
 FUZZTIME ?= 30s
 
 CACHE   := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tracebloc-edge
 IMAGE_TAR := $(BIN)/edge-bootstrap.oci.tar
 
-.PHONY: help build test test-unit lint bench bench-fleet fuzz demo demo-down image tools deps-test deps-demo cluster-up cluster-down clean
+.PHONY: help build test test-unit lint bench bench-fleet fuzz demo demo-down image tools deps-test deps-demo cluster-up cluster-down clean chart-docs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,14 +38,43 @@ test: deps-test build tools ## everything CI runs, real-cluster tests included; 
 test-unit: ## the fast tests only (no cluster, no browser)
 	$(GO) test -short -count=1 ./...
 
-lint: $(TOOLS)/staticcheck ## gofmt, go vet, staticcheck
+lint: $(TOOLS)/staticcheck $(TOOLS)/actionlint $(TOOLS)/helm-docs ## gofmt, go vet, staticcheck, actionlint (the workflows), chart/README.md up to date
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
+	$(TOOLS)/actionlint
+	@$(call chart_docs,$$tmp/README.md); \
+	  if ! diff -u chart/README.md "$$tmp/README.md"; then \
+	    echo "chart/README.md is stale: it is generated from chart/README.md.gotmpl and the comments of chart/values.yaml; run make chart-docs and commit it"; exit 1; fi; \
+	  undocumented=$$(grep -E '\|  \|$$' "$$tmp/README.md" | cut -d' ' -f2); \
+	  if [ -n "$$undocumented" ]; then \
+	    echo "chart/values.yaml: no description for" $$undocumented": add a '# -- ' comment above each, then run make chart-docs"; exit 1; fi
+
+chart-docs: $(TOOLS)/helm-docs ## regenerate chart/README.md from chart/README.md.gotmpl and the comments of chart/values.yaml
+	@$(call chart_docs,chart/README.md)
+
+# chart_docs renders chart/README.md.gotmpl with helm-docs into $(1), from a copy of
+# Chart.yaml, values.yaml and the template only (in $$tmp, removed on exit): helm-docs
+# then never sees charts/ or testdata/, and needs no network.
+define chart_docs
+tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+  cp chart/Chart.yaml chart/values.yaml chart/README.md.gotmpl "$$tmp/"; \
+  $(TOOLS)/helm-docs --chart-search-root "$$tmp" --sort-values-order file --log-level warning; \
+  if [ ! -f "$$tmp/README.md" ]; then echo "helm-docs wrote no README (its warning above says why: chart/values.yaml or chart/README.md.gotmpl)"; exit 1; fi; \
+  if [ "$$tmp/README.md" != "$(1)" ]; then cp "$$tmp/README.md" "$(1)"; fi
+endef
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# actionlint runs shellcheck on the workflows' run: scripts when shellcheck is on PATH
+# (CI installs it), and skips that check otherwise.
+$(TOOLS)/actionlint:
+	GOBIN=$(TOOLS) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+$(TOOLS)/helm-docs:
+	GOBIN=$(TOOLS) $(GO) install github.com/norwoodj/helm-docs/cmd/helm-docs@$(HELM_DOCS_VERSION)
 
 tools: ## build the Kubernetes binaries, helm, helm4 and kustomize into the cache (once)
 	scripts/build-tools >/dev/null
