@@ -60,6 +60,9 @@ type Spec struct {
 	Labels     map[string]string
 	OS         string // "linux" when empty
 	Arch       string // "amd64" when empty
+	// Created is the config's creation time; the epoch when zero. The files of the
+	// layer are dated at the epoch either way.
+	Created time.Time
 }
 
 // Build assembles the image: empty base, one layer with the files (plus their parent
@@ -75,12 +78,16 @@ func Build(spec Spec) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("make layer: %w", err)
 	}
+	created := epoch
+	if !spec.Created.IsZero() {
+		created = spec.Created.UTC()
+	}
 	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
 	img, err := mutate.Append(base, mutate.Addendum{
 		Layer:     layer,
 		MediaType: types.OCILayer,
-		History:   v1.History{Created: v1.Time{Time: epoch}, CreatedBy: "tracebloc-edge ociimage"},
+		History:   v1.History{Created: v1.Time{Time: created}, CreatedBy: "tracebloc-edge ociimage"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("append layer: %w", err)
@@ -92,7 +99,7 @@ func Build(spec Spec) (v1.Image, error) {
 	cfg = cfg.DeepCopy()
 	cfg.OS = orDefault(spec.OS, "linux")
 	cfg.Architecture = orDefault(spec.Arch, "amd64")
-	cfg.Created = v1.Time{Time: epoch}
+	cfg.Created = v1.Time{Time: created}
 	cfg.Config.Entrypoint = spec.Entrypoint
 	cfg.Config.Cmd = spec.Cmd
 	cfg.Config.Env = spec.Env
