@@ -439,8 +439,8 @@ func TestSecondClusterAndNamespaceConflict(t *testing.T) {
 }
 
 // helm4Env is the environment of Helm 4 with the post-renderer plugin: its own homes, the
-// post-renderer on PATH, and the post-renderer's flags as its variables (a plugin gets no
-// arguments from the command line).
+// post-renderer on PATH, and the post-renderer's flags as its variables (the form that
+// needs no --post-renderer-args on every command; Helm 4 passes those to a plugin too).
 func (w *world) helm4Env(home string) []string {
 	env := append(os.Environ(), "KUBECONFIG="+w.c.Kubeconfig,
 		"HELM_DATA_HOME="+filepath.Join(home, "data"), "HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
