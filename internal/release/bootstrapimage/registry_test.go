@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"testing"
 
@@ -34,6 +35,19 @@ func testRegistry(t *testing.T) Registry {
 	return Registry{Repo: repo, Transport: tr}
 }
 
+// freshRelease is testRelease with a revision of its own, so that its digests are new
+// to the registry, which keeps what earlier runs pushed.
+func freshRelease(t *testing.T) Release {
+	t.Helper()
+	r := testRelease(t)
+	rev := make([]byte, 20)
+	if _, err := rand.Read(rev); err != nil {
+		t.Fatal(err)
+	}
+	r.Revision = hex.EncodeToString(rev)
+	return r
+}
+
 func newKey(t *testing.T) *ecdsa.PrivateKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -48,7 +62,7 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 func TestPushSBOMReferrers(t *testing.T) {
 	ctx := context.Background()
 	g := testRegistry(t)
-	b := assemble(t, testRelease(t))
+	b := assemble(t, freshRelease(t))
 	pushed, err := Push(ctx, g, b, "v0.1.0")
 	if err != nil {
 		t.Fatalf("Push() error = %v", err)
@@ -85,7 +99,7 @@ func TestSignVerify(t *testing.T) {
 	ctx := context.Background()
 	g := testRegistry(t)
 	key := newKey(t)
-	b := assemble(t, testRelease(t))
+	b := assemble(t, freshRelease(t))
 	pushed, err := Push(ctx, g, b, "v0.1.0-signed")
 	if err != nil {
 		t.Fatalf("Push() error = %v", err)
@@ -104,7 +118,7 @@ func TestSignVerify(t *testing.T) {
 	}
 
 	t.Run("unsigned", func(t *testing.T) {
-		r := testRelease(t)
+		r := freshRelease(t)
 		r.Version = "v0.1.0-unsigned"
 		other := assemble(t, r)
 		p, err := Push(ctx, g, other, r.Version)
