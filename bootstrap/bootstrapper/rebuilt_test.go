@@ -16,6 +16,7 @@ import (
 	"github.com/tracebloc/edge/bootstrap/bootstrapper"
 	"github.com/tracebloc/edge/bootstrap/credential"
 	"github.com/tracebloc/edge/bootstrap/events"
+	"github.com/tracebloc/edge/internal/api"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/devbackend"
 )
@@ -51,18 +52,25 @@ func rebuiltOn(t *testing.T, e *env, name string) *env {
 // TestRebuiltClusterWaitsForTheOldClient: a cluster was rebuilt (a new kube-system UID,
 // the same namespace) while its old client is offline. The new cluster's bootstrap says
 // which client holds the namespace, its old cluster id and its last heartbeat, and how to
-// free it, and waits; revoking the old client is not enough (it keeps its namespace);
-// once it is deleted, the run goes on with the same sign-in and mints the new cluster's
-// client.
-// The contract-only backend (no namespace_conflict code, no machine self-revoke) gets the
-// same wait; there the revoke is left out.
+// free it, and waits; once the person revokes or deletes the old client in the dashboard,
+// the run goes on by itself with the same sign-in and mints the new cluster's client.
+// The contract-only backend (no credential_revoked, no namespace_conflict code) gets the
+// same wait, which a revoke does not end there: only the deletion does.
 func TestRebuiltClusterWaitsForTheOldClient(t *testing.T) {
-	for _, contractOnly := range []bool{false, true} {
-		t.Run(fmt.Sprintf("contractOnly=%v", contractOnly), func(t *testing.T) { assertRebuiltClusterWaits(t, contractOnly) })
+	for _, tc := range []struct {
+		name         string
+		contractOnly bool
+		revoke       bool // the person revokes the old client; else deletes it
+	}{
+		{name: "deleted"},
+		{name: "revoked", revoke: true},
+		{name: "contract-only, deleted", contractOnly: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { assertRebuiltClusterWaits(t, tc.contractOnly, tc.revoke) })
 	}
 }
 
-func assertRebuiltClusterWaits(t *testing.T, contractOnly bool) {
+func assertRebuiltClusterWaits(t *testing.T, contractOnly, revoke bool) {
 	var ago atomic.Int64 // how far in the past the backend's clock is
 	e := newEnv(t, devbackend.Config{ContractOnly: contractOnly, Now: func() time.Time { return time.Now().Add(-time.Duration(ago.Load())) }})
 	if _, err := e.start(e.ctx(), e.newRun("edge-old")); err != nil {
@@ -97,29 +105,51 @@ func assertRebuiltClusterWaits(t *testing.T, contractOnly bool) {
 		}
 	}
 	log := r.out.String()
-	for _, want := range []string{old.FirstName, *old.ClusterID, b.uid, e.ns, "delete client", "goes on by itself", "last heartbeat " + heartbeat.UTC().Format(time.RFC3339)} {
+	for _, want := range []string{old.FirstName, *old.ClusterID, b.uid, e.ns, "revoke or delete client", "goes on by itself", "last heartbeat " + heartbeat.UTC().Format(time.RFC3339)} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the message does not say %q:\n%s", want, log)
 		}
 	}
-	assertWaitingEvent(t, b, "edge-new", old.FirstName)
-	if !contractOnly {
-		assertRevokeIsNotEnough(t, e, b, r, done)
+	if strings.Contains(log, "not enough") {
+		t.Errorf("the message still says revoking is not enough:\n%s", log)
 	}
-
-	b.devDelete(fmt.Sprintf("/_dev/clients/%d", old.ID)) // the dashboard's delete
+	assertWaitingEvent(t, b, "edge-new", old.FirstName)
+	dashboard := e.userClient("dev@example.com") // the person, in the dashboard
+	revokeOld := func() {
+		if _, err := dashboard.RevokeEdgeDevice(context.Background(), old.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantClients := 1
+	switch {
+	case contractOnly:
+		revokeOld()
+		assertStillWaiting(t, b, r, done, "a revoke on a backend that does not show it")
+		b.devDelete(fmt.Sprintf("/_dev/clients/%d", old.ID)) // the dashboard's delete
+	case revoke:
+		revokeOld()
+		wantClients = 2 // the revoked record stays
+	default:
+		b.devDelete(fmt.Sprintf("/_dev/clients/%d", old.ID))
+	}
 	var res result
 	select {
 	case res = <-done:
 	case <-time.After(time.Minute):
-		t.Fatalf("the run did not go on after the old client was deleted:\n%s", r.out.String())
+		t.Fatalf("the run did not go on after the old client was revoked or deleted:\n%s", r.out.String())
 	}
 	if res.err != nil || res.out.Enrollment != credential.Minted {
 		t.Fatalf("Run() = %+v, %v, want a new client minted\n%s", res.out, res.err, r.out.String())
 	}
 	clients := b.clients()
-	if len(clients) != 1 || clients[0].ClusterID == nil || *clients[0].ClusterID != b.uid || clients[0].Namespace != e.ns {
-		t.Fatalf("clients = %+v, want one new client of cluster %s in %s", clients, b.uid, e.ns)
+	var mine []api.EdgeDevice
+	for _, c := range clients {
+		if c.ClusterID != nil && *c.ClusterID == b.uid && c.Namespace == e.ns {
+			mine = append(mine, c)
+		}
+	}
+	if len(clients) != wantClients || len(mine) != 1 || mine[0].CredentialRevoked {
+		t.Fatalf("clients = %+v, want %d with one new client of cluster %s in %s", clients, wantClients, b.uid, e.ns)
 	}
 	if len(distinct(r.codes)) != 1 {
 		t.Errorf("codes shown = %v, want the one approval", r.codes)
@@ -127,18 +157,16 @@ func assertRebuiltClusterWaits(t *testing.T, contractOnly bool) {
 	b.verify()
 }
 
-// assertRevokeIsNotEnough: the old cluster's own offboarding (its machine credential
-// revokes its client) leaves the namespace taken, so the run polls on.
-func assertRevokeIsNotEnough[T any](t *testing.T, old, b *env, r *run, done <-chan T) {
+// assertStillWaiting: after what happened (why), the run polls on.
+func assertStillWaiting[T any](t *testing.T, b *env, r *run, done <-chan T, why string) {
 	t.Helper()
-	old.revokeClient()
 	lists := b.countRequests(http.MethodGet, "/edge-device/")
 	if !b.waitRequests(http.MethodGet, "/edge-device/", lists+2, time.Minute) {
-		t.Fatalf("the run stopped polling after the revoke:\n%s", r.out.String())
+		t.Fatalf("the run stopped polling after %s:\n%s", why, r.out.String())
 	}
 	select {
 	case res := <-done:
-		t.Fatalf("the run ended after a revoke alone: %+v\n%s", res, r.out.String())
+		t.Fatalf("the run ended after %s: %+v\n%s", why, res, r.out.String())
 	default:
 	}
 }

@@ -195,7 +195,8 @@ func (e *Enroller) replaceable(ctx context.Context, clients []api.EdgeDevice, pr
 // create stores the write-ahead password and sends it with the create call; created is
 // false when the cluster had a client already.
 // A namespace held by the client of the cluster this one replaces (see formerClient) is
-// waited for: once that client is deleted, the create goes on, with the same sign-in.
+// waited for: once that client is revoked or deleted, the create goes on, with the same
+// sign-in.
 func (e *Enroller) create(ctx context.Context, acct *Account, prior credential.State, dead *credential.State) (dev *api.EdgeDevice, created bool, password string, err error) {
 	clients := acct.Clients
 	for round := 0; ; round++ {
@@ -381,11 +382,12 @@ func (e *Enroller) checkNamespace(clients []api.EdgeDevice) error {
 }
 
 // namespaceHolder is the client of the account, other than this cluster's, that uses the
-// namespace; nil when there is none.
+// namespace; nil when there is none. A revoked client of another cluster does not hold it
+// (releasedBy), so a pod started after the revoke does not wait.
 func (e *Enroller) namespaceHolder(clients []api.EdgeDevice) *api.EdgeDevice {
 	for i := range clients {
 		c := &clients[i]
-		if c.Namespace != e.Namespace || c.IsDecommissioned || (c.ClusterID != nil && *c.ClusterID == e.ClusterID) {
+		if c.Namespace != e.Namespace || c.IsDecommissioned || (c.ClusterID != nil && *c.ClusterID == e.ClusterID) || releasedBy(c) {
 			continue
 		}
 		return c

@@ -14,8 +14,9 @@ import (
 // A rebuilt cluster keeps its namespace's name and gets a new kube-system UID, so its
 // enrollment finds the namespace held by the client of the cluster it replaces: anchored to
 // the old cluster id, and offline. Only a person can tell that the old cluster is gone for
-// good, so the run says so, names the client, and waits for it to be deleted, then goes on
-// with the same sign-in.
+// good, so the run says so, names the client, and waits for it to be revoked or deleted,
+// then goes on with the same sign-in. A revoked client is told by its credential_revoked
+// field (an extension); a backend that does not send it gets the wait for the deletion.
 
 // Defaults of Enroller.FormerPoll and FormerWait. The wait stays within the life of a
 // user token (an hour is usual), since the create that follows needs it.
@@ -47,8 +48,8 @@ func (e *Enroller) formerClient(holder *api.EdgeDevice) bool {
 }
 
 // awaitFormer tells the person what holds the namespace and how to free it, then reads the
-// client list every FormerPoll until holder is gone (deleted, decommissioned, or moved out
-// of the namespace) and returns that list. It stops when holder comes back to life, when
+// client list every FormerPoll until holder is gone (revoked, deleted, decommissioned, or
+// moved out of the namespace) and returns that list. It stops when holder comes back to life, when
 // the sign-in ends, and after FormerWait.
 func (e *Enroller) awaitFormer(ctx context.Context, held *heldByFormer) ([]api.EdgeDevice, error) {
 	e.hook("await-former")
@@ -97,11 +98,13 @@ func formerTransient(err error) bool {
 }
 
 // stillHeld is one look at the list: nil once holder no longer holds the namespace,
-// errStillHeld while it does offline, and a stop when it is live again.
+// errStillHeld while it does offline, and a stop when it is live again. A revoked holder
+// no longer holds it (see releasedBy); a backend that does not send credential_revoked
+// shows none revoked, so there the wait lasts until the deletion.
 func (e *Enroller) stillHeld(clients []api.EdgeDevice, holder api.EdgeDevice) error {
 	for i := range clients {
 		c := &clients[i]
-		if c.ID != holder.ID || c.IsDecommissioned || c.Namespace != e.Namespace {
+		if c.ID != holder.ID || c.IsDecommissioned || c.Namespace != e.Namespace || releasedBy(c) {
 			continue
 		}
 		if live, why := e.live(c); live {
@@ -114,6 +117,13 @@ func (e *Enroller) stillHeld(clients []api.EdgeDevice, holder api.EdgeDevice) er
 	return nil
 }
 
+// releasedBy reports whether c, a client of another cluster, has given its namespace up by
+// being revoked: the backend then lets another cluster's client be created there. One
+// without a cluster id (an install from before cluster ids) keeps it.
+func releasedBy(c *api.EdgeDevice) bool {
+	return c.CredentialRevoked && c.ClusterID != nil
+}
+
 // formerError turns the end of an unsuccessful wait into the stop it is.
 func (e *Enroller) formerError(ctx context.Context, holder api.EdgeDevice, clients []api.EdgeDevice, err error) error {
 	var exhausted *retry.ExhaustedError
@@ -121,19 +131,19 @@ func (e *Enroller) formerError(ctx context.Context, holder api.EdgeDevice, clien
 	switch {
 	case errors.As(err, &exhausted) && errors.Is(err, errStillHeld):
 		return stop(Conflict, nil,
-			"waited %s for client %q (anchored to cluster %s) to be deleted; it still holds namespace %s: delete it in the tracebloc dashboard (or tracebloc client delete %s) and restart the pod (kubectl rollout restart), or install here into a free namespace (helm install ... -n %s)",
+			"waited %s for client %q (anchored to cluster %s) to be revoked or deleted; it still holds namespace %s: revoke or delete it in the tracebloc dashboard (or tracebloc client delete %s) and restart the pod (kubectl rollout restart), or install here into a free namespace (helm install ... -n %s)",
 			e.formerWait(), name, formerCluster(&holder), e.Namespace, name, FreeNamespace(e.Namespace, clients))
 	case errors.Is(err, api.ErrUnauthorized):
 		return stop(Failure, err,
-			"the sign-in ended while waiting for client %q to be deleted: delete it in the tracebloc dashboard; the pod restarts, shows a new code, and goes on once it is approved", name)
+			"the sign-in ended while waiting for client %q to be revoked or deleted: revoke or delete it in the tracebloc dashboard; the pod restarts, shows a new code, and goes on once it is approved", name)
 	case ctx.Err() != nil:
-		return fmt.Errorf("stopped while waiting for client %q to be deleted: %w", name, context.Cause(ctx))
+		return fmt.Errorf("stopped while waiting for client %q to be revoked or deleted: %w", name, context.Cause(ctx))
 	}
 	var st *Error
 	if errors.As(err, &st) {
 		return err
 	}
-	return e.backendError("list the account's clients while waiting for client "+name+" to be deleted", err)
+	return e.backendError("list the account's clients while waiting for client "+name+" to be revoked or deleted", err)
 }
 
 // formerMessage says what holds the namespace, where it was anchored, when it was last
@@ -145,8 +155,8 @@ func (e *Enroller) formerMessage(h api.EdgeDevice, clients []api.EdgeDevice) str
 		heartbeat = "last heartbeat " + h.LastInfoUpdate.UTC().Format(time.RFC3339)
 	}
 	return fmt.Sprintf("this cluster (%s) looks rebuilt: namespace %s is held by client %q (id %d) of your account, anchored to cluster %s, which is not live (%s). "+
-		"If that cluster is gone, delete client %q in the tracebloc dashboard (or tracebloc client delete %s): this pod then goes on by itself and creates this cluster's client, without a new approval "+
-		"(revoking it is not enough: a revoked client keeps its namespace). If that cluster still runs, install here into a free namespace instead (helm install ... -n %s). Waiting up to %s",
+		"If that cluster is gone, revoke or delete client %q in the tracebloc dashboard (or tracebloc client delete %s): this pod then goes on by itself and creates this cluster's client, without a new approval. "+
+		"If that cluster still runs, install here into a free namespace instead (helm install ... -n %s). Waiting up to %s",
 		e.ClusterID, e.Namespace, name, h.ID, formerCluster(&h), heartbeat, name, name, FreeNamespace(e.Namespace, clients), e.formerWait())
 }
 

@@ -215,3 +215,74 @@ func TestNamespaceConflictAtCreateWaitsForTheFormerClient(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokedFormerClientFreesTheNamespace: the person revokes the old client instead of
+// deleting it. Revoked while the run waits: the wait ends at the next look and the run
+// mints this cluster's client with the same sign-in; revoked before the run: no wait at
+// all. A backend that does not say which clients are revoked (contract-only) gets the wait
+// for the deletion, as before.
+func TestRevokedFormerClientFreesTheNamespace(t *testing.T) {
+	tests := []struct {
+		name         string
+		contractOnly bool
+		revokeAt     int // the list before which the old client is revoked; 0: before the run
+		deleteAt     int // the list before which it is deleted; 0: never
+		wantWaits    int
+		wantNotices  int
+	}{
+		{name: "revoked while waiting", revokeAt: 3, wantWaits: 2, wantNotices: 1},
+		{name: "revoked before the run", wantWaits: 0, wantNotices: 0},
+		{name: "backend without the field", contractOnly: true, deleteAt: 3, wantWaits: 2, wantNotices: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := retrytest.NewClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+			f := &former{world: newWorld(t, devbackend.Config{Now: clk.Now, ContractOnly: tt.contractOnly, AdminToken: "admin-token-of-the-test"}), clock: clk}
+			f.old = f.client("edge", oldCluster)
+			dashboard := f.signIn("dev@example.com") // the person's own sign-in, as the dashboard's
+			revoke := func() {
+				if _, err := dashboard.RevokeEdgeDevice(context.Background(), f.old.ID); err != nil {
+					t.Error(err)
+				}
+			}
+			if tt.revokeAt == 0 {
+				revoke()
+			}
+			f.beforeList = func(n int) {
+				if n == tt.revokeAt {
+					revoke()
+				}
+				if n == tt.deleteAt {
+					if err := f.srv.DeleteClient(f.old.ID); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			res, log, err := f.enroll(time.Hour)
+			if err != nil || res.Enrollment != credential.Minted || res.Client.ClusterID == nil || *res.Client.ClusterID != clusterID || res.Client.Namespace != "edge" {
+				t.Fatalf("MintOrAdopt() = %+v, %v, want a new client of this cluster in edge\n%s", res, err, log)
+			}
+			if n := len(f.clock.Waits()); n != tt.wantWaits {
+				t.Errorf("waits = %v, want %d", f.clock.Waits(), tt.wantWaits)
+			}
+			if len(f.notices) != tt.wantNotices {
+				t.Fatalf("notices = %q, want %d", f.notices, tt.wantNotices)
+			}
+			for _, msg := range f.notices {
+				if !strings.Contains(msg, `revoke or delete client "old-client" in the tracebloc dashboard`) || strings.Contains(msg, "not enough") {
+					t.Errorf("the notice does not say to revoke or delete the old client:\n%s", msg)
+				}
+			}
+			if secret := f.secretData(); secret[credential.KeyClientID] != res.Client.Username || !f.verifies(res.Client.Username, secret[credential.KeyClientPassword]) {
+				t.Errorf("the Secret does not hold the new client's working credential")
+			}
+			wantClients := 2 // the revoked one is kept
+			if tt.deleteAt != 0 {
+				wantClients = 1
+			}
+			if clients, _ := f.srv.Clients(); len(clients) != wantClients {
+				t.Errorf("clients = %d, want %d", len(clients), wantClients)
+			}
+		})
+	}
+}

@@ -99,6 +99,9 @@ type EdgeDevice struct {
 	VCPUCores             float64        `json:"v_cpu_cores"`
 	VGPUCores             float64        `json:"v_gpu_cores"`
 	VRAM                  float64        `json:"vram"`
+	// CredentialRevoked is an extension (EXTENSIONS.md): the client's machine credential
+	// was revoked. A backend without it does not send the field, which reads as false.
+	CredentialRevoked bool `json:"credential_revoked"`
 }
 
 // EdgeDevicePage is one page of GET /edge-device/.

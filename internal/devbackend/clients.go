@@ -76,7 +76,9 @@ func validateCreate(req api.CreateRequest) map[string]string {
 
 // createClient is the account-scoped get-or-create of POST /edge-device/. It inserts
 // first and lets the UNIQUE constraints decide; a violation is then explained by re-reading
-// the holder of the cluster_id, else of the namespace.
+// the holder of the cluster_id, else of the namespace. A revoked client anchored to a
+// cluster does not hold its namespace (an extension); without it (ContractOnly) every
+// client of the account in the namespace does, which the insert's NOT EXISTS keeps.
 func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
 	var req api.CreateRequest
 	if err := decodeBody(r, &req); err != nil {
@@ -101,16 +103,24 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
 	if req.ClusterID != "" {
 		clusterID = &req.ClusterID
 	}
-	res, err := s.db.ExecContext(ctx, `
-		INSERT INTO clients(account_id, username, password_hash, first_name, namespace, location, status, cluster_id, date_joined, created_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.AccountID, uuid.NewString(), hash, req.FirstName, req.Namespace, req.Location, api.StatusPending, clusterID, nanos(s.cfg.Now()), a.UserID)
+	insert := `INSERT INTO clients(account_id, username, password_hash, first_name, namespace, location, status, cluster_id, date_joined, created_by)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+	args := []any{a.AccountID, uuid.NewString(), hash, req.FirstName, req.Namespace, req.Location, api.StatusPending, clusterID, nanos(s.cfg.Now()), a.UserID}
+	if s.cfg.ContractOnly {
+		insert += ` WHERE NOT EXISTS (SELECT 1 FROM clients WHERE account_id = ? AND namespace = ?)`
+		args = append(args, a.AccountID, req.Namespace)
+	}
+	res, err := s.db.ExecContext(ctx, insert, args...)
 	if err != nil && isUnique(err) {
 		s.explainDuplicate(w, r, a, req)
 		return
 	}
 	if err != nil {
 		s.internalError(w, r, err)
+		return
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		s.explainDuplicate(w, r, a, req)
 		return
 	}
 	id, err := res.LastInsertId()
@@ -123,7 +133,7 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, c.EdgeDevice)
+	writeJSON(w, http.StatusCreated, s.device(c))
 }
 
 // explainDuplicate answers a create that broke a uniqueness rule: the cluster id is
@@ -141,7 +151,7 @@ func (s *Server) explainDuplicate(w http.ResponseWriter, r *http.Request, a *acc
 			return
 		}
 	}
-	holder, err := clientWhere(ctx, s.db, `WHERE c.account_id = ? AND c.namespace = ?`, a.AccountID, req.Namespace)
+	holder, err := namespaceHolder(ctx, s.db, a.AccountID, req.Namespace)
 	if err != nil {
 		s.internalError(w, r, fmt.Errorf("explain unique violation: %w", err))
 		return
@@ -169,8 +179,31 @@ func (s *Server) clusterHeld(w http.ResponseWriter, a *account, req api.CreateRe
 			Error: api.CodeClusterInUse, ClusterID: req.ClusterID, HolderClientID: holder.ID, HolderName: holder.FirstName,
 		})
 	default:
-		writeJSON(w, http.StatusOK, holder.EdgeDevice)
+		writeJSON(w, http.StatusOK, s.device(holder))
 	}
+}
+
+// namespaceHolder is the client of account that holds namespace: one whose credential
+// is not revoked, or that has no cluster id; failing that (ContractOnly), any other.
+func namespaceHolder(ctx context.Context, q querier, accountID int64, namespace string) (*client, error) {
+	return clientWhere(ctx, q, `WHERE c.account_id = ? AND c.namespace = ?
+		ORDER BY (c.credential_revoked = 0 OR c.cluster_id IS NULL) DESC, c.id LIMIT 1`, accountID, namespace)
+}
+
+// device is c as the answers show it. credential_revoked is an extension: without it
+// (ContractOnly) the field is left out, as a backend without it would.
+func (s *Server) device(c *client) any {
+	if s.cfg.ContractOnly {
+		return contractDevice{EdgeDevice: c.EdgeDevice}
+	}
+	return c.EdgeDevice
+}
+
+// contractDevice is a client without credential_revoked: the outer field hides the
+// embedded one, and omitempty leaves it out.
+type contractDevice struct {
+	api.EdgeDevice
+	CredentialRevoked *struct{} `json:"credential_revoked,omitempty"`
 }
 
 // live is the contract's rule for a client that may not have its credential reset.
@@ -208,9 +241,9 @@ func (s *Server) listClients(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	out := api.EdgeDevicePage{Count: count, Results: []api.EdgeDevice{}}
+	out := devicePage{Count: count, Results: []any{}}
 	for _, c := range list {
-		out.Results = append(out.Results, c.EdgeDevice)
+		out.Results = append(out.Results, s.device(c))
 	}
 	base := s.baseURL(r) + "/edge-device/"
 	if page < pages {
@@ -249,8 +282,16 @@ func (s *Server) ownClient(w http.ResponseWriter, r *http.Request) *client {
 
 func (s *Server) getClient(w http.ResponseWriter, r *http.Request) {
 	if c := s.ownClient(w, r); c != nil {
-		writeJSON(w, http.StatusOK, c.EdgeDevice)
+		writeJSON(w, http.StatusOK, s.device(c))
 	}
+}
+
+// devicePage is api.EdgeDevicePage with the clients as device shows them.
+type devicePage struct {
+	Count    int     `json:"count"`
+	Next     *string `json:"next"`
+	Previous *string `json:"previous"`
+	Results  []any   `json:"results"`
 }
 
 // patchClient backfills cluster_id and/or resets the machine password.
@@ -281,7 +322,13 @@ func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
 			s.internalError(w, r, err)
 			return
 		}
-		if _, err := s.db.ExecContext(ctx, `UPDATE clients SET password_hash = ?, credential_revoked = 0 WHERE id = ?`, hash, c.ID); err != nil {
+		_, err = s.db.ExecContext(ctx, `UPDATE clients SET password_hash = ?, credential_revoked = 0 WHERE id = ?`, hash, c.ID)
+		if err != nil && isUnique(err) {
+			// c was revoked, and another cluster's client has taken its namespace since.
+			s.resetConflict(w, r, c)
+			return
+		}
+		if err != nil {
 			s.internalError(w, r, err)
 			return
 		}
@@ -295,7 +342,21 @@ func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c.EdgeDevice)
+	writeJSON(w, http.StatusOK, s.device(c))
+}
+
+// resetConflict answers a password reset that would give a revoked client its namespace
+// back while another client holds it: 409 namespace_conflict naming that holder.
+func (s *Server) resetConflict(w http.ResponseWriter, r *http.Request, c *client) {
+	holder, err := namespaceHolder(r.Context(), s.db, c.Account, c.Namespace)
+	if err != nil {
+		s.internalError(w, r, fmt.Errorf("explain unique violation: %w", err))
+		return
+	}
+	s.patchConflict(w, api.ErrorBody{
+		Error: api.CodeNamespaceConflict, Namespace: c.Namespace, HolderName: holder.FirstName,
+		Detail: fmt.Sprintf("Client %q was revoked and another client of this account now uses namespace %q.", c.FirstName, c.Namespace),
+	})
 }
 
 // patchRequest is the body of PATCH /edge-device/<id>/: either field may be left out.

@@ -16,7 +16,9 @@ import (
 )
 
 // schema is the whole database. The UNIQUE constraints on clients are what keep one client
-// per cluster and one namespace per account, also under concurrent requests.
+// per cluster and one namespace per account, also under concurrent requests. A client
+// whose credential was revoked and that is anchored to a cluster no longer holds its
+// namespace (clients_namespace): another cluster's client may be created there.
 const schema = `
 CREATE TABLE IF NOT EXISTS accounts (
 	id   INTEGER PRIMARY KEY,
@@ -45,9 +47,10 @@ CREATE TABLE IF NOT EXISTS clients (
 	is_decommissioned       INTEGER NOT NULL DEFAULT 0,
 	decommissioned_at       INTEGER,
 	date_joined             INTEGER NOT NULL,
-	created_by              INTEGER REFERENCES users(id),
-	UNIQUE (account_id, namespace)
+	created_by              INTEGER REFERENCES users(id)
 );
+CREATE UNIQUE INDEX IF NOT EXISTS clients_namespace ON clients(account_id, namespace)
+	WHERE credential_revoked = 0 OR cluster_id IS NULL;
 CREATE TABLE IF NOT EXISTS tokens (
 	id         INTEGER PRIMARY KEY,
 	digest     BLOB NOT NULL UNIQUE,
@@ -178,10 +181,9 @@ type querier interface {
 // client is one clients row with what the answers embed.
 type client struct {
 	api.EdgeDevice
-	AccountName       string `json:"account_name"`
-	CreatedByEmail    string `json:"created_by_email"`
-	CredentialRevoked bool   `json:"credential_revoked"`
-	passwordHash      []byte
+	AccountName    string `json:"account_name"`
+	CreatedByEmail string `json:"created_by_email"`
+	passwordHash   []byte
 }
 
 const clientSelect = `SELECT c.id, c.account_id, c.username, c.password_hash, c.credential_revoked,
