@@ -24,7 +24,7 @@ const (
 	ReasonEnrolled   = "Enrolled"
 	ReasonFailed     = "EnrollmentFailed"
 	// ReasonWaiting: the run waits for a person to act in tracebloc (the former client of a
-	// rebuilt cluster to be deleted).
+	// rebuilt cluster to be revoked or deleted).
 	ReasonWaiting = "WaitingForOldClient"
 )
 
