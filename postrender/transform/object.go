@@ -41,6 +41,7 @@ func (t *transformer) object(obj *yaml.Node) (bool, error) {
 
 // list edits each item of a List kind.
 func (t *transformer) list(items *yaml.Node) (bool, error) {
+	t.cur.fail() // rare: encoded
 	changed := false
 	for i, item := range items.Content {
 		if item.Kind != yaml.MappingNode {
@@ -108,11 +109,15 @@ func (t *transformer) namespace(obj *yaml.Node, gk GroupKind) (bool, error) {
 	if err != nil || target == "" {
 		return false, err
 	}
+	if meta == nil || meta.Kind != yaml.MappingNode {
+		t.cur.fail() // a metadata made up, or an error
+	}
 	meta, err = ensureMap(obj, "metadata")
 	if err != nil {
 		return false, err
 	}
-	if field(meta, "namespace") != nil {
+	if v := field(meta, "namespace"); v != nil {
+		t.cur.replace(v, t.scalarText(target))
 		return setString(meta, "namespace", target), nil
 	}
 	// Next to the name, where people look for it.
@@ -122,6 +127,7 @@ func (t *transformer) namespace(obj *yaml.Node, gk GroupKind) (bool, error) {
 			at = i + 2
 		}
 	}
+	t.cur.add(meta, at-1, t.keyLine("namespace", target))
 	meta.Content = append(meta.Content[:at], append([]*yaml.Node{
 		{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: "namespace"},
 		{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: target},
@@ -148,6 +154,11 @@ func (t *transformer) subjects(obj *yaml.Node, gk GroupKind) (bool, error) {
 		target, err := t.targetNamespace()
 		if err != nil || target == "" {
 			return false, err
+		}
+		if v := field(s, "namespace"); v != nil {
+			t.cur.replace(v, t.scalarText(target))
+		} else {
+			t.cur.add(s, -1, t.keyLine("namespace", target))
 		}
 		changed = setString(s, "namespace", target) || changed
 	}
@@ -196,6 +207,7 @@ func (t *transformer) labels(obj *yaml.Node, gk GroupKind) (bool, error) {
 }
 
 func (t *transformer) label(obj *yaml.Node) (bool, error) {
+	t.labelText(obj)
 	meta, err := ensureMap(obj, "metadata")
 	if err != nil {
 		return false, err
@@ -205,6 +217,45 @@ func (t *transformer) label(obj *yaml.Node) (bool, error) {
 		return false, fmt.Errorf("metadata: %w", err)
 	}
 	return setString(labels, names.ClusterIDLabel, t.opts.ClusterID), nil
+}
+
+// labelText records as text what label does to obj.
+func (t *transformer) labelText(obj *yaml.Node) {
+	line := t.keyLine(names.ClusterIDLabel, t.opts.ClusterID)
+	if line == "" {
+		t.cur.fail()
+		return
+	}
+	meta := field(obj, "metadata")
+	switch {
+	case meta == nil:
+		// ensureMap puts a new metadata before spec.
+		for i := 0; i+1 < len(obj.Content); i += 2 {
+			if obj.Content[i].Value == "spec" {
+				t.cur.addBefore(obj, i, "metadata:\n  labels:\n    "+line)
+				return
+			}
+		}
+		t.cur.add(obj, -1, "metadata:\n  labels:\n    "+line)
+	case meta.Kind != yaml.MappingNode:
+		t.cur.fail()
+	default:
+		labels := field(meta, "labels")
+		switch {
+		case labels == nil:
+			t.cur.add(meta, -1, "labels:\n  "+line)
+		case labels.Kind != yaml.MappingNode:
+			t.cur.fail()
+		default:
+			v := field(labels, names.ClusterIDLabel)
+			switch {
+			case v == nil:
+				t.cur.add(labels, -1, line)
+			case v.Kind != yaml.ScalarNode || v.Value != t.opts.ClusterID || isNull(v):
+				t.cur.replace(v, t.scalarText(t.opts.ClusterID))
+			}
+		}
+	}
 }
 
 // images pins the images of every container list in the object: containers,
@@ -229,6 +280,7 @@ func (t *transformer) pinWalk(n *yaml.Node) bool {
 						continue
 					}
 					if ref, ok := t.opts.Pins.Resolve(image.Value); ok {
+						t.cur.replace(image, t.scalarText(ref))
 						image.Value, image.Style, image.Tag = ref, 0, yaml.NodeTagString
 						changed = true
 					}

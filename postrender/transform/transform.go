@@ -10,11 +10,12 @@
 //
 // It reads one document at a time and keeps only the output bytes, so memory follows the
 // size of the output, not of a parsed stream. Each document is parsed with kyaml (the
-// yaml.v3 node tree), edited in place and encoded again only when something changed (a
-// simple tree by plainEmitter, which writes what the kyaml encoder writes at a fraction of
-// its cost; anything else by the encoder); an
-// unchanged document, a comment-only document and anything that is not a Kubernetes object
-// are copied byte for byte. Comments before a document (Helm's `# Source:` lines) are kept
+// yaml.v3 node tree) and edited in place. A changed document is written as its source
+// with the same edits spliced in where the tree's positions place them exactly (textEdits:
+// nearly every rendered manifest), else encoded again (a simple tree by plainEmitter,
+// which writes what the kyaml encoder writes at a fraction of its cost; anything else by
+// the encoder); an unchanged document, a comment-only document and anything that is not
+// a Kubernetes object are copied byte for byte. Comments before a document (Helm's `# Source:` lines) are kept
 // as written, as are all annotations (Helm 4's postrenderer.helm.sh/postrender-filename).
 // Running the transform on its own output changes nothing.
 //
@@ -28,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/tracebloc/edge/postrender/pins"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -58,6 +60,10 @@ type Options struct {
 	// Holder, when set, may hold documents back until the end of the stream, for an edit
 	// that needs the whole stream (the client chart's wiring). Nil holds nothing.
 	Holder Holder
+
+	// structural encodes every changed document from its tree, never splicing its text:
+	// the tests compare the two.
+	structural bool
 }
 
 // A Holder takes documents out of the stream until its end. The transform asks it about
@@ -90,6 +96,9 @@ type Result struct {
 	Namespace string
 	// Documents counts the documents read, comment-only ones included.
 	Documents int
+	// spliced counts the changed documents written as their source with the edits
+	// spliced in, not encoded.
+	spliced int
 }
 
 // errNeedNamespace stops the edit of a document that needs the release namespace before
@@ -112,7 +121,8 @@ type heldDoc struct {
 	c            chunk // cloned: written as it came when nothing changed
 	head, marker []byte
 	doc          yaml.Node
-	changed      bool // by the transform
+	changed      bool      // by the transform
+	text         textEdits // the transform's edits, on a copy of the source
 }
 
 type transformer struct {
@@ -125,6 +135,12 @@ type transformer struct {
 	out       bytes.Buffer
 	slots     []slot
 	plain     plainEmitter
+	// cur records the edits of the document at hand as text; text is its storage for the
+	// documents that stream on, texts the values as the encoder writes them.
+	cur     *textEdits
+	text    textEdits
+	texts   map[string]string
+	spliced int
 }
 
 // Stream transforms the YAML stream r. On error the Result is empty: nothing of a stream
@@ -164,7 +180,7 @@ func Stream(r io.Reader, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Output: out, Namespace: t.target, Documents: index}, nil
+	return Result{Output: out, Namespace: t.target, Documents: index, spliced: t.spliced}, nil
 }
 
 func clone(c chunk) chunk {
@@ -226,11 +242,17 @@ func (t *transformer) finishHeld() error {
 			continue
 		}
 		changed := h.changed || h.Changed
+		text := &h.text
+		if h.Changed {
+			// The Holder's edits are in the tree only.
+			text.fail()
+		}
 		if h.Changed && t.opts.Pins.Len() > 0 {
 			// What the Holder put in (an init container) is pinned like the rest.
+			t.cur = text
 			t.pinWalk(h.Object)
 		}
-		if err := t.write(&s.out, h.c, h.marker, h.head, &h.doc, changed); err != nil {
+		if err := t.write(&s.out, h.c, h.marker, h.head, &h.doc, changed, text); err != nil {
 			return fmt.Errorf("%s: %w", h.Name, err)
 		}
 	}
@@ -242,6 +264,8 @@ func (t *transformer) finishHeld() error {
 func (t *transformer) document(w *bytes.Buffer, c chunk, index int) (*heldDoc, error) {
 	head, rest := splitHead(c.body)
 	marker := c.marker
+	t.cur = &t.text
+	t.cur.reset(rest, !t.opts.structural && !markerContent(c.marker))
 	if markerContent(c.marker) {
 		// `--- {kind: ...}`: the document starts on the marker line; parse it with the
 		// rest, and write it back under a plain marker when it changes.
@@ -273,22 +297,28 @@ func (t *transformer) document(w *bytes.Buffer, c chunk, index int) (*heldDoc, e
 	if t.opts.Holder != nil && t.opts.Holder.Hold(doc.Content[0]) {
 		h := &heldDoc{c: clone(c), head: bytes.Clone(head), marker: bytes.Clone(marker), doc: doc, changed: changed}
 		h.Held = Held{Object: h.doc.Content[0], Name: describe(c, index)}
+		h.text = textEdits{src: bytes.Clone(rest), failed: t.cur.failed, edits: slices.Clone(t.cur.edits)}
 		return h, nil
 	}
-	if err := t.write(w, c, marker, head, &doc, changed); err != nil {
+	if err := t.write(w, c, marker, head, &doc, changed, t.cur); err != nil {
 		return nil, fmt.Errorf("%s: %w", describe(c, index), err)
 	}
 	return nil, nil
 }
 
-// write writes a document: as it came when nothing changed, else encoded.
-func (t *transformer) write(w *bytes.Buffer, c chunk, marker, head []byte, doc *yaml.Node, changed bool) error {
+// write writes a document: as it came when nothing changed, else its source with the
+// edits spliced in when text holds them all, else encoded.
+func (t *transformer) write(w *bytes.Buffer, c chunk, marker, head []byte, doc *yaml.Node, changed bool, text *textEdits) error {
 	if !changed {
 		writeChunk(w, c)
 		return nil
 	}
 	w.Write(marker)
 	w.Write(head)
+	if text.ok() && text.write(w) {
+		t.spliced++
+		return nil
+	}
 	if bare(doc) && t.plain.emit(w, doc.Content[0]) {
 		return nil
 	}
