@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 
 	"github.com/rs/zerolog"
 	"k8s.io/client-go/metadata"
@@ -77,8 +76,27 @@ func (r *Renderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
 	return bytes.NewBuffer(out), nil
 }
 
-// labelValue is what a label value may be (Kubernetes' rule), checked on --cluster-id.
-var labelValue = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
+// labelValue reports whether v may be a label value (Kubernetes' rule: empty, or at most
+// 63 letters, digits, '-', '_', '.', with a letter or digit at both ends), checked on
+// --cluster-id. By hand, not a regexp: compiling one at start-up costs every run.
+func labelValue(v string) bool {
+	if v == "" {
+		return true
+	}
+	if len(v) > 63 || !alnum(v[0]) || !alnum(v[len(v)-1]) {
+		return false
+	}
+	for i := range len(v) {
+		if c := v[i]; !alnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(c byte) bool {
+	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z'
+}
 
 // Render reads the rendered stream from in and returns the transformed stream. It returns
 // no bytes at all on error. Empty input gives empty output without asking the cluster.
@@ -106,7 +124,7 @@ func (r *Renderer) RenderResult(ctx context.Context, in io.Reader) (Result, erro
 	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
 		return Result{}, nil
 	}
-	if !labelValue.MatchString(r.cfg.ClusterID) {
+	if !labelValue(r.cfg.ClusterID) {
 		return Result{}, fmt.Errorf("--cluster-id %q is not a valid label value (at most 63 letters, digits, '-', '_', '.'): pass the kube-system namespace UID", r.cfg.ClusterID)
 	}
 	opts := transform.Options{

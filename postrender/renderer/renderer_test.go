@@ -2,6 +2,7 @@ package renderer
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -108,4 +109,43 @@ func TestRunBuffers(t *testing.T) {
 	if err != nil || empty.Len() != 0 {
 		t.Errorf("Run(empty) = %q, %v; want empty, nil", empty, err)
 	}
+}
+
+// labelValueRule is Kubernetes' label value rule as its regexp; labelValue is held to it.
+var labelValueRule = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
+
+func TestLabelValue(t *testing.T) {
+	for _, tc := range []struct {
+		name, v string
+		want    bool
+	}{
+		{"empty", "", true},
+		{"one character", "a", true},
+		{"uid", "0b7ab7e4-5f0a-4c43-9a57-2f1f0e3c9d11", true},
+		{"inner dot and underscore", "a.b_c", true},
+		{"63 characters", strings.Repeat("a", 63), true},
+		{"64 characters", strings.Repeat("a", 64), false},
+		{"dash first", "-a", false},
+		{"dot last", "a.", false},
+		{"slash", "a/b", false},
+		{"space", "a b", false},
+		{"non-ASCII", "é", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := labelValue(tc.v); got != tc.want {
+				t.Errorf("labelValue(%q) = %v, want %v", tc.v, got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzLabelValue(f *testing.F) {
+	for _, s := range []string{"", "a", "a-b", "-", "a.", strings.Repeat("z", 63), strings.Repeat("z", 64), "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if got, want := labelValue(v), labelValueRule.MatchString(v); got != want {
+			t.Errorf("labelValue(%q) = %v, want %v (the rule's regexp)", v, got, want)
+		}
+	})
 }
