@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -196,5 +197,49 @@ func TestLayout(t *testing.T) {
 	}
 	if _, ok := contents["blobs/sha256/"+strings.TrimPrefix(digest, "sha256:")]; !ok {
 		t.Errorf("no blob for the manifest %s", digest)
+	}
+}
+
+// TestCreated: the config and its history carry Spec.Created, the epoch when it is zero;
+// the layer's files stay at the epoch, so the layer digest does not change with it.
+func TestCreated(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		created time.Time
+		want    time.Time
+	}{
+		{name: "zero", want: time.Unix(0, 0).UTC()},
+		{name: "set", created: time.Unix(1700000000, 0), want: time.Unix(1700000000, 0).UTC()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img, err := Build(Spec{Files: []File{{Path: "/a", Mode: 0o644, Data: []byte("a")}}, Created: tc.created})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := img.ConfigFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cfg.Created.Equal(tc.want) || len(cfg.History) != 1 || !cfg.History[0].Created.Equal(tc.want) {
+				t.Errorf("Build(Created: %v) config created = %v, history %v; want %v", tc.created, cfg.Created, cfg.History, tc.want)
+			}
+			layers, err := img.Layers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, err := Build(Spec{Files: []File{{Path: "/a", Mode: 0o644, Data: []byte("a")}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			baseLayers, err := base.Layers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := layers[0].Digest()
+			want, _ := baseLayers[0].Digest()
+			if got != want {
+				t.Errorf("layer digest with Created %v = %s, want the epoch layer's %s", tc.created, got, want)
+			}
+		})
 	}
 }
