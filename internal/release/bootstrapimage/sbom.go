@@ -109,22 +109,11 @@ func SBOM(in SBOMInput) ([]byte, error) {
 			Creators: []string{"Organization: tracebloc", "Tool: tracebloc-edge-release-" + r.Version},
 		},
 	}
-	image := spdxPackage{
-		SPDXID: "SPDXRef-Image", Name: "edge-bootstrap", VersionInfo: r.Version,
-		Supplier: "Organization: tracebloc", DownloadLocation: Source, PrimaryPurpose: "CONTAINER",
-		Checksums:        []spdxChecksum{{Algorithm: "SHA256", Value: in.Image.Hex}},
-		LicenseConcluded: "NOASSERTION", LicenseDeclared: r.Licenses,
-		ExternalRefs: []spdxExternalRef{purl(fmt.Sprintf("pkg:oci/edge-bootstrap@%s?arch=%s&os=%s",
-			url.QueryEscape(in.Image.String()), in.Platform.Arch, in.Platform.OS))},
-	}
+	image := imagePackage(in)
 	main := goPackage("SPDXRef-Module-main", info.Main, r.Version)
 	main.Supplier, main.DownloadLocation, main.PrimaryPurpose = "Organization: tracebloc", Source, "APPLICATION"
 	main.LicenseDeclared = r.Licenses
-	toolchain := spdxPackage{
-		SPDXID: "SPDXRef-Toolchain-go", Name: "stdlib", VersionInfo: info.GoVersion,
-		DownloadLocation: "https://go.dev/dl/", LicenseDeclared: "BSD-3-Clause",
-		ExternalRefs: []spdxExternalRef{purl("pkg:golang/stdlib@" + info.GoVersion)},
-	}
+	toolchain := toolchainPackage(info.GoVersion)
 	doc.Packages = []spdxPackage{image, main, toolchain}
 	doc.Relationships = []spdxRelationship{
 		{"SPDXRef-DOCUMENT", "DESCRIBES", image.SPDXID},
@@ -152,6 +141,28 @@ func SBOM(in SBOMInput) ([]byte, error) {
 		return nil, fmt.Errorf("encode the SBOM: %w", err)
 	}
 	return append(out, '\n'), nil
+}
+
+// imagePackage is the platform's image as an SPDX package: its manifest digest and purl.
+func imagePackage(in SBOMInput) spdxPackage {
+	r := in.Release
+	return spdxPackage{
+		SPDXID: "SPDXRef-Image", Name: "edge-bootstrap", VersionInfo: r.Version,
+		Supplier: "Organization: tracebloc", DownloadLocation: Source, PrimaryPurpose: "CONTAINER",
+		Checksums:        []spdxChecksum{{Algorithm: "SHA256", Value: in.Image.Hex}},
+		LicenseConcluded: "NOASSERTION", LicenseDeclared: r.Licenses,
+		ExternalRefs: []spdxExternalRef{purl(fmt.Sprintf("pkg:oci/edge-bootstrap@%s?arch=%s&os=%s",
+			url.QueryEscape(in.Image.String()), in.Platform.Arch, in.Platform.OS))},
+	}
+}
+
+// toolchainPackage is the Go standard library the binary was built with.
+func toolchainPackage(goVersion string) spdxPackage {
+	return spdxPackage{
+		SPDXID: "SPDXRef-Toolchain-go", Name: "stdlib", VersionInfo: goVersion,
+		DownloadLocation: "https://go.dev/dl/", LicenseDeclared: "BSD-3-Clause",
+		ExternalRefs: []spdxExternalRef{purl("pkg:golang/stdlib@" + goVersion)},
+	}
 }
 
 // goPackage is a Go module as an SPDX package: its purl, and the go.sum hash ("h1:" and
