@@ -3,8 +3,8 @@ package wiring
 import (
 	"errors"
 	"fmt"
-	"regexp"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/tracebloc/edge/internal/names"
@@ -23,13 +23,16 @@ type Spec struct {
 	Trust               *Trust       // nil without an extra CA
 }
 
+// The name rules, as Kubernetes and Helm check them (k8s.io/apimachinery's validation, whose
+// patterns are compiled once for the whole binary, instead of regexps of our own compiled
+// at every start of the post-renderer).
 var (
-	// releaseName is Helm's rule for release names.
-	releaseName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$`)
+	// releaseName is Helm's rule for release names: a DNS label of at most 53 characters.
+	releaseName = func(s string) bool { return len(s) <= 53 && dnsLabel(s) }
 	// dnsLabel is a namespace's or a container's name.
-	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	dnsLabel = func(s string) bool { return len(validation.IsDNS1123Label(s)) == 0 }
 	// dnsSubdomain is a Secret's or a volume's name (volumes are labels, which fit).
-	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+	dnsSubdomain = func(s string) bool { return len(validation.IsDNS1123Subdomain(s)) == 0 }
 )
 
 // errMalformed marks a wiring object that does not say what the wiring needs.
@@ -55,7 +58,7 @@ func parseSpec(o object) (Spec, error) {
 	}
 	for _, c := range []struct {
 		field, value string
-		rule         *regexp.Regexp
+		rule         func(string) bool
 		optional     bool
 		what         string
 	}{
@@ -65,7 +68,7 @@ func parseSpec(o object) (Spec, error) {
 		{"spec.nodeAgentsNamespace", s.NodeAgentsNamespace, dnsLabel, true, `a namespace name or ""`},
 		{"spec.migrateFrom", s.MigrateFrom, releaseName, true, `a Helm release name or ""`},
 	} {
-		if (c.value != "" || !c.optional) && !c.rule.MatchString(c.value) {
+		if (c.value != "" || !c.optional) && !c.rule(c.value) {
 			return Spec{}, malformed(c.field, fmt.Sprintf("is %s, not %s", show(c.value), c.what))
 		}
 	}
@@ -83,7 +86,7 @@ func parseSpec(o object) (Spec, error) {
 		return Spec{}, malformed("spec.volumes", "is not a list")
 	}
 	for i, v := range items(vols) {
-		if name := scalar(field(v, "name")); v.Kind != yaml.MappingNode || !dnsSubdomain.MatchString(name) {
+		if name := scalar(field(v, "name")); v.Kind != yaml.MappingNode || !dnsSubdomain(name) {
 			return Spec{}, malformed(fmt.Sprintf("spec.volumes[%d]", i), "is not a volume with a name")
 		}
 		s.Volumes = append(s.Volumes, v)
@@ -101,7 +104,7 @@ func (s Spec) checkInitContainer() error {
 	if c == nil || c.Kind != yaml.MappingNode {
 		return malformed("spec.initContainer", "is missing or not a map")
 	}
-	if name := scalar(field(c, "name")); !dnsLabel.MatchString(name) {
+	if name := scalar(field(c, "name")); !dnsLabel(name) {
 		return malformed("spec.initContainer.name", fmt.Sprintf("is %s, not a container name", show(name)))
 	}
 	image := field(c, "image")
