@@ -93,7 +93,7 @@ func TestPrepareWithoutClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(values), "# enabled installs the client chart.") {
+	if !strings.Contains(string(values), "# -- installs the client chart.") {
 		t.Errorf("the copy's values.yaml lost its comments:\n%s", values)
 	}
 	if ch.Metadata.Name != "edge" || ch.Metadata.Description == "" {
