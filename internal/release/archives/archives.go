@@ -48,12 +48,15 @@ var Platforms = []Platform{
 // String is the os/arch form of the go command and of Helm's platform selectors.
 func (p Platform) String() string { return p.OS + "/" + p.Arch }
 
-// Binary is the binary's file name on the platform.
-func (p Platform) Binary() string {
+// Binary is the post-renderer's file name on the platform.
+func (p Platform) Binary() string { return p.executable(BinaryName) }
+
+// executable is the file name of the command name on the platform.
+func (p Platform) executable(name string) string {
 	if p.OS == "windows" {
-		return BinaryName + ".exe"
+		return name + ".exe"
 	}
-	return BinaryName
+	return name
 }
 
 // ParsePlatform reads an os/arch pair such as linux/amd64.

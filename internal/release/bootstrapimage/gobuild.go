@@ -2,12 +2,7 @@ package bootstrapimage
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 
 	"github.com/tracebloc/edge/internal/release/archives"
 )
@@ -24,36 +19,23 @@ type BuildOptions struct {
 	Stderr  io.Writer // the go command's diagnostics
 }
 
-// BuildBinaries compiles the bootstrap for every platform with CGO_ENABLED=0,
-// -trimpath, -buildvcs=false (the revision is an input, not read from a work tree) and
-// the Makefile's link flags, so the same source and toolchain give the same bytes.
+// BuildBinaries compiles the bootstrap for every platform with the release's cross-compile
+// (archives.GoBuild: CGO_ENABLED=0, -trimpath, the Makefile's link flags), with
+// -buildvcs=false (the revision is an input, not read from a work tree) and GOFLAGS
+// cleared, so the same source and toolchain give the same bytes.
 func BuildBinaries(ctx context.Context, o BuildOptions) (map[Platform]string, error) {
-	if o.Version == "" {
-		return nil, fmt.Errorf("build the bootstrap: no version given (pass --version, such as v0.1.0)")
+	platforms := make([]archives.Platform, len(Platforms))
+	for i, p := range Platforms {
+		platforms[i] = archives.Platform{OS: p.OS, Arch: p.Arch}
 	}
-	goCmd := o.Go
-	if goCmd == "" {
-		goCmd = "go"
+	bins, err := archives.GoBuild{Root: o.Root, Version: o.Version, OutDir: o.OutDir, Go: o.Go, Stderr: o.Stderr,
+		Package: Package, Name: "tracebloc-bootstrap", Flags: []string{"-buildvcs=false"}, Env: []string{"GOFLAGS="}}.Run(ctx, platforms)
+	if err != nil {
+		return nil, err
 	}
-	stderr := o.Stderr
-	if stderr == nil {
-		stderr = io.Discard
-	}
-	out := make(map[Platform]string, len(Platforms))
-	for _, p := range Platforms {
-		bin, err := filepath.Abs(filepath.Join(o.OutDir, p.OS+"-"+p.Arch, "tracebloc-bootstrap"))
-		if err != nil {
-			return nil, err
-		}
-		args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", archives.LDFlags(o.Version), "-o", bin, Package}
-		cmd := exec.CommandContext(ctx, goCmd, args...)
-		cmd.Dir = o.Root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch, "GOFLAGS=")
-		cmd.Stdout, cmd.Stderr = stderr, stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("build the bootstrap for %s (%s %s): %w; the go command's output is above", p, goCmd, strings.Join(args, " "), err)
-		}
-		out[p] = bin
+	out := make(map[Platform]string, len(bins))
+	for p, bin := range bins {
+		out[Platform{OS: p.OS, Arch: p.Arch}] = bin
 	}
 	return out, nil
 }
