@@ -204,7 +204,7 @@ func (s *Store) DropLegacyCopy(ctx context.Context, name string, st State) (drop
 	}
 	uid, rv := sec.UID, sec.ResourceVersion
 	err = s.patiently(ctx, "delete the legacy copy", func() error {
-		return s.Client.CoreV1().Secrets(s.Namespace).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}})
+		return s.secrets().Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}})
 	})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return false, nil // gone already, or changed meanwhile: left to whoever changed it
