@@ -196,6 +196,7 @@ containers (the image's roots and that CA) into this shared emptyDir; the post-r
 mounts it into the containers that talk to the backend (spec.trust of the wiring object).
 */}}
 {{- define "edge.trustDir" -}}/etc/tracebloc/trust{{- end -}}
+{{- define "edge.trustFile" -}}ca-certificates.crt{{- end -}}
 
 {{- define "edge.trustVolume" -}}
 - name: bootstrap-trust
@@ -413,7 +414,7 @@ env:
   {{- include "edge.bootstrapEnv" $ | nindent 2 }}
   {{- if and .trust (include "edge.caEnabled" $) }}
   - name: TRACEBLOC_TRUST_FILE
-    value: {{ printf "%s/%s" (include "edge.trustDir" $) "ca-certificates.crt" | quote }}
+    value: {{ printf "%s/%s" (include "edge.trustDir" $) (include "edge.trustFile" $) | quote }}
   {{- end }}
   {{- with .env }}
   {{- toYaml . | nindent 2 }}
