@@ -1,0 +1,242 @@
+// Package chartrelease provides the edge chart as a release artifact: a copy of chart/
+// with the release's version and appVersion in Chart.yaml, the bootstrap image's digest as
+// the default of values.yaml's bootstrap.image.digest, the tracebloc/client chart vendored
+// into charts/, packaged (and signed: the .prov) by the real `helm package`, and pushed to
+// an OCI registry by `helm push`, which uploads the .prov beside the .tgz as a layer of
+// the same manifest.
+//
+// The copy takes what `helm package chart/` would take (chart/.helmignore keeps the Go
+// files, testdata/ and README.md.gotmpl out); Chart.yaml and values.yaml are edited token
+// by token (SetScalar), so their comments, which helm-docs and users read, stay.
+package chartrelease
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"helm.sh/helm/v3/pkg/ignore"
+
+	"github.com/tracebloc/edge/internal/release/helmplugin"
+)
+
+// Options say what Package makes.
+type Options struct {
+	Helm       string // the Helm 3 CLI (helm package, helm dependency build)
+	Chart      string // the chart folder (the repository's chart/): read, never written
+	Dependency string // the client chart .tgz to vendor into charts/; "": `helm dependency build` (from Chart.lock's repository)
+	// Version is the release (v0.4.0): Chart.yaml's version and appVersion become 0.4.0.
+	Version string
+	// BootstrapDigest (sha256:<64 hex>) becomes values.yaml's bootstrap.image.digest, the
+	// chart's default; required.
+	BootstrapDigest string
+	Signing         *helmplugin.Signing // the OpenPGP key of `helm package --sign` (the .prov); nil: unsigned
+	Dest            string              // where <name>-<version>.tgz (and its .prov) go
+	Env             []string            // the Helm CLI's environment; nil: this process's
+	Output          io.Writer           // Helm's messages; nil: discarded
+}
+
+// digestPattern is an OCI sha256 digest as values.schema.json and Kubernetes take it.
+var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// CheckDigest says whether d is a sha256 digest of something: sha256: and 64 lowercase
+// hex digits, not all zeros (the placeholder of a build that pushed nothing).
+func CheckDigest(d string) error {
+	if !digestPattern.MatchString(d) {
+		return fmt.Errorf("the bootstrap image digest %q is not sha256:<64 lowercase hex digits>: pass the index digest the image push printed", d)
+	}
+	if strings.Trim(strings.TrimPrefix(d, "sha256:"), "0") == "" {
+		return fmt.Errorf("the bootstrap image digest %s is all zeros, a placeholder: push the image first and pass its index digest", d)
+	}
+	return nil
+}
+
+// Package writes the release's chart package into o.Dest and returns its path and, when
+// signed, its .prov's.
+func Package(ctx context.Context, o Options) (tgz, prov string, err error) {
+	// A chart's version is strict semver too, as a plugin's is.
+	version, err := helmplugin.PluginVersion(o.Version)
+	if err != nil {
+		return "", "", fmt.Errorf("package the chart: the version %q is not semver (X.Y.Z[-pre][+build]), which Helm requires of a chart: pass --version v0.4.0 or tag the commit", o.Version)
+	}
+	if err := CheckDigest(o.BootstrapDigest); err != nil {
+		return "", "", fmt.Errorf("package the chart: %w", err)
+	}
+	name, err := chartName(o.Chart)
+	if err != nil {
+		return "", "", err
+	}
+	work, err := os.MkdirTemp("", "chartrelease-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(work)
+	dir := filepath.Join(work, name)
+	if err := copyChart(o.Chart, dir); err != nil {
+		return "", "", fmt.Errorf("copy the chart %s: %w", o.Chart, err)
+	}
+	if err := stamp(dir, version, o.BootstrapDigest); err != nil {
+		return "", "", err
+	}
+	if err := vendor(ctx, o, dir); err != nil {
+		return "", "", err
+	}
+	if err := os.MkdirAll(o.Dest, 0o755); err != nil {
+		return "", "", err
+	}
+	args := []string{"package", dir, "--destination", o.Dest}
+	if s := o.Signing; s != nil {
+		args = append(args, "--sign", "--key", s.Key, "--keyring", s.Keyring)
+		if s.PassphraseFile != "" {
+			args = append(args, "--passphrase-file", s.PassphraseFile)
+		}
+	}
+	if _, err := runHelm(ctx, o.Helm, o.Env, o.Output, args...); err != nil {
+		return "", "", err
+	}
+	tgz = filepath.Join(o.Dest, name+"-"+version+".tgz")
+	if _, err := os.Stat(tgz); err != nil {
+		return "", "", fmt.Errorf("helm package wrote no %s: %w", filepath.Base(tgz), err)
+	}
+	if o.Signing != nil {
+		prov = tgz + ".prov"
+		if _, err := os.Stat(prov); err != nil {
+			return "", "", fmt.Errorf("helm package --sign wrote no %s: %w", filepath.Base(prov), err)
+		}
+	}
+	return tgz, prov, nil
+}
+
+// chartName is the name in the chart's Chart.yaml, which names the package.
+func chartName(dir string) (string, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "Chart.yaml"))
+	if err != nil {
+		return "", fmt.Errorf("read the chart: %w", err)
+	}
+	var meta struct {
+		Name string `yaml:"name"`
+	}
+	if err := yaml.Unmarshal(raw, &meta); err != nil {
+		return "", fmt.Errorf("read %s: %w", filepath.Join(dir, "Chart.yaml"), err)
+	}
+	if meta.Name == "" || meta.Name != filepath.Base(meta.Name) {
+		return "", fmt.Errorf("%s names the chart %q: want a plain name", filepath.Join(dir, "Chart.yaml"), meta.Name)
+	}
+	return meta.Name, nil
+}
+
+// copyChart copies the files `helm package` takes from src (its .helmignore and Helm's
+// defaults apply) into dst, without charts/: the dependency comes from vendor only.
+func copyChart(src, dst string) error {
+	rules, err := ignore.ParseFile(filepath.Join(src, ignore.HelmIgnore))
+	if errors.Is(err, fs.ErrNotExist) {
+		rules, err = ignore.Parse(strings.NewReader(""))
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", ignore.HelmIgnore, err)
+	}
+	rules.AddDefaults()
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return os.MkdirAll(dst, 0o755)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		skip := rules.Ignore(filepath.ToSlash(rel), info) || rel == "charts"
+		switch {
+		case skip && d.IsDir():
+			return filepath.SkipDir
+		case skip:
+			return nil
+		case d.IsDir():
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		case !d.Type().IsRegular():
+			return fmt.Errorf("%s is not a regular file: Helm would not package it as a file either", path)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+}
+
+// stamp writes the release's version and the bootstrap digest into the copy.
+func stamp(dir, version, digest string) error {
+	edits := []struct {
+		file  string
+		path  []string
+		value string
+	}{
+		{"Chart.yaml", []string{"version"}, version},
+		{"Chart.yaml", []string{"appVersion"}, version},
+		{"values.yaml", []string{"bootstrap", "image", "digest"}, digest},
+	}
+	for _, e := range edits {
+		path := filepath.Join(dir, e.file)
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("stamp the chart: %w", err)
+		}
+		out, err := SetScalar(raw, e.path, e.value)
+		if err != nil {
+			return fmt.Errorf("stamp the chart's %s: %w", e.file, err)
+		}
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			return fmt.Errorf("stamp the chart: %w", err)
+		}
+	}
+	return nil
+}
+
+// vendor puts the dependency into the copy's charts/: the given package, or what
+// `helm dependency build` fetches for Chart.lock.
+func vendor(ctx context.Context, o Options, dir string) error {
+	if o.Dependency == "" {
+		_, err := runHelm(ctx, o.Helm, o.Env, o.Output, "dependency", "build", dir)
+		return err
+	}
+	data, err := os.ReadFile(o.Dependency)
+	if err != nil {
+		return fmt.Errorf("vendor the chart's dependency: %w", err)
+	}
+	charts := filepath.Join(dir, "charts")
+	if err := os.MkdirAll(charts, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(charts, filepath.Base(o.Dependency)), data, 0o644)
+}
+
+// runHelm runs the Helm CLI; its output goes to out and is returned.
+func runHelm(ctx context.Context, helm string, env []string, out io.Writer, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, helm, args...)
+	cmd.Env = env
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	if out != nil {
+		_, _ = out.Write(buf.Bytes())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w: %s", helm, strings.Join(args, " "), err, strings.TrimSpace(buf.String()))
+	}
+	return buf.Bytes(), nil
+}
