@@ -4,13 +4,15 @@
 # /etc/passwd and /etc/group with nonroot 65532, /tmp, user 65532:65532, the same labels.
 # It cannot be built on the project's machines (no Docker engine, no registry access).
 #
-# Both base images are pinned by digest. The digests below are PLACEHOLDERS (all zeros):
-# they could not be looked up from here, and Docker refuses them, so nothing builds
-# unpinned by accident. Fill them in with, e.g.:
-#   docker buildx imagetools inspect golang:1.26.8-bookworm        (or: crane digest ...)
-#   docker buildx imagetools inspect gcr.io/distroless/static:nonroot
-ARG GO_IMAGE=golang:1.26.8-bookworm@sha256:0000000000000000000000000000000000000000000000000000000000000000
-ARG BASE_IMAGE=gcr.io/distroless/static:nonroot@sha256:0000000000000000000000000000000000000000000000000000000000000000
+# Both base images are named by tag only, unpinned: the project cannot resolve their
+# digests from its machines, and writes no digest it does not know. Pin them when you
+# build, with digests you looked up (docker buildx imagetools inspect <image>, or
+# crane digest <image>):
+#   docker build \
+#     --build-arg GO_IMAGE=golang:1.26.8-bookworm@sha256:<64 hex> \
+#     --build-arg BASE_IMAGE=gcr.io/distroless/static:nonroot@sha256:<64 hex> .
+ARG GO_IMAGE=golang:1.26.8-bookworm
+ARG BASE_IMAGE=gcr.io/distroless/static:nonroot
 
 FROM ${GO_IMAGE} AS build
 WORKDIR /src

@@ -9,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/tracebloc/edge/images"
+	"github.com/tracebloc/edge/postrender/pins"
 )
 
 func TestRunIsReproducible(t *testing.T) {
@@ -57,62 +58,41 @@ func TestRunNeedsFlags(t *testing.T) {
 	}
 }
 
-const newDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
-const zero = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
-
-func TestSetDigest(t *testing.T) {
-	list := `# comment kept
-images:
-- name: ghcr.io/tracebloc/edge-bootstrap
-  tag: v0.0.0
-  digest: ` + zero + `
-- name: docker.io/tracebloc/jobs-manager
-  tag: prod
-  digest: ` + zero + `  # placeholder
-- name: docker.io/tracebloc/jobs-manager
-  tag: dev
-  digest: ` + zero + `
-`
-	tests := []struct {
-		name, image, version, want, wantErr string
-	}{
-		{
-			name: "single entry, new tag", image: "ghcr.io/tracebloc/edge-bootstrap", version: "v0.1.0",
-			want: strings.Replace(strings.Replace(list, "tag: v0.0.0", "tag: v0.1.0", 1), zero, newDigest, 1),
-		},
-		{
-			name: "several entries, chosen by tag, comment kept", image: "docker.io/tracebloc/jobs-manager", version: "prod",
-			want: strings.Replace(list, "digest: "+zero+"  # placeholder", "digest: "+newDigest+"  # placeholder", 1),
-		},
-		{name: "several entries, no such tag", image: "docker.io/tracebloc/jobs-manager", version: "stg", wantErr: "found 0"},
-		{name: "unknown image", image: "example.com/other", version: "v1", wantErr: "found 0"},
+// TestRunPin: with --pin, the digest run prints is the one the list then pins the
+// image's tag to, and the list's comments stay.
+func TestRunPin(t *testing.T) {
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "tracebloc-bootstrap")
+	if err := os.WriteFile(binary, []byte("#!/not/really/a/binary\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := setDigest(list, tc.image, tc.version, newDigest)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("setDigest() error = %v, want one containing %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("setDigest() error = %v", err)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("setDigest() (-want +got):\n%s", diff)
-			}
-		})
+	ca := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-}
-
-// TestImagesListParses keeps images/images.yaml in the format setDigest edits.
-func TestImagesListParses(t *testing.T) {
-	data, err := os.ReadFile("../images.yaml")
+	list := filepath.Join(dir, "images.yaml")
+	if err := os.WriteFile(list, images.PinList(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"--binary", binary, "--name", "ghcr.io/tracebloc/edge-bootstrap", "--version", "v0.3.0",
+		"--ca-bundle", ca, "--out", filepath.Join(dir, "img.tar"), "--pin", list}
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("run(%v): %v\n%s", args, err, stderr.String())
+	}
+	digest := strings.TrimSpace(stdout.String())
+	data, err := os.ReadFile(list)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := setDigest(string(data), "ghcr.io/tracebloc/edge-bootstrap", "v0.0.0", newDigest); err != nil {
-		t.Errorf("images.yaml: %v", err)
+	set, err := pins.Parse(data)
+	if err != nil {
+		t.Fatalf("pins.Parse(the pinned list) error = %v\n%s", err, data)
+	}
+	if got, _ := set.Resolve("ghcr.io/tracebloc/edge-bootstrap:v0.3.0"); got != "ghcr.io/tracebloc/edge-bootstrap@"+digest {
+		t.Errorf("the pinned list resolves the bootstrap to %q, want the printed digest %s\n%s", got, digest, data)
+	}
+	if !bytes.HasPrefix(data, []byte("# The images the chart runs")) {
+		t.Errorf("the pinned list lost its comments:\n%s", data)
 	}
 }

@@ -5,10 +5,11 @@
 //
 //	go run ./images/build --binary bin/tracebloc-bootstrap \
 //	    --name ghcr.io/tracebloc/edge-bootstrap --version v0.0.0 \
-//	    --out bin/edge-bootstrap.oci.tar [--pin images/images.yaml]
+//	    --out bin/edge-bootstrap.oci.tar [--pin bin/images.yaml]
 //
-// The same inputs give the same digest. With --pin, the digest of the image's entry
-// (name, and tag when the entry has one) in that image list is replaced.
+// The same inputs give the same digest. With --pin, the image's entry in that image list
+// (a copy of images/images.yaml, for the post-renderer's --images) gets the tag and the
+// digest, with images.SetDigest as the release does.
 package main
 
 import (
@@ -84,7 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.caBundle, "ca-bundle", ociimage.DebianCABundle, "CA bundle to copy into the image")
 	fs.StringVar(&o.source, "source", "https://github.com/tracebloc/edge", "the org.opencontainers.image.source label")
 	fs.StringVar(&o.arch, "arch", "amd64", "the image architecture (must match the binary)")
-	fs.StringVar(&o.pin, "pin", "", "an image list (images/images.yaml) whose entry for this image gets the new digest")
+	fs.StringVar(&o.pin, "pin", "", "an image list `file` (a copy of images/images.yaml) whose entry for this image gets the version and the digest")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

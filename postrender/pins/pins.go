@@ -11,7 +11,8 @@
 //
 // Names are compared as registries do: "tracebloc/jobs-manager",
 // "docker.io/tracebloc/jobs-manager" and "index.docker.io/tracebloc/jobs-manager" are the
-// same image.
+// same image. Every digest must be one an image has: the all-zero digest, which once stood
+// for "not known yet", is refused, since an image the list cannot pin is left out of it.
 package pins
 
 import (
@@ -34,15 +35,29 @@ type Pin struct {
 
 // Set is a parsed pin list; the zero Set pins nothing.
 type Set struct {
-	byName       map[string][]Pin
-	placeholders []string
+	byName map[string][]Pin
 }
 
-// placeholder is the all-zero digest that stands for "not known yet" in the list: such an
-// entry pins nothing, since no image has that digest.
-const placeholder = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+var (
+	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	zeroRE   = regexp.MustCompile(`^sha256:0{64}$`)
+)
 
-var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+// ErrZeroDigest says a digest is all zeros: no image has it, so it pins nothing and
+// stands for a digest nobody looked up.
+var ErrZeroDigest = errors.New("the all-zero digest is no image's")
+
+// CheckDigest reports whether d can be a pin's digest: sha256: and 64 lowercase hex
+// digits, not all zeros (ErrZeroDigest).
+func CheckDigest(d string) error {
+	if !digestRE.MatchString(d) {
+		return fmt.Errorf("digest %q is not sha256:<64 lowercase hex digits>", d)
+	}
+	if zeroRE.MatchString(d) {
+		return fmt.Errorf("digest %s: %w", d, ErrZeroDigest)
+	}
+	return nil
+}
 
 // Parse reads a pin list. Every entry needs a name and a sha256 digest.
 func Parse(data []byte) (Set, error) {
@@ -58,12 +73,10 @@ func Parse(data []byte) (Set, error) {
 		if p.Name == "" {
 			return Set{}, fmt.Errorf("image list entry %d has no name: give each entry name and digest", i+1)
 		}
-		if !digestRE.MatchString(p.Digest) {
-			return Set{}, fmt.Errorf("image list entry %d (%s): digest %q is not sha256:<64 hex digits>", i+1, p.Name, p.Digest)
-		}
-		if p.Digest == placeholder {
-			s.placeholders = append(s.placeholders, strings.TrimSuffix(p.Name+":"+p.Tag, ":"))
-			continue
+		if err := CheckDigest(p.Digest); errors.Is(err, ErrZeroDigest) {
+			return Set{}, fmt.Errorf("image list entry %d (%s) has the all-zero digest, which no image has: remove the entry (the image then runs as the chart names it) or write the image's real digest", i+1, entryName(p))
+		} else if err != nil {
+			return Set{}, fmt.Errorf("image list entry %d (%s): %w", i+1, entryName(p), err)
 		}
 		key := normalize(p.Name)
 		s.byName[key] = append(s.byName[key], p)
@@ -80,9 +93,19 @@ func (s Set) Len() int {
 	return n
 }
 
-// Placeholders names the entries (name:tag) that were skipped for their all-zero digest.
+// Placeholders returns nothing: Parse refuses the all-zero digest that such entries had.
+//
+// Deprecated: kept only until the post-renderer's run stops logging it.
 func (s Set) Placeholders() []string {
-	return s.placeholders
+	return nil
+}
+
+// entryName is an entry as a person names it: name:tag, or the name alone.
+func entryName(p Pin) string {
+	if p.Tag == "" {
+		return p.Name
+	}
+	return p.Name + ":" + p.Tag
 }
 
 // Resolve returns the digest reference for image and true when a pin applies. A reference

@@ -1,9 +1,13 @@
 package pins
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
+
+// zeroDigest is built, not written out: no committed file holds the all-zero digest.
+var zeroDigest = "sha256:" + strings.Repeat("0", 64)
 
 const (
 	digestA = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -22,8 +26,6 @@ func TestResolve(t *testing.T) {
   digest: ` + digestA + `
 - name: localhost:5000/app
   digest: ` + digestB + `
-- name: docker.io/tracebloc/placeholder
-  digest: sha256:0000000000000000000000000000000000000000000000000000000000000000
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +46,6 @@ func TestResolve(t *testing.T) {
 		{name: "registry with port", image: "localhost:5000/app:3", want: "localhost:5000/app@" + digestB},
 		{name: "explicit digest kept", image: "tracebloc/jobs-manager:dev@" + digestA},
 		{name: "similar name", image: "ghcr.io/tracebloc/edge-bootstrap-extra:v1"},
-		{name: "placeholder digest pins nothing", image: "docker.io/tracebloc/placeholder:x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,9 +54,6 @@ func TestResolve(t *testing.T) {
 				t.Errorf("Resolve(%q) = %q, %v; want %q", tt.image, got, ok, tt.want)
 			}
 		})
-	}
-	if got := set.Placeholders(); len(got) != 1 || got[0] != "docker.io/tracebloc/placeholder" {
-		t.Errorf("Placeholders() = %q, want the placeholder entry", got)
 	}
 }
 
@@ -66,7 +64,13 @@ func TestParseErrors(t *testing.T) {
 		wantErr string
 	}{
 		{name: "no name", data: "images:\n- digest: " + digestA + "\n", wantErr: "entry 1 has no name"},
-		{name: "bad digest", data: "images:\n- name: a\n  digest: sha256:xyz\n", wantErr: `digest "sha256:xyz"`},
+		{name: "bad digest", data: "images:\n- name: a\n  digest: sha256:xyz\n", wantErr: `entry 1 (a): digest "sha256:xyz"`},
+		{name: "upper-case hex", data: "images:\n- name: a\n  digest: sha256:" + strings.Repeat("A", 64) + "\n", wantErr: "not sha256:<64 lowercase hex digits>"},
+		{
+			name:    "all-zero digest",
+			data:    "images:\n- name: a\n  digest: " + digestA + "\n- name: docker.io/tracebloc/jobs-manager\n  tag: prod\n  digest: " + zeroDigest + "\n",
+			wantErr: "entry 2 (docker.io/tracebloc/jobs-manager:prod) has the all-zero digest, which no image has: remove the entry",
+		},
 		{name: "not YAML", data: "images: [\n", wantErr: "read the image list"},
 	}
 	for _, tt := range tests {
@@ -80,8 +84,45 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseEmpty(t *testing.T) {
-	set, err := Parse(nil)
-	if err != nil || set.Len() != 0 {
-		t.Errorf("Parse(nil) = %d pins, %v; want none and no error", set.Len(), err)
+	for _, data := range []string{"", "# only a comment\n", "images: []\n", "images:\n"} {
+		set, err := Parse([]byte(data))
+		if err != nil || set.Len() != 0 {
+			t.Errorf("Parse(%q) = %d pins, %v; want none and no error", data, set.Len(), err)
+		}
+		if _, ok := set.Resolve("docker.io/tracebloc/jobs-manager:prod"); ok {
+			t.Errorf("Parse(%q).Resolve(jobs-manager:prod) pinned it, want the reference left as written", data)
+		}
+	}
+}
+
+func TestCheckDigest(t *testing.T) {
+	tests := []struct {
+		name, digest string
+		wantErr      string // "" = valid
+		zero         bool
+	}{
+		{name: "valid", digest: digestA},
+		{name: "all zeros", digest: zeroDigest, wantErr: "all-zero", zero: true},
+		{name: "short", digest: "sha256:abc", wantErr: "not sha256:"},
+		{name: "other algorithm", digest: "sha512:" + strings.Repeat("a", 64), wantErr: "not sha256:"},
+		{name: "upper case", digest: "sha256:" + strings.Repeat("B", 64), wantErr: "lowercase"},
+		{name: "empty", digest: "", wantErr: "not sha256:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckDigest(tt.digest)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Errorf("CheckDigest(%q) = %v, want nil", tt.digest, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("CheckDigest(%q) = %v, want an error containing %q", tt.digest, err, tt.wantErr)
+			}
+			if errors.Is(err, ErrZeroDigest) != tt.zero {
+				t.Errorf("errors.Is(CheckDigest(%q), ErrZeroDigest) = %v, want %v", tt.digest, !tt.zero, tt.zero)
+			}
+		})
 	}
 }
