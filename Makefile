@@ -19,7 +19,7 @@ FUZZTIME ?= 30s
 CACHE   := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tracebloc-edge
 IMAGE_TAR := $(BIN)/edge-bootstrap.oci.tar
 
-.PHONY: help build test test-unit lint bench bench-fleet fuzz demo demo-down image tools deps-test deps-demo cluster-up cluster-down clean chart-docs
+.PHONY: release help build test test-unit lint bench bench-fleet fuzz demo demo-down image tools deps-test deps-demo cluster-up cluster-down clean chart-docs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ deps-demo: ## the Debian packages the demo needs
 image: build ## the bootstrap's OCI image tarball, built without Docker
 	$(GO) run ./images/build --binary $(BIN)/tracebloc-bootstrap --name ghcr.io/tracebloc/edge-bootstrap \
 	  --version $(VERSION) --out $(IMAGE_TAR)
+
+release: ## the release into dist/: bootstrap image, chart, Helm 4 plugin, archives, SHA256SUMS, signed; pushed to RELEASE_REGISTRY (default: the local cluster's registry, throwaway keys)
+	VERSION=$(VERSION) scripts/release
 
 demo: deps-demo build ## the whole journey with the tracebloc/client chart on a local cluster (or KUBECONFIG's), until the client is online; DEMO_AUTO_APPROVE=1 approves itself, TRACEBLOC_OFFLINE=1 stays offline
 	scripts/demo up

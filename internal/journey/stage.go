@@ -31,6 +31,11 @@ type Stage struct {
 	// Chart is the edge chart to install: a copy with its dependency in charts/
 	// (chartdeps); "" installs Root/chart as it is.
 	Chart string
+	// ChartRef, when set, is what helm installs instead of the chart folder (a published
+	// release's oci://...), with ChartFlags (--version, --verify, ...); the bootstrap image
+	// is then the one the chart's defaults pin, not the journey's build.
+	ChartRef   string
+	ChartFlags []string
 	// WithClient: Chart carries the tracebloc/client chart, and the release runs it
 	// (client.enabled); otherwise the chart enrolls with its enrollment Deployment.
 	WithClient bool
@@ -161,18 +166,20 @@ func (s *Stage) Values(ns string) []string {
 func (s *Stage) values(ns string) []string {
 	v := []string{
 		"backend.url=" + s.BackendURL,
-		"bootstrap.image.repository=" + BootstrapRepo, "bootstrap.image.tag=" + LocalTag,
 		"bootstrap.leaseDuration=5s",
 		fmt.Sprintf("client.enabled=%t", s.WithClient),
 	}
-	if s.Images != "" {
+	switch {
+	case s.ChartRef != "":
+		// The published chart names the bootstrap image by the digest its release pushed.
+	case s.Images != "":
 		// Pushed to the cluster's registry (Artifacts.Push). Helm 3 post-renders no hook, so
 		// the test hook names the bootstrap by tag: Always gets it the image just pushed, not
 		// one of an earlier run that the node still has. The rest is pinned by digest.
-		v = append(v, "bootstrap.image.pullPolicy=Always")
-	} else {
+		v = append(v, "bootstrap.image.repository="+BootstrapRepo, "bootstrap.image.tag="+LocalTag, "bootstrap.image.pullPolicy=Always")
+	default:
 		// Loaded into the nodes by hand: nothing to pull from.
-		v = append(v, "bootstrap.image.pullPolicy=Never")
+		v = append(v, "bootstrap.image.repository="+BootstrapRepo, "bootstrap.image.tag="+LocalTag, "bootstrap.image.pullPolicy=Never")
 	}
 	if s.WithClient {
 		v = append(v, s.clientValues(ns)...)
@@ -278,6 +285,15 @@ func (s *Stage) command(ctx context.Context, bin string, args ...string) *exec.C
 	return cmd
 }
 
+// ChartArgs name the chart of helm install/upgrade/template: ChartRef with ChartFlags, or
+// the chart folder.
+func (s *Stage) ChartArgs() []string {
+	if s.ChartRef != "" {
+		return append([]string{s.ChartRef}, s.ChartFlags...)
+	}
+	return []string{s.ChartDir()}
+}
+
 // PostRenderArgs are the post-renderer's arguments: this cluster, the pinned images.
 func (s *Stage) PostRenderArgs() []string {
 	args := []string{"--kubeconfig=" + s.Kubeconfig}
@@ -289,7 +305,8 @@ func (s *Stage) PostRenderArgs() []string {
 
 // InstallArgs are the arguments of `helm install|upgrade` with the post-renderer.
 func (s *Stage) InstallArgs(verb, release, ns string, extra ...string) []string {
-	args := []string{verb, release, s.ChartDir(), "-n", ns, "--post-renderer", s.PostRender}
+	args := append([]string{verb, release}, s.ChartArgs()...)
+	args = append(args, "-n", ns, "--post-renderer", s.PostRender)
 	for _, a := range s.PostRenderArgs() {
 		args = append(args, "--post-renderer-args", a)
 	}

@@ -1,5 +1,6 @@
 // Package releasetest provides what the release packages' tests share: a copy of the
-// repository's committed tree to build from, the Helm 4 CLI, and an OpenPGP key pair.
+// repository's committed tree to build from, the Helm 4 CLI, an OpenPGP key pair and the
+// tracebloc/client chart.
 //
 // The tests build the post-renderer from `git archive HEAD`, not from the working tree,
 // because a release is made of a commit, and so that edits in progress elsewhere in the
@@ -16,6 +17,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"github.com/tracebloc/edge/internal/chartdeps"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 )
 
@@ -70,4 +72,11 @@ func PGPKey(t testing.TB, dir, name string) (secring, pubring string) {
 		t.Fatal(err)
 	}
 	return secring, pubring
+}
+
+// ClientChart is the tracebloc/client chart packaged as the edge chart's dependency
+// (chartdeps); a test that needs it is skipped in a plain clone, which has none.
+func ClientChart(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(chartdeps.DirWithClient(t), "charts", chartdeps.ClientArchive)
 }

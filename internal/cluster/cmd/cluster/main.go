@@ -82,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "export KUBECONFIG=%s\n", c.Kubeconfig)
+		fmt.Fprintf(stdout, "export TRACEBLOC_REGISTRY=%s\n", c.RegistryAddr())
+		fmt.Fprintf(stdout, "export TRACEBLOC_REGISTRY_CA=%s\n", c.CAFile())
 		return nil
 	default:
 		fmt.Fprintln(stderr, usage)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"errors"
 	"flag"
@@ -15,27 +16,47 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tracebloc/edge/internal/ociimage"
 	"github.com/tracebloc/edge/internal/release/archives"
 	"github.com/tracebloc/edge/internal/release/blobsig"
+	"github.com/tracebloc/edge/internal/release/bootstrapimage"
 	"github.com/tracebloc/edge/internal/release/helmplugin"
 )
 
 var errUsage = errors.New("usage")
 
 type config struct {
-	version, out, repo, goCmd, helm string
-	cosignKey                       string
-	pluginSigning                   *helmplugin.Signing
-	platforms                       []archives.Platform
-	mtime                           time.Time
+	version, out, repo, goCmd string
+	helm3, helm4              string
+	registry, registryCA      string
+	revision, licenses        string
+	caBundle, clientChart     string
+	cosignKey                 string
+	pgpSigning                *helmplugin.Signing
+	platforms                 []archives.Platform
+	mtime                     time.Time
+	env                       []string
 }
 
-// release is one run: its config, the binaries it built and the files it wrote.
+// release is one run: its config, what it built and the files and artefacts it made.
 type release struct {
 	config
-	stderr   io.Writer
-	binaries map[archives.Platform]string
-	files    []string // in the output folder, in the order written
+	stderr          io.Writer
+	src             string // the staged HEAD (stageSource)
+	key             *ecdsa.PrivateKey
+	image           *bootstrapimage.Built
+	bootstrapDigest string
+	binaries        map[archives.Platform]string
+	pluginFile      string   // the plugin package's name in the output folder
+	chartFile       string   // the packaged chart's path
+	files           []string // in the output folder, in the order written
+	artifacts       []string // "<kind> <reference> <digest>" (one word each), in the order made
+}
+
+type step struct {
+	name string
+	run  func(context.Context) error
+	push bool // needs --registry
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -44,19 +65,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	r := &release{config: cfg, stderr: stderr}
-	for _, step := range []struct {
-		name string
-		run  func(context.Context) error
-	}{
-		{"build the binaries", r.buildBinaries},
-		{"write the archives", r.writeArchives},
-		{"package the Helm 4 plugin", r.packagePlugin},
-		{"write SHA256SUMS", r.writeChecksums},
-		{"sign SHA256SUMS", r.signChecksums},
+	for _, s := range []step{
+		{name: "stage the source", run: r.stageSource},
+		{name: "read the signing key", run: r.readCosignKey},
+		{name: "build the bootstrap image", run: r.buildImage},
+		{name: "push and sign the bootstrap image", run: r.pushImage, push: true},
+		{name: "pin the bootstrap image", run: r.pinBootstrap},
+		{name: "build the post-renderer", run: r.buildBinaries},
+		{name: "write the archives", run: r.writeArchives},
+		{name: "package the Helm 4 plugin", run: r.packagePlugin},
+		{name: "push and sign the Helm 4 plugin", run: r.pushPlugin, push: true},
+		{name: "package the chart", run: r.packageChart},
+		{name: "push and sign the chart", run: r.pushChart, push: true},
+		{name: "write SHA256SUMS", run: r.writeChecksums},
+		{name: "sign SHA256SUMS", run: r.signChecksums},
+		{name: "list the artefacts", run: r.writeArtifacts},
 	} {
-		fmt.Fprintf(stderr, "tracebloc-release: %s\n", step.name)
-		if err := step.run(ctx); err != nil {
-			return fmt.Errorf("%s: %w", step.name, err)
+		if s.push && r.registry == "" {
+			fmt.Fprintf(stderr, "tracebloc-release: no --registry: skipped: %s\n", s.name)
+			continue
+		}
+		fmt.Fprintf(stderr, "tracebloc-release: %s\n", s.name)
+		if err := s.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
 	for _, f := range r.files {
@@ -70,18 +101,26 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	var c config
 	var platforms, mtime string
-	var pluginKey, pluginKeyring, pluginPassphrase string
+	var pgpKey, pgpKeyring, pgpPassphrase, keys string
 	fs.StringVar(&c.version, "version", "", "the release version, such as v0.4.0 (required)")
 	fs.StringVar(&c.out, "out", "dist", "the folder the release files go to")
-	fs.StringVar(&c.repo, "repo", ".", "the repository root")
+	fs.StringVar(&c.repo, "repo", ".", "the repository root; the release is made of its HEAD commit")
 	fs.StringVar(&c.goCmd, "go", "go", "the go command")
-	fs.StringVar(&c.helm, "helm", "helm", "the Helm 4 CLI")
-	fs.StringVar(&c.cosignKey, "cosign-key", "", "ECDSA P-256 private key (PEM) that signs SHA256SUMS")
-	fs.StringVar(&pluginKey, "plugin-key", "", "name of the OpenPGP key that signs the plugin package")
-	fs.StringVar(&pluginKeyring, "plugin-keyring", "", "the OpenPGP secret keyring of --plugin-key")
-	fs.StringVar(&pluginPassphrase, "plugin-passphrase-file", "", "the passphrase of --plugin-key")
-	fs.StringVar(&platforms, "platforms", "", "comma-separated os/arch list (default: all six)")
-	fs.StringVar(&mtime, "mtime", "", "Unix seconds every archive entry is dated (default $SOURCE_DATE_EPOCH, then HEAD's commit time)")
+	fs.StringVar(&c.helm3, "helm", "helm", "the Helm 3 CLI (packages and pushes the chart)")
+	fs.StringVar(&c.helm4, "helm4", "helm4", "the Helm 4 CLI (packages the plugin)")
+	fs.StringVar(&c.registry, "registry", "", "the registry host[:port] the image, chart and plugin go to (tracebloc/... below it); empty: build the files only")
+	fs.StringVar(&c.registryCA, "registry-ca", "", "a PEM CA to trust for the registry besides the system's")
+	fs.StringVar(&c.revision, "revision", "", "the git commit of org.opencontainers.image.revision (default: HEAD of --repo)")
+	fs.StringVar(&c.licenses, "licenses", "NOASSERTION", "the SPDX license expression of the image and its SBOM")
+	fs.StringVar(&c.caBundle, "ca-bundle", ociimage.DebianCABundle, "the CA bundle to copy into the image")
+	fs.StringVar(&c.clientChart, "client-chart", "", "the tracebloc/client chart .tgz to package as the dependency (default: helm dependency build from its repository)")
+	fs.StringVar(&c.cosignKey, "cosign-key", "", "ECDSA P-256 private key (PEM) that signs the image, the SBOMs, the chart, the plugin and SHA256SUMS")
+	fs.StringVar(&pgpKey, "pgp-key", "", "name of the OpenPGP key that signs the chart and the plugin package (.prov)")
+	fs.StringVar(&pgpKeyring, "pgp-keyring", "", "the OpenPGP secret keyring of --pgp-key")
+	fs.StringVar(&pgpPassphrase, "pgp-passphrase-file", "", "the passphrase of --pgp-key")
+	fs.StringVar(&keys, "keys", "", "a folder of throwaway key pairs (made there the first time) that sign what --cosign-key and --pgp-key do not: for a release to a local registry")
+	fs.StringVar(&platforms, "platforms", "", "comma-separated os/arch list of the post-renderer (default: all six)")
+	fs.StringVar(&mtime, "mtime", "", "Unix seconds every archive entry and the image are dated (default $SOURCE_DATE_EPOCH, then HEAD's commit time)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -108,18 +147,39 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			c.platforms = append(c.platforms, p)
 		}
 	}
-	if (pluginKey == "") != (pluginKeyring == "") {
-		return c, fmt.Errorf("%w: --plugin-key and --plugin-keyring go together", errUsage)
+	if (pgpKey == "") != (pgpKeyring == "") {
+		return c, fmt.Errorf("%w: --pgp-key and --pgp-keyring go together", errUsage)
 	}
-	if pluginKey != "" {
-		c.pluginSigning = &helmplugin.Signing{Key: pluginKey, Keyring: pluginKeyring, PassphraseFile: pluginPassphrase}
+	if pgpKey != "" {
+		c.pgpSigning = &helmplugin.Signing{Key: pgpKey, Keyring: pgpKeyring, PassphraseFile: pgpPassphrase}
+	}
+	if keys != "" {
+		if err := useLocalKeys(&c, keys); err != nil {
+			return c, err
+		}
 	}
 	t, err := releaseTime(mtime, c.repo)
 	if err != nil {
 		return c, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	c.mtime = t
+	if c.revision == "" {
+		out, err := exec.Command("git", "-C", c.repo, "rev-parse", "HEAD").Output()
+		if err != nil {
+			return c, fmt.Errorf("%w: no --revision and no git HEAD in %s (%v): pass --revision", errUsage, c.repo, err)
+		}
+		c.revision = strings.TrimSpace(string(out))
+	}
+	c.env = os.Environ()
 	return c, nil
+}
+
+// fileVersion is the version without its "v": the chart's, the plugin's and the image tag.
+func (r *release) fileVersion() string { return archives.FileVersion(r.version) }
+
+// artifact records something the release pushed or built, for artifacts.txt.
+func (r *release) artifact(kind, ref, digest string) {
+	r.artifacts = append(r.artifacts, kind+" "+ref+" "+digest)
 }
 
 // releaseTime is the date of every archive entry: the flag, then SOURCE_DATE_EPOCH (the
@@ -146,7 +206,7 @@ func releaseTime(flagValue, repo string) (time.Time, error) {
 
 func (r *release) buildBinaries(ctx context.Context) error {
 	bins, err := archives.Build(ctx, archives.BuildOptions{
-		Root: r.repo, Version: r.version, Platforms: r.platforms,
+		Root: r.src, Version: r.version, Platforms: r.platforms,
 		OutDir: filepath.Join(r.out, "build"), Go: r.goCmd, Stderr: r.stderr,
 	})
 	r.binaries = bins
@@ -159,7 +219,7 @@ func (r *release) writeArchives(context.Context) error {
 		if err != nil {
 			return err
 		}
-		files, err := archives.ArchiveFiles(r.repo, p, bin)
+		files, err := archives.ArchiveFiles(r.src, p, bin)
 		if err != nil {
 			return err
 		}
@@ -184,25 +244,27 @@ func (r *release) packagePlugin(ctx context.Context) error {
 		return err
 	}
 	tgz, prov, err := helmplugin.Package(ctx, helmplugin.PackageOptions{
-		Helm: r.helm, Dir: stage, Dest: r.out, Signing: r.pluginSigning,
-		Env: os.Environ(), Output: r.stderr, Version: r.version,
+		Helm: r.helm4, Dir: stage, Dest: r.out, Signing: r.pgpSigning,
+		Env: r.env, Output: r.stderr, Version: r.version,
 	})
 	if err != nil {
 		return err
 	}
-	r.files = append(r.files, filepath.Base(tgz))
+	r.pluginFile = filepath.Base(tgz)
+	r.files = append(r.files, r.pluginFile)
 	if prov != "" {
 		r.files = append(r.files, filepath.Base(prov))
 	}
 	return nil
 }
 
-// checksummed are the files SHA256SUMS lists: the archives and the plugin package,
-// not the plugin's .prov (it is itself a signature over the package).
+// checksummed are the files SHA256SUMS lists: the archives, the plugin package, the
+// chart and the SBOMs; not the .prov files (each is itself a signature over its package)
+// nor cosign.pub (a checksum signed by the key it lists proves nothing).
 func (r *release) checksummed() []string {
 	var names []string
 	for _, f := range r.files {
-		if !strings.HasSuffix(f, ".prov") {
+		if !strings.HasSuffix(f, ".prov") && f != "cosign.pub" {
 			names = append(names, f)
 		}
 	}
@@ -218,28 +280,31 @@ func (r *release) writeChecksums(context.Context) error {
 }
 
 func (r *release) signChecksums(context.Context) error {
-	if r.cosignKey == "" {
-		fmt.Fprintln(r.stderr, "tracebloc-release: no --cosign-key: SHA256SUMS is not signed")
+	if r.key == nil {
 		return nil
-	}
-	pemData, err := os.ReadFile(r.cosignKey)
-	if err != nil {
-		return fmt.Errorf("read --cosign-key: %w", err)
-	}
-	key, err := blobsig.ParsePrivateKey(pemData)
-	if err != nil {
-		return fmt.Errorf("--cosign-key %s: %w", r.cosignKey, err)
 	}
 	sums, err := os.Open(filepath.Join(r.out, "SHA256SUMS"))
 	if err != nil {
 		return err
 	}
 	defer sums.Close()
-	sig, err := blobsig.Sign(rand.Reader, key, sums)
+	sig, err := blobsig.Sign(rand.Reader, r.key, sums)
 	if err != nil {
 		return err
 	}
 	return r.write("SHA256SUMS.sig", sig)
+}
+
+// writeArtifacts writes artifacts.txt: each artefact the release built or pushed, with
+// its reference and digest (what the keyless signing of the release workflow signs); the
+// files' digests are SHA256SUMS.
+func (r *release) writeArtifacts(context.Context) error {
+	var b strings.Builder
+	for _, a := range r.artifacts {
+		b.WriteString(a + "\n")
+	}
+	fmt.Fprint(r.stderr, b.String())
+	return r.write("artifacts.txt", []byte(b.String()))
 }
 
 func (r *release) write(name string, data []byte) error {

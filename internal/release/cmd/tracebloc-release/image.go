@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/tracebloc/edge/internal/release/blobsig"
+	"github.com/tracebloc/edge/internal/release/bootstrapimage"
+)
+
+// bootstrapName is the bootstrap image's published name, the one the chart and the pins
+// use; with --registry elsewhere (the local cluster's), a mirror serves it by that name.
+const bootstrapName = "ghcr.io/" + bootstrapimage.Repository
+
+// target is a repository below --registry, reached with --registry-ca and the
+// credentials of the Docker config (`docker login`; anonymous without one).
+func (r *release) target(repository string) (bootstrapimage.Registry, error) {
+	repo, err := name.NewRepository(r.registry+"/"+repository, name.StrictValidation)
+	if err != nil {
+		return bootstrapimage.Registry{}, fmt.Errorf("--registry %q is not a registry host[:port]: %w", r.registry, err)
+	}
+	auth, err := authn.DefaultKeychain.Resolve(repo)
+	if err != nil {
+		return bootstrapimage.Registry{}, fmt.Errorf("read the registry credentials for %s (the Docker config): %w", repo, err)
+	}
+	g := bootstrapimage.Registry{Repo: repo, Auth: auth}
+	if r.registryCA != "" {
+		var tr *http.Transport
+		if tr, err = bootstrapimage.RegistryTransport(r.registryCA); err != nil {
+			return g, fmt.Errorf("--registry-ca: %w", err)
+		}
+		g.Transport = tr
+	}
+	return g, nil
+}
+
+// buildImage compiles the bootstrap for the image's platforms, assembles the index and
+// writes each platform's SBOM as sbom-<os>-<arch>.spdx.json; the index digest is known
+// from here on, pushed or not.
+func (r *release) buildImage(ctx context.Context) error {
+	bins, err := bootstrapimage.BuildBinaries(ctx, bootstrapimage.BuildOptions{
+		Root: r.src, Version: r.version, OutDir: filepath.Join(r.out, "build", "bootstrap"), Go: r.goCmd, Stderr: r.stderr,
+	})
+	if err != nil {
+		return err
+	}
+	rel := bootstrapimage.Release{Version: r.version, Revision: r.revision, Licenses: r.licenses, Created: r.mtime, CABundle: r.caBundle}
+	if err := rel.Validate(); err != nil {
+		return err
+	}
+	if r.image, err = bootstrapimage.Assemble(rel, bins); err != nil {
+		return err
+	}
+	for _, pi := range r.image.Images {
+		if err := r.write("sbom-"+pi.Platform.OS+"-"+pi.Platform.Arch+".spdx.json", pi.SBOM); err != nil {
+			return err
+		}
+	}
+	d, err := r.image.Index.Digest()
+	if err != nil {
+		return err
+	}
+	r.bootstrapDigest = d.String()
+	r.artifact("image", bootstrapName+":"+r.fileVersion(), r.bootstrapDigest)
+	return nil
+}
+
+// pushImage uploads the index under the release's tag with each platform's SBOM as a
+// referrer, and signs the index and the SBOMs.
+func (r *release) pushImage(ctx context.Context) error {
+	g, err := r.target(bootstrapimage.Repository)
+	if err != nil {
+		return err
+	}
+	pushed, err := bootstrapimage.Push(ctx, g, r.image, r.fileVersion())
+	if err != nil {
+		return err
+	}
+	if pushed.Index != r.bootstrapDigest {
+		return fmt.Errorf("the registry stored the index as %s, built as %s: check that nothing rewrites manifests on push", pushed.Index, r.bootstrapDigest)
+	}
+	for i, pi := range r.image.Images {
+		r.artifact("image-"+pi.Platform.OS+"-"+pi.Platform.Arch, g.Repo.String(), pushed.Manifests[i])
+		r.artifact("sbom-"+pi.Platform.OS+"-"+pi.Platform.Arch, g.Repo.String(), pushed.SBOMs[i])
+	}
+	return r.signManifests(ctx, g, append([]string{pushed.Index}, pushed.SBOMs...)...)
+}
+
+// signManifests signs each manifest of g's repository with --cosign-key (cosign's
+// key-pair signature, under the sha256-<hex>.sig tag) and checks the signature back.
+func (r *release) signManifests(ctx context.Context, g bootstrapimage.Registry, digests ...string) error {
+	if r.key == nil {
+		return nil
+	}
+	for _, d := range digests {
+		h, err := v1.NewHash(d)
+		if err != nil {
+			return err
+		}
+		sig, err := bootstrapimage.Sign(ctx, g, rand.Reader, r.key, h)
+		if err != nil {
+			return err
+		}
+		if err := bootstrapimage.Verify(ctx, g, &r.key.PublicKey, h); err != nil {
+			return fmt.Errorf("check the new signature of %s@%s: %w", g.Repo, d, err)
+		}
+		r.artifact("signature", g.Repo.String(), sig)
+	}
+	return nil
+}
+
+// readCosignKey loads --cosign-key and writes its public half as cosign.pub.
+func (r *release) readCosignKey(context.Context) error {
+	if r.cosignKey == "" {
+		fmt.Fprintln(r.stderr, "tracebloc-release: no --cosign-key: nothing is signed with cosign")
+		return nil
+	}
+	data, err := os.ReadFile(r.cosignKey)
+	if err != nil {
+		return fmt.Errorf("read --cosign-key: %w", err)
+	}
+	if r.key, err = blobsig.ParsePrivateKey(data); err != nil {
+		return fmt.Errorf("--cosign-key %s: %w", r.cosignKey, err)
+	}
+	pub, err := blobsig.MarshalPublicKey(&r.key.PublicKey)
+	if err != nil {
+		return err
+	}
+	return r.write("cosign.pub", pub)
+}
