@@ -94,8 +94,7 @@ func (s Set) Len() int {
 }
 
 // Placeholders returns nothing: Parse refuses the all-zero digest that such entries had.
-//
-// Deprecated: kept only until the post-renderer's run stops logging it.
+// It stays only until the post-renderer's run no longer logs it; then it goes.
 func (s Set) Placeholders() []string {
 	return nil
 }
