@@ -1,0 +1,105 @@
+package bootstrapimage
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/tracebloc/edge/internal/cluster/clustertest"
+	"github.com/tracebloc/edge/internal/release/blobsig"
+)
+
+// TestCosignVerify checks Sign's signatures with the real cosign CLI, offline, in key-pair
+// mode (the transparency log skipped, as it is for a key pair that never reached one):
+// `cosign verify --key cosign.pub --insecure-ignore-tlog=true <image>@<digest>` passes for
+// the signed index and fails for an unsigned push and for a signature of another key.
+func TestCosignVerify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the cosign CLI and the local cluster's registry")
+	}
+	ctx := context.Background()
+	g := testRegistry(t)
+	ca := clustertest.Get(t).CAFile()
+	key, other := newKey(t), newKey(t)
+	dir := t.TempDir()
+	writePublicKey(t, filepath.Join(dir, "cosign.pub"), &key.PublicKey)
+	verify := func(d string) (string, error) {
+		return cosignVerify(t, dir, ca, "cosign.pub", g.Repo.Name()+"@"+d)
+	}
+
+	b := assemble(t, freshRelease(t))
+	pushed, err := Push(ctx, g, b, "v0.1.0-cosign")
+	if err != nil {
+		t.Fatalf("Push() error = %v", err)
+	}
+	idx, _ := v1.NewHash(pushed.Index)
+	if _, err := Sign(ctx, g, rand.Reader, key, idx); err != nil {
+		t.Fatalf("Sign(%s) error = %v", idx, err)
+	}
+	if out, err := verify(pushed.Index); err != nil {
+		t.Errorf("cosign verify of the signed index: %v\n%s", err, out)
+	}
+
+	t.Run("unsigned", func(t *testing.T) {
+		r := freshRelease(t)
+		p, err := Push(ctx, g, assemble(t, r), "v0.1.0-cosign-unsigned")
+		if err != nil {
+			t.Fatalf("Push() error = %v", err)
+		}
+		if out, err := verify(p.Index); err == nil {
+			t.Errorf("cosign verify of an unsigned index passed:\n%s", out)
+		}
+	})
+
+	t.Run("another key", func(t *testing.T) {
+		p, err := Push(ctx, g, assemble(t, freshRelease(t)), "v0.1.0-cosign-other")
+		if err != nil {
+			t.Fatalf("Push() error = %v", err)
+		}
+		d, _ := v1.NewHash(p.Index)
+		if _, err := Sign(ctx, g, rand.Reader, other, d); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := verify(p.Index); err == nil {
+			t.Errorf("cosign verify --key of an index signed with another key passed:\n%s", out)
+		}
+	})
+}
+
+// writePublicKey writes cosign.pub's form: a PEM "PUBLIC KEY" (PKIX) block.
+func writePublicKey(t *testing.T, path string, pub *ecdsa.PublicKey) {
+	t.Helper()
+	pem, err := blobsig.MarshalPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cosignVerify runs the real cosign verify offline against the instance's registry,
+// trusted through --registry-cacert.
+func cosignVerify(t *testing.T, dir, ca, pub, ref string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(clustertest.Tool(t, "cosign"), "verify", "--key", pub, "--insecure-ignore-tlog=true",
+		"--registry-cacert", ca, ref)
+	cmd.Dir = dir
+	home := t.TempDir()
+	cmd.Env = []string{"HOME=" + home, "TUF_ROOT=" + filepath.Join(home, "tuf"), "PATH=/usr/bin:/bin"}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err == nil && !strings.Contains(out.String(), "The signatures were verified against the specified public key") {
+		t.Errorf("cosign verify %s passed without saying the key verified the signatures:\n%s", ref, out.String())
+	}
+	return out.String(), err
+}

@@ -1,0 +1,277 @@
+package chartrelease_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tracebloc/edge/internal/chartdeps"
+	"github.com/tracebloc/edge/internal/cluster/clustertest"
+	"github.com/tracebloc/edge/internal/release/chartrelease"
+	"github.com/tracebloc/edge/internal/release/helmplugin"
+	"github.com/tracebloc/edge/internal/release/releasetest"
+)
+
+// helm is the Helm 3 CLI with homes of its own.
+type helm struct {
+	t    *testing.T
+	bin  string
+	home string
+}
+
+func newHelm(t *testing.T) *helm {
+	t.Helper()
+	return &helm{t: t, bin: clustertest.Tool(t, "helm"), home: t.TempDir()}
+}
+
+func (h *helm) env() []string {
+	return []string{
+		"HOME=" + h.home, "PATH=/usr/bin:/bin",
+		"HELM_DATA_HOME=" + filepath.Join(h.home, "data"), "HELM_CONFIG_HOME=" + filepath.Join(h.home, "config"),
+		"HELM_CACHE_HOME=" + filepath.Join(h.home, "cache"), "TMPDIR=" + h.t.TempDir(),
+	}
+}
+
+func (h *helm) run(args ...string) (string, error) {
+	h.t.Helper()
+	cmd := exec.Command(h.bin, args...)
+	cmd.Env = h.env()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// release is what a test packages: a fresh version, so that the registry, which keeps
+// earlier runs' tags, gets new ones, and a digest of its own.
+type release struct {
+	version, digest string
+}
+
+func freshRelease(t *testing.T) release {
+	t.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return release{version: "v0.4.0-t" + hex.EncodeToString(b[:6]), digest: "sha256:" + hex.EncodeToString(b)}
+}
+
+// sources are the committed chart folder and the client chart's package.
+func sources(t *testing.T) (chart, dependency string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the Helm CLI")
+	}
+	withClient := chartdeps.DirWithClient(t)
+	return filepath.Join(releasetest.Source(t), "chart"), filepath.Join(withClient, "charts", chartdeps.ClientArchive)
+}
+
+func packageChart(t *testing.T, h *helm, r release, chart, dependency string, signing *helmplugin.Signing) (tgz, prov string) {
+	t.Helper()
+	tgz, prov, err := chartrelease.Package(context.Background(), chartrelease.Options{
+		Helm: h.bin, Chart: chart, Dependency: dependency, Version: r.version, BootstrapDigest: r.digest,
+		Signing: signing, Dest: filepath.Join(t.TempDir(), "dist"), Env: h.env(),
+	})
+	if err != nil {
+		t.Fatalf("Package(%s) error = %v", r.version, err)
+	}
+	return tgz, prov
+}
+
+// TestPackage packages the committed chart with the real helm, signed, and reads the
+// package back with helm: the version, appVersion and digest are the release's, the rest
+// of values.yaml is the source's byte for byte (its comments included), the package holds
+// the dependency and none of the files .helmignore keeps out, and helm verify accepts it
+// until a byte changes.
+func TestPackage(t *testing.T) {
+	chart, dependency := sources(t)
+	h := newHelm(t)
+	r := freshRelease(t)
+	secring, pubring := releasetest.PGPKey(t, t.TempDir(), "Chart Signer")
+	tgz, prov := packageChart(t, h, r, chart, dependency, &helmplugin.Signing{Key: "Chart Signer", Keyring: secring})
+	version := strings.TrimPrefix(r.version, "v")
+	if filepath.Base(tgz) != "edge-"+version+".tgz" || prov != tgz+".prov" {
+		t.Errorf("Package = %s, %s; want edge-%s.tgz and its .prov", tgz, prov, version)
+	}
+
+	out, err := h.run("show", "chart", tgz)
+	if err != nil {
+		t.Fatalf("helm show chart: %v\n%s", err, out)
+	}
+	var meta struct {
+		Version    string `yaml:"version"`
+		AppVersion string `yaml:"appVersion"`
+	}
+	if err := yaml.Unmarshal([]byte(out), &meta); err != nil {
+		t.Fatal(err)
+	}
+	if meta.Version != version || meta.AppVersion != version {
+		t.Errorf("helm show chart = version %q, appVersion %q; want %q for both", meta.Version, meta.AppVersion, version)
+	}
+
+	got, err := h.run("show", "values", tgz)
+	if err != nil {
+		t.Fatalf("helm show values: %v\n%s", err, got)
+	}
+	src, err := os.ReadFile(filepath.Join(chart, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(string(src), "    digest: \"\"\n", "    digest: \""+r.digest+"\"\n", 1)
+	if want == string(src) {
+		t.Fatal(`chart/values.yaml has no "    digest: """ line: update the test with the chart`)
+	}
+	// helm show values ends the file with a newline of its own.
+	if diff := cmp.Diff(want, strings.TrimSuffix(got, "\n")); diff != "" {
+		t.Errorf("helm show values = values.yaml with the digest? (-want +got):\n%s", diff)
+	}
+
+	files := tarFiles(t, tgz)
+	// helm package stores a dependency unpacked, as charts/<name>/.
+	if !files["edge/charts/client/Chart.yaml"] {
+		t.Errorf("the package has no edge/charts/client/Chart.yaml: the dependency %s is not vendored", chartdeps.ClientArchive)
+	}
+	for f := range files {
+		if strings.HasSuffix(f, ".go") || strings.Contains(f, "/testdata/") || strings.HasSuffix(f, ".gotmpl") {
+			t.Errorf("the package holds %s, which chart/.helmignore keeps out", f)
+		}
+	}
+	if !files["edge/values.schema.json"] || !files["edge/templates/_helpers.tpl"] || !files["edge/README.md"] {
+		t.Errorf("the package lacks files helm package chart/ takes: %v", files)
+	}
+
+	if out, err := h.run("verify", tgz, "--keyring", pubring); err != nil {
+		t.Errorf("helm verify %s: %v\n%s", filepath.Base(tgz), err, out)
+	}
+	data, err := os.ReadFile(tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x01
+	tampered := filepath.Join(t.TempDir(), filepath.Base(tgz))
+	writeFile(t, tampered, data)
+	provData, _ := os.ReadFile(prov)
+	writeFile(t, tampered+".prov", provData)
+	if out, err := h.run("verify", tampered, "--keyring", pubring); err == nil {
+		t.Errorf("helm verify of a changed package passed:\n%s", out)
+	}
+}
+
+// TestPackageRefusesPlaceholders: no package without a real digest and a semver version.
+func TestPackageRefusesPlaceholders(t *testing.T) {
+	for _, tc := range []struct{ name, version, digest string }{
+		{"no digest", "v0.4.0", ""},
+		{"zero digest", "v0.4.0", "sha256:" + strings.Repeat("0", 64)},
+		{"version not semver", "a2a6208-dirty", "sha256:" + strings.Repeat("ab", 32)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dest := t.TempDir()
+			_, _, err := chartrelease.Package(context.Background(), chartrelease.Options{
+				Helm: "/nonexistent/helm", Chart: "/nonexistent/chart", Version: tc.version, BootstrapDigest: tc.digest, Dest: dest,
+			})
+			if err == nil {
+				t.Errorf("Package(version %q, digest %q) = nil error, want one", tc.version, tc.digest)
+			}
+		})
+	}
+}
+
+// TestPushPull pushes a signed and an unsigned package to the cluster instance's
+// registry, pulls them back with helm pull --verify, and renders the signed one from the
+// registry: the bootstrap image is pinned by the release's digest.
+func TestPushPull(t *testing.T) {
+	chart, dependency := sources(t)
+	c := clustertest.Get(t)
+	h := newHelm(t)
+	reg, ca := c.RegistryAddr(), c.CAFile()
+	secring, pubring := releasetest.PGPKey(t, t.TempDir(), "Chart Signer")
+	signed := freshRelease(t)
+	tgz, _ := packageChart(t, h, signed, chart, dependency, &helmplugin.Signing{Key: "Chart Signer", Keyring: secring})
+	ref, digest, err := chartrelease.Push(context.Background(), h.bin, tgz, reg, ca, h.env())
+	if err != nil {
+		t.Fatalf("Push(%s) error = %v", filepath.Base(tgz), err)
+	}
+	version := strings.TrimPrefix(signed.version, "v")
+	if want := reg + "/tracebloc/charts/edge:" + version; ref != want {
+		t.Errorf("Push() ref = %s, want %s", ref, want)
+	}
+	t.Logf("pushed %s@%s", ref, digest)
+
+	oci := "oci://" + reg + "/tracebloc/charts/edge"
+	dest := t.TempDir()
+	if out, err := h.run("pull", oci, "--version", version, "--verify", "--keyring", pubring, "--ca-file", ca, "-d", dest); err != nil {
+		t.Errorf("helm pull --verify of the signed chart: %v\n%s", err, out)
+	}
+	// The client chart asks for a StorageClass of its own unless it is told to use one.
+	out, err := h.run("template", "edge", oci, "--version", version, "--ca-file", ca, "-n", "tracebloc",
+		"--set", "client.storageClass.create=false,client.storageClass.name=standard")
+	if err != nil {
+		t.Fatalf("helm template %s: %v\n%s", oci, err, out)
+	}
+	if want := "image: ghcr.io/tracebloc/edge-bootstrap@" + signed.digest; !strings.Contains(out, want) {
+		t.Errorf("helm template %s --version %s renders no %q", oci, version, want)
+	}
+
+	unsigned := freshRelease(t)
+	utgz, uprov := packageChart(t, h, unsigned, chart, dependency, nil)
+	if uprov != "" {
+		t.Errorf("Package() without signing = .prov %s, want none", uprov)
+	}
+	if _, _, err := chartrelease.Push(context.Background(), h.bin, utgz, reg, ca, h.env()); err != nil {
+		t.Fatalf("Push(%s) error = %v", filepath.Base(utgz), err)
+	}
+	uversion := strings.TrimPrefix(unsigned.version, "v")
+	out, err = h.run("pull", oci, "--version", uversion, "--verify", "--keyring", pubring, "--ca-file", ca, "-d", t.TempDir())
+	if err == nil || !strings.Contains(out, "provenance") {
+		t.Errorf("helm pull --verify of a chart pushed without .prov: %v\n%s\nwant a failure that names the provenance", err, out)
+	}
+	t.Logf("helm pull --verify of the unsigned chart says: %s", strings.TrimSpace(out))
+}
+
+// tarFiles lists the regular files of a .tgz.
+func tarFiles(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	files := map[string]bool{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			files[hdr.Name] = true
+		}
+	}
+}
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,97 @@
+package chartrelease_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/tracebloc/edge/internal/cluster/clustertest"
+	"github.com/tracebloc/edge/internal/release/blobsig"
+	"github.com/tracebloc/edge/internal/release/bootstrapimage"
+	"github.com/tracebloc/edge/internal/release/chartrelease"
+)
+
+// TestCosignVerifyChart signs the pushed chart's manifest with bootstrapimage.Sign (the
+// cosign key-pair format, on <registry>/tracebloc/charts/edge) and checks it with the real
+// cosign CLI offline: verify --key passes, and fails for another key and for a chart
+// pushed without a signature.
+func TestCosignVerifyChart(t *testing.T) {
+	chart, dependency := sources(t)
+	c := clustertest.Get(t)
+	h := newHelm(t)
+	reg, ca := c.RegistryAddr(), c.CAFile()
+	ctx := context.Background()
+	repo, err := name.NewRepository(reg+"/"+chartrelease.Repository+"/edge", name.StrictValidation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := bootstrapimage.RegistryTransport(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	g := bootstrapimage.Registry{Repo: repo, Transport: tr}
+
+	dir := t.TempDir()
+	key, other := ecKey(t), ecKey(t)
+	writePEM(t, filepath.Join(dir, "cosign.pub"), &key.PublicKey)
+	writePEM(t, filepath.Join(dir, "other.pub"), &other.PublicKey)
+
+	tgz, _ := packageChart(t, h, freshRelease(t), chart, dependency, nil)
+	_, digest, err := chartrelease.Push(ctx, h.bin, tgz, reg, ca, h.env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := repo.Name() + "@" + digest.String()
+	if out, err := cosignVerify(t, dir, ca, "cosign.pub", ref); err == nil {
+		t.Errorf("cosign verify of the chart before signing passed:\n%s", out)
+	}
+	if _, err := bootstrapimage.Sign(ctx, g, rand.Reader, key, digest); err != nil {
+		t.Fatalf("Sign(%s) error = %v", ref, err)
+	}
+	if out, err := cosignVerify(t, dir, ca, "cosign.pub", ref); err != nil {
+		t.Errorf("cosign verify --key cosign.pub %s: %v\n%s", ref, err, out)
+	}
+	if out, err := cosignVerify(t, dir, ca, "other.pub", ref); err == nil {
+		t.Errorf("cosign verify --key of another key passed:\n%s", out)
+	}
+}
+
+func ecKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func writePEM(t *testing.T, path string, pub *ecdsa.PublicKey) {
+	t.Helper()
+	data, err := blobsig.MarshalPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, data)
+}
+
+// cosignVerify runs the real cosign verify offline (transparency log skipped) against
+// the instance's registry, trusted through --registry-cacert.
+func cosignVerify(t *testing.T, dir, ca, pub, ref string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(clustertest.Tool(t, "cosign"), "verify", "--key", pub, "--insecure-ignore-tlog=true", "--registry-cacert", ca, ref)
+	cmd.Dir = dir
+	home := t.TempDir()
+	cmd.Env = []string{"HOME=" + home, "TUF_ROOT=" + filepath.Join(home, "tuf"), "PATH=/usr/bin:/bin"}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
