@@ -135,7 +135,8 @@ func chartName(dir string) (string, error) {
 }
 
 // copyChart copies the files `helm package` takes from src (its .helmignore and Helm's
-// defaults apply) into dst, without charts/: the dependency comes from vendor only.
+// defaults apply) into dst, without charts/: the dependency comes from vendor only. The
+// copy keeps .helmignore, which helm package applies again.
 func copyChart(src, dst string) error {
 	rules, err := ignore.ParseFile(filepath.Join(src, ignore.HelmIgnore))
 	if errors.Is(err, fs.ErrNotExist) {

@@ -1,6 +1,9 @@
 package chartrelease
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -82,5 +85,49 @@ func TestCheckDigest(t *testing.T) {
 				t.Errorf("CheckDigest(%q) = %v, want ok %v", tc.in, err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestCopyChart: the copy holds what .helmignore lets through, without charts/ (the
+// dependency is vendored afresh) and with .helmignore itself, which helm package reads.
+func TestCopyChart(t *testing.T) {
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "edge")
+	for name, data := range map[string]string{
+		".helmignore":         "*.go\ntestdata/\nREADME.md.gotmpl\n",
+		"Chart.yaml":          "name: edge\n",
+		"values.yaml":         "a: 1\n",
+		"templates/cm.yaml":   "kind: ConfigMap\n",
+		"embed.go":            "package chart\n",
+		"chart_test.go":       "package chart\n",
+		"testdata/want.yaml":  "x: 1\n",
+		"README.md.gotmpl":    "{{ . }}\n",
+		"charts/old-1.0.tgz":  "old\n",
+		"templates/NOTES.txt": "notes\n",
+	} {
+		path := filepath.Join(src, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := copyChart(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := filepath.WalkDir(dst, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dst, path)
+			got = append(got, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{".helmignore", "Chart.yaml", "templates/NOTES.txt", "templates/cm.yaml", "values.yaml"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("copyChart files (-want +got):\n%s", diff)
 	}
 }
