@@ -146,3 +146,28 @@ func TestPinList(t *testing.T) {
 		t.Errorf("pins.Parse(SetDigest(images.yaml)) = %d pins, %v; want the bootstrap's", set.Len(), err)
 	}
 }
+
+// FuzzSetDigest: whatever the list, SetDigest does not panic, and a list it returns
+// parses and pins the entry it was asked for.
+func FuzzSetDigest(f *testing.F) {
+	for _, seed := range []string{"", "images: []\n", several, "images:\n  - name: a\n    digest: " + digestA + "\n", "images:\n- name: a\n  tag: v1\n", "images: [\n", "x: 1\nimages:\n- name: " + bootstrap + "\n  digest: " + digestA + "\ny: 2\n"} {
+		f.Add(seed, bootstrap, "v1")
+	}
+	f.Fuzz(func(t *testing.T, list, name, tag string) {
+		out, err := SetDigest([]byte(list), name, tag, digestN)
+		if err != nil {
+			return
+		}
+		set, err := pins.Parse(out)
+		if err != nil {
+			t.Fatalf("SetDigest(%q, %q, %q) = %q, which pins.Parse refuses: %v", list, name, tag, out, err)
+		}
+		ref := name
+		if tag != "" {
+			ref += ":" + tag
+		}
+		if got, _ := set.Resolve(ref); got != name+"@"+digestN {
+			t.Fatalf("SetDigest(%q, %q, %q) = %q, which resolves %s to %q", list, name, tag, out, ref, got)
+		}
+	})
+}
