@@ -4,6 +4,8 @@
 // ($HELM_PLUGIN_DIR/bin/<os>-<arch>/tracebloc-postrender), packaged by the real
 // `helm plugin package` (optionally signed: --sign writes the .prov file), so that
 // `helm plugin install tracebloc-<version>.tgz` needs no download and nothing on PATH.
+// PushOCI puts the package and its .prov into an OCI registry as the artifact
+// `helm plugin install oci://<registry>/tracebloc/plugins/tracebloc:<version>` installs.
 //
 // Helm 4 picks the platformCommand entry whose os and arch equal its own GOOS and GOARCH
 // (case-insensitive), expands $HELM_PLUGIN_DIR in the command, and passes
