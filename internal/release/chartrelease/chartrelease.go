@@ -31,9 +31,11 @@ import (
 
 // Options say what Package makes.
 type Options struct {
-	Helm       string // the Helm 3 CLI (helm package, helm dependency build)
-	Chart      string // the chart folder (the repository's chart/): read, never written
-	Dependency string // the client chart .tgz to vendor into charts/; "": `helm dependency build` (from Chart.lock's repository)
+	Helm  string // the Helm 3 CLI (helm package, helm dependency build)
+	Chart string // the chart folder (the repository's chart/): read, never written
+	// Dependency is the client chart's .tgz to vendor into charts/; "": what `helm
+	// dependency build` fetches from Chart.lock's repositories (the network's).
+	Dependency string
 	// Version is the release (v0.4.0): Chart.yaml's version and appVersion become 0.4.0.
 	Version string
 	// BootstrapDigest (sha256:<64 hex>) becomes values.yaml's bootstrap.image.digest, the
@@ -87,7 +89,7 @@ func Package(ctx context.Context, o Options) (tgz, prov string, err error) {
 	if err := stamp(dir, version, o.BootstrapDigest); err != nil {
 		return "", "", err
 	}
-	if err := vendor(ctx, o, dir); err != nil {
+	if err := vendor(ctx, o, dir, work); err != nil {
 		return "", "", err
 	}
 	if err := os.MkdirAll(o.Dest, 0o755); err != nil {
@@ -209,11 +211,31 @@ func stamp(dir, version, digest string) error {
 }
 
 // vendor puts the dependency into the copy's charts/: the given package, or what
-// `helm dependency build` fetches for Chart.lock.
-func vendor(ctx context.Context, o Options, dir string) error {
+// `helm dependency build` fetches for Chart.lock. Helm builds from a lock only from
+// repositories it was told of with `helm repo add`, so the chart's are added to a
+// repository config of the work folder's own, which leaves the user's untouched.
+func vendor(ctx context.Context, o Options, dir, work string) error {
 	if o.Dependency == "" {
-		_, err := runHelm(ctx, o.Helm, o.Env, o.Output, "dependency", "build", dir)
-		return err
+		env := o.Env
+		if env == nil {
+			env = os.Environ()
+		}
+		env = append(env[:len(env):len(env)],
+			"HELM_REPOSITORY_CONFIG="+filepath.Join(work, "repositories.yaml"),
+			"HELM_REPOSITORY_CACHE="+filepath.Join(work, "repository"))
+		repos, err := lockRepositories(dir)
+		if err != nil {
+			return err
+		}
+		for i, url := range repos {
+			if _, err := runHelm(ctx, o.Helm, env, o.Output, "repo", "add", fmt.Sprintf("dependency-%d", i), url); err != nil {
+				return fmt.Errorf("vendor the chart's dependencies: %w", err)
+			}
+		}
+		if _, err := runHelm(ctx, o.Helm, env, o.Output, "dependency", "build", dir); err != nil {
+			return fmt.Errorf("vendor the chart's dependencies: %w", err)
+		}
+		return nil
 	}
 	data, err := os.ReadFile(o.Dependency)
 	if err != nil {
@@ -224,6 +246,33 @@ func vendor(ctx context.Context, o Options, dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(charts, filepath.Base(o.Dependency)), data, 0o644)
+}
+
+// lockRepositories are the chart repositories (http or https) of the chart's Chart.lock.
+func lockRepositories(dir string) ([]string, error) {
+	path := filepath.Join(dir, "Chart.lock")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("vendor the chart's dependencies: %w (pass the dependency's .tgz instead)", err)
+	}
+	var lock struct {
+		Dependencies []struct {
+			Repository string `yaml:"repository"`
+		} `yaml:"dependencies"`
+	}
+	if err := yaml.Unmarshal(raw, &lock); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var repos []string
+	seen := map[string]bool{}
+	for _, d := range lock.Dependencies {
+		r := d.Repository
+		if (strings.HasPrefix(r, "https://") || strings.HasPrefix(r, "http://")) && !seen[r] {
+			seen[r] = true
+			repos = append(repos, r)
+		}
+	}
+	return repos, nil
 }
 
 // runHelm runs the Helm CLI; its output goes to out and is returned.

@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -292,9 +294,53 @@ func tarFiles(t *testing.T, path string) map[string]bool {
 	}
 }
 
+// mkdirs makes the folder of path and returns path.
+func mkdirs(t *testing.T, path string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPackageDependencyBuild: without a Dependency, Package vendors what `helm dependency
+// build` fetches from the Chart.lock's repository, here a chart repository on loopback.
+func TestPackageDependencyBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the Helm CLI")
+	}
+	h := newHelm(t)
+	depSrc, repoDir := filepath.Join(t.TempDir(), "dep"), t.TempDir()
+	writeFile(t, mkdirs(t, filepath.Join(depSrc, "Chart.yaml")), []byte("apiVersion: v2\nname: dep\nversion: 0.2.0\n"))
+	if out, err := h.run("package", depSrc, "-d", repoDir); err != nil {
+		t.Fatalf("helm package dep: %v\n%s", err, out)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
+	t.Cleanup(srv.Close)
+	if out, err := h.run("repo", "index", repoDir, "--url", srv.URL); err != nil {
+		t.Fatalf("helm repo index: %v\n%s", err, out)
+	}
+
+	chart := filepath.Join(t.TempDir(), "edge")
+	writeFile(t, mkdirs(t, filepath.Join(chart, "Chart.yaml")), []byte("apiVersion: v2\nname: edge\nversion: 0.1.0\nappVersion: \"0.1.0\"\n"+
+		"dependencies:\n  # the dependency, from the loopback repository\n  - name: dep\n    version: 0.2.0\n    repository: "+srv.URL+"\n"))
+	writeFile(t, filepath.Join(chart, "values.yaml"), []byte("bootstrap:\n  image:\n    # -- pins the image.\n    digest: \"\"\n"))
+	if out, err := h.run("dependency", "update", chart); err != nil { // writes Chart.lock as the repository's chart/ has one
+		t.Fatalf("helm dependency update: %v\n%s", err, out)
+	}
+	if err := os.RemoveAll(filepath.Join(chart, "charts")); err != nil {
+		t.Fatal(err)
+	}
+	r := freshRelease(t)
+	tgz, _ := packageChart(t, h, r, chart, "", nil)
+	if files := tarFiles(t, tgz); !files["edge/charts/dep/Chart.yaml"] {
+		t.Errorf("Package without a Dependency = %v, want edge/charts/dep/ from helm dependency build", files)
 	}
 }
