@@ -92,6 +92,12 @@ func Package(ctx context.Context, o Options) (tgz, prov string, err error) {
 	if err := vendor(ctx, o, dir, work); err != nil {
 		return "", "", err
 	}
+	return pack(ctx, o, dir, name+"-"+version+".tgz")
+}
+
+// pack runs `helm package` on the prepared copy (signed with o.Signing) and checks that
+// it wrote file and, when signed, file.prov into o.Dest.
+func pack(ctx context.Context, o Options, dir, file string) (tgz, prov string, err error) {
 	if err := os.MkdirAll(o.Dest, 0o755); err != nil {
 		return "", "", err
 	}
@@ -105,14 +111,14 @@ func Package(ctx context.Context, o Options) (tgz, prov string, err error) {
 	if _, err := runHelm(ctx, o.Helm, o.Env, o.Output, args...); err != nil {
 		return "", "", err
 	}
-	tgz = filepath.Join(o.Dest, name+"-"+version+".tgz")
+	tgz = filepath.Join(o.Dest, file)
 	if _, err := os.Stat(tgz); err != nil {
-		return "", "", fmt.Errorf("helm package wrote no %s: %w", filepath.Base(tgz), err)
+		return "", "", fmt.Errorf("helm package wrote no %s: %w", file, err)
 	}
 	if o.Signing != nil {
 		prov = tgz + ".prov"
 		if _, err := os.Stat(prov); err != nil {
-			return "", "", fmt.Errorf("helm package --sign wrote no %s: %w", filepath.Base(prov), err)
+			return "", "", fmt.Errorf("helm package --sign wrote no %s.prov: %w", file, err)
 		}
 	}
 	return tgz, prov, nil
