@@ -46,14 +46,15 @@ type PublishOptions struct {
 	Log       io.Writer
 }
 
-// Publish runs the release of root's HEAD into o.Dist and o.Registry.
+// Publish runs the release of root's work tree (uncommitted changes included, as the
+// journey tests and the demo run the code as it is) into o.Dist and o.Registry.
 func Publish(ctx context.Context, o PublishOptions) (*Published, error) {
 	platforms := o.Platforms
 	if len(platforms) == 0 {
 		platforms = []string{runtime.GOOS + "/" + runtime.GOARCH}
 	}
 	args := []string{"run", "./internal/release/cmd/tracebloc-release", "--version", o.Version, "--out", o.Dist,
-		"--registry", o.Registry, "--registry-ca", o.RegistryCA, "--keys", o.Keys,
+		"--registry", o.Registry, "--registry-ca", o.RegistryCA, "--keys", o.Keys, "--worktree",
 		"--helm", o.Helm, "--helm4", o.Helm4, "--platforms", strings.Join(platforms, ",")}
 	if o.ClientChart != "" {
 		args = append(args, "--client-chart", o.ClientChart)

@@ -35,6 +35,7 @@ import (
 const clientRepo = "https://tracebloc.github.io/client"
 
 const (
+	demoVersion = "v0.1.0-demo"
 	release     = "edge"
 	namespace   = "tracebloc-demo"
 	clusterName = "dev"
@@ -96,6 +97,9 @@ func (d *demo) up(ctx context.Context) error {
 		return err
 	}
 	if err := d.images(ctx, stage, local); err != nil {
+		return err
+	}
+	if err := d.release(ctx, stage, local); err != nil {
 		return err
 	}
 	uid, err := stage.Kube.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
@@ -204,13 +208,42 @@ func (d *demo) images(ctx context.Context, stage *journey.Stage, local *cluster.
 	return nil
 }
 
+// release makes the release of this work tree as `make release` does, pushes it to the
+// local cluster's registry, and points the install at it as a user's: the chart from
+// oci://, its provenance verified, and the post-renderer from the release archive, its
+// checksum and signature checked. With another cluster, or without the client chart
+// (which the release packages), the demo installs the chart folder instead.
+func (d *demo) release(ctx context.Context, stage *journey.Stage, local *cluster.Cluster) error {
+	if local == nil || !stage.WithClient {
+		d.say("installing the chart from its folder (a release needs the local cluster's registry and the tracebloc/client chart)")
+		return nil
+	}
+	d.say("make release: the bootstrap image, the chart and the Helm 4 plugin to %s, signed with the throwaway keys of %s", local.RegistryAddr(), filepath.Join(d.dir, "keys"))
+	pub, err := journey.Publish(ctx, journey.PublishOptions{
+		Root: d.root, Dist: filepath.Join(d.dir, "dist"), Keys: filepath.Join(d.dir, "keys"), Version: demoVersion,
+		Registry: local.RegistryAddr(), RegistryCA: local.CAFile(),
+		Helm: stage.Helm, Helm4: filepath.Join(d.cache, "bin", "helm4"),
+		ClientChart: filepath.Join(stage.Chart, "charts", chartdeps.ClientArchive),
+	})
+	if err != nil {
+		return err
+	}
+	pr, err := pub.PostRenderer(filepath.Join(d.dir, "dist"))
+	if err != nil {
+		return fmt.Errorf("install the post-renderer from the release: %w", err)
+	}
+	stage.ChartRef, stage.ChartFlags, stage.PostRender = pub.ChartRef(), pub.InstallFlags(), pr
+	d.say("the release %s: chart %s (%s), bootstrap image %s@%s", pub.Version, pub.ChartRef(), pub.Digest("chart"), journey.BootstrapRepo, pub.Digest("image"))
+	return nil
+}
+
 // install installs the release, or upgrades it when an earlier demo left it.
 func (d *demo) install(ctx context.Context, stage *journey.Stage) error {
 	verb := "install"
 	if _, err := stage.Helm3(ctx, "status", release, "-n", namespace); err == nil {
 		verb = "upgrade"
 	}
-	d.say("helm %s %s -n %s --post-renderer tracebloc-postrender", verb, release, namespace)
+	d.say("helm %s %s %s -n %s --post-renderer tracebloc-postrender", verb, release, strings.Join(stage.ChartArgs(), " "), namespace)
 	out, err := stage.Helm3(ctx, stage.InstallArgs(verb, release, namespace)...)
 	if err != nil {
 		return err

@@ -36,6 +36,7 @@ type config struct {
 	platforms                 []archives.Platform
 	mtime                     time.Time
 	env                       []string
+	worktree                  bool
 }
 
 // release is one run: its config, what it built and the files and artefacts it made.
@@ -105,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.version, "version", "", "the release version, such as v0.4.0 (required)")
 	fs.StringVar(&c.out, "out", "dist", "the folder the release files go to")
 	fs.StringVar(&c.repo, "repo", ".", "the repository root; the release is made of its HEAD commit")
+	fs.BoolVar(&c.worktree, "worktree", false, "release the work tree as it is, uncommitted changes included (a local release of work in progress)")
 	fs.StringVar(&c.goCmd, "go", "go", "the go command")
 	fs.StringVar(&c.helm3, "helm", "helm", "the Helm 3 CLI (packages and pushes the chart)")
 	fs.StringVar(&c.helm4, "helm4", "helm4", "the Helm 4 CLI (packages the plugin)")

@@ -48,7 +48,8 @@ func TestRelease(t *testing.T) {
 	release := func(out string) []string {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), []string{"--version", "v0.4.0", "--out", out, "--repo", src,
+		err := run(context.Background(), []string{"--version", "v0.4.0", "--out", out, "--repo", src, "--worktree",
+			"--revision", "0123456789abcdef0123456789abcdef01234567",
 			"--helm4", helm, "--helm", helm3, "--client-chart", client, "--cosign-key", keyFile,
 			"--pgp-key", "Release Signer", "--pgp-keyring", secring, "--mtime", "1767225600"}, &stdout, &stderr)
 		if err != nil {
@@ -137,7 +138,7 @@ func assertPinned(t *testing.T, helm3, dist string) {
 		t.Fatalf("artifacts.txt lists no image digest:\n%s", list)
 	}
 	values, err := exec.Command(helm3, "show", "values", filepath.Join(dist, "edge-0.4.0.tgz")).Output()
-	if err != nil || !strings.Contains(string(values), "digest: "+digest) {
+	if err != nil || !strings.Contains(string(values), `digest: "`+digest+`"`) {
 		t.Errorf("the chart's values (%v) do not pin the bootstrap to %s", err, digest)
 	}
 	chart, err := exec.Command(helm3, "show", "chart", filepath.Join(dist, "edge-0.4.0.tgz")).Output()
