@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 // tracebloc/client chart without a post-renderer, with the post-renderer offline, and with
 // the post-renderer against the local cluster (its identity, discovery and the guard's
 // lists), and reports the post-renderer's share of each whole: (with - without) / with.
+// $BENCH_SHARE_BEFORE names another tracebloc-postrender binary (an earlier commit's) to
+// measure the same way in the same run, interleaved, as offline-before and cluster-before.
 //
 //	go test -run '^$' -bench TemplateShare -benchtime 20x ./postrender/cmd/tracebloc-postrender/
 func BenchmarkTemplateShare(b *testing.B) {
@@ -22,17 +25,22 @@ func BenchmarkTemplateShare(b *testing.B) {
 	chart := chartdeps.DirWithClient(b)
 	c := clustertest.Get(b)
 	tool := clustertest.Tool(b, "helm")
-	pr := filepath.Join(binary(b), "tracebloc-postrender")
 	base := []string{"template", "edge", chart, "-n", "tracebloc",
 		"--set", "client.storageClass.create=false", "--set", "client.storageClass.name=standard"}
-	variants := []struct {
+	type variant struct {
 		name string
 		env  []string
 		args []string
-	}{
-		{"plain", helmEnv(b, filepath.Join(b.TempDir(), "no-kubeconfig")), nil},
-		{"offline", helmEnv(b, filepath.Join(b.TempDir(), "no-kubeconfig")), []string{"--post-renderer", pr, "--post-renderer-args", "--offline", "--post-renderer-args", "--cluster-id=c1"}},
-		{"cluster", helmEnv(b, c.Kubeconfig), []string{"--post-renderer", pr}},
+	}
+	variants := []variant{{"plain", helmEnv(b, filepath.Join(b.TempDir(), "no-kubeconfig")), nil}}
+	binaries := []struct{ suffix, path string }{{"", filepath.Join(binary(b), "tracebloc-postrender")}}
+	if before := os.Getenv("BENCH_SHARE_BEFORE"); before != "" {
+		binaries = append(binaries, struct{ suffix, path string }{"-before", before})
+	}
+	for _, pr := range binaries {
+		variants = append(variants,
+			variant{"offline" + pr.suffix, helmEnv(b, filepath.Join(b.TempDir(), "no-kubeconfig")), []string{"--post-renderer", pr.path, "--post-renderer-args", "--offline", "--post-renderer-args", "--cluster-id=c1"}},
+			variant{"cluster" + pr.suffix, helmEnv(b, c.Kubeconfig), []string{"--post-renderer", pr.path}})
 	}
 	for _, v := range variants {
 		helm(b, tool, v.env, append(base, v.args...)...) // warm the page cache and the binary
@@ -40,7 +48,7 @@ func BenchmarkTemplateShare(b *testing.B) {
 	total := make([]time.Duration, len(variants))
 	b.ResetTimer()
 	for range b.N {
-		for i, v := range variants { // interleaved, so that load on the machine hits all three alike
+		for i, v := range variants { // interleaved, so that load on the machine hits them all alike
 			start := time.Now()
 			helm(b, tool, v.env, append(base, v.args...)...)
 			total[i] += time.Since(start)
@@ -48,9 +56,10 @@ func BenchmarkTemplateShare(b *testing.B) {
 	}
 	b.StopTimer()
 	per := func(i int) float64 { return total[i].Seconds() / float64(b.N) }
-	b.ReportMetric(per(0), "plain-s/op")
-	b.ReportMetric(per(1), "offline-s/op")
-	b.ReportMetric(per(2), "cluster-s/op")
-	b.ReportMetric(100*(per(1)-per(0))/per(1), "offline-share-%")
-	b.ReportMetric(100*(per(2)-per(0))/per(2), "cluster-share-%")
+	for i, v := range variants {
+		b.ReportMetric(per(i), v.name+"-s/op")
+		if i > 0 {
+			b.ReportMetric(100*(per(i)-per(0))/per(i), v.name+"-share-%")
+		}
+	}
 }
