@@ -18,9 +18,9 @@ import (
 	"go.yaml.in/yaml/v3"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/ignore"
 
 	"github.com/tracebloc/edge/internal/names"
+	"github.com/tracebloc/edge/internal/release/chartfiles"
 )
 
 // ClientArchive is the file name of the packaged dependency in the copy's charts/ folder,
@@ -72,7 +72,7 @@ func Prepare(dst string) (withClient bool, err error) {
 
 // prepare is Prepare of the chart in chartDir, with the client chart in clientSrc ("": none).
 func prepare(chartDir, clientSrc, dst string) (withClient bool, err error) {
-	if err := copyChart(chartDir, dst); err != nil {
+	if err := chartfiles.Copy(chartDir, dst); err != nil {
 		return false, err
 	}
 	if clientSrc == "" {
@@ -104,46 +104,6 @@ func DirWithClient(t testing.TB) string {
 		t.Skipf("needs the tracebloc/client chart %s beside the repository (shared/thirdparty/tracebloc-client); a plain clone has none", names.ClientChartVersion)
 	}
 	return dir
-}
-
-// copyChart copies the files Helm would package from src (.helmignore applies) into dst,
-// leaving out charts/: the copy gets its dependency from packageClient only.
-func copyChart(src, dst string) error {
-	rules, err := ignore.ParseFile(filepath.Join(src, ignore.HelmIgnore))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", filepath.Join(src, ignore.HelmIgnore), err)
-	}
-	rules.AddDefaults()
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil || rel == "." {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		skip := rules.Ignore(filepath.ToSlash(rel), info) || rel == "charts"
-		switch {
-		case skip && d.IsDir():
-			return filepath.SkipDir
-		case skip:
-			return nil
-		case d.IsDir():
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
 }
 
 // packageClient packages the chart in src into dir as `helm package` would, and checks

@@ -104,6 +104,7 @@ func TestCheckDigest(t *testing.T) {
 		{name: "valid", digest: digestA},
 		{name: "all zeros", digest: zeroDigest, wantErr: "all-zero", zero: true},
 		{name: "short", digest: "sha256:abc", wantErr: "not sha256:"},
+		{name: "no algorithm", digest: strings.Repeat("a", 64), wantErr: "not sha256:"},
 		{name: "other algorithm", digest: "sha512:" + strings.Repeat("a", 64), wantErr: "not sha256:"},
 		{name: "upper case", digest: "sha256:" + strings.Repeat("B", 64), wantErr: "lowercase"},
 		{name: "empty", digest: "", wantErr: "not sha256:"},

@@ -28,7 +28,10 @@ type Registry struct {
 	Auth      authn.Authenticator
 }
 
-func (g Registry) options(ctx context.Context) []remote.Option {
+// Options are the go-containerregistry options that reach g: ctx, g.Auth (anonymous
+// when nil) and g.Transport (the default when nil). Every access of the release to a
+// registry goes through them.
+func (g Registry) Options(ctx context.Context) []remote.Option {
 	auth := g.Auth
 	if auth == nil {
 		auth = authn.Anonymous
@@ -38,6 +41,44 @@ func (g Registry) options(ctx context.Context) []remote.Option {
 		opts = append(opts, remote.WithTransport(g.Transport))
 	}
 	return opts
+}
+
+// PutArtifact uploads an artifact to g.Repo: its blobs, then its manifest (an OCI image
+// manifest, sent as it is) under tag, or under its digest when tag is "". It returns the
+// manifest's digest. remote.Put lists a manifest with a subject under that subject: the
+// registry does when it serves the referrers API, else go-containerregistry updates the
+// fallback tag's index.
+func (g Registry) PutArtifact(ctx context.Context, tag string, manifest []byte, blobs []v1.Layer) (v1.Hash, error) {
+	opts := g.Options(ctx)
+	for _, l := range blobs {
+		if err := remote.WriteLayer(g.Repo, l, opts...); err != nil {
+			return v1.Hash{}, fmt.Errorf("upload a blob to %s: %w", g.Repo, err)
+		}
+	}
+	d, _, err := v1.SHA256(bytesReader(manifest))
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	var ref name.Reference = g.Repo.Digest(d.String())
+	if tag != "" {
+		ref = g.Repo.Tag(tag)
+	}
+	if err := remote.Put(ref, rawManifest{manifest, types.OCIManifestSchema1}, opts...); err != nil {
+		return v1.Hash{}, fmt.Errorf("push the manifest %s: %w", ref, err)
+	}
+	return d, nil
+}
+
+// EmptyConfig is the config of an artifact manifest: the OCI empty descriptor's blob
+// ({}) and its descriptor, which carries the content inline as the image spec advises.
+func EmptyConfig() (v1.Layer, v1.Descriptor, error) {
+	config := static.NewLayer(emptyConfig, types.MediaType("application/vnd.oci.empty.v1+json"))
+	d, err := LayerDescriptor(config)
+	if err != nil {
+		return nil, v1.Descriptor{}, err
+	}
+	d.Data = emptyConfig
+	return config, d, nil
 }
 
 // RegistryTransport trusts the certificate authorities of caFile (PEM) on top of the
@@ -74,7 +115,7 @@ type Pushed struct {
 // to its image manifest as an OCI 1.1 referrer.
 func Push(ctx context.Context, g Registry, b *Built, tag string) (*Pushed, error) {
 	ref := g.Repo.Tag(tag)
-	if err := remote.WriteIndex(ref, b.Index, g.options(ctx)...); err != nil {
+	if err := remote.WriteIndex(ref, b.Index, g.Options(ctx)...); err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref, err)
 	}
 	idx, err := b.Index.Digest()
@@ -97,15 +138,16 @@ func Push(ctx context.Context, g Registry, b *Built, tag string) (*Pushed, error
 	return out, nil
 }
 
-// artifactManifest is an OCI 1.1 image manifest of an artifact: an empty config, the
-// SBOM as its one layer, and the image it describes as its subject.
-type artifactManifest struct {
+// ArtifactManifest is an OCI 1.1 image manifest of an artifact: an empty config
+// (EmptyConfig), the artifact's files as layers and, for an artifact about an image such
+// as its SBOM, that image as its subject.
+type ArtifactManifest struct {
 	SchemaVersion int               `json:"schemaVersion"`
 	MediaType     types.MediaType   `json:"mediaType"`
 	ArtifactType  string            `json:"artifactType"`
 	Config        v1.Descriptor     `json:"config"`
 	Layers        []v1.Descriptor   `json:"layers"`
-	Subject       *v1.Descriptor    `json:"subject"`
+	Subject       *v1.Descriptor    `json:"subject,omitempty"`
 	Annotations   map[string]string `json:"annotations,omitempty"`
 }
 
@@ -124,19 +166,17 @@ func SBOMManifest(pi PlatformImage, created string) (manifest []byte, blobs []v1
 	if err != nil {
 		return nil, nil, err
 	}
-	config := static.NewLayer(emptyConfig, types.MediaType("application/vnd.oci.empty.v1+json"))
-	sbom := static.NewLayer(pi.SBOM, SBOMMediaType)
-	cd, err := layerDescriptor(config)
+	config, cd, err := EmptyConfig()
 	if err != nil {
 		return nil, nil, err
 	}
-	cd.Data = emptyConfig
-	sd, err := layerDescriptor(sbom)
+	sbom := static.NewLayer(pi.SBOM, SBOMMediaType)
+	sd, err := LayerDescriptor(sbom)
 	if err != nil {
 		return nil, nil, err
 	}
 	sd.Annotations = map[string]string{"org.opencontainers.image.title": "sbom-" + pi.Platform.OS + "-" + pi.Platform.Arch + ".spdx.json"}
-	m := artifactManifest{
+	m := ArtifactManifest{
 		SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: SBOMMediaType,
 		Config: cd, Layers: []v1.Descriptor{sd}, Subject: subject,
 		Annotations: map[string]string{"org.opencontainers.image.created": created},
@@ -157,19 +197,9 @@ func attachSBOM(ctx context.Context, g Registry, pi PlatformImage) (v1.Hash, err
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	for _, l := range blobs {
-		if err := remote.WriteLayer(g.Repo, l, g.options(ctx)...); err != nil {
-			return v1.Hash{}, fmt.Errorf("upload the %s SBOM to %s: %w", pi.Platform, g.Repo, err)
-		}
-	}
-	d, _, err := v1.SHA256(bytesReader(body))
+	d, err := g.PutArtifact(ctx, "", body, blobs)
 	if err != nil {
-		return v1.Hash{}, err
-	}
-	// remote.Put lists the manifest under its subject: the registry does when it serves
-	// the referrers API, else go-containerregistry updates the fallback tag's index.
-	if err := remote.Put(g.Repo.Digest(d.String()), rawManifest{body, types.OCIManifestSchema1}, g.options(ctx)...); err != nil {
-		return v1.Hash{}, fmt.Errorf("push the %s SBOM manifest to %s: %w", pi.Platform, g.Repo, err)
+		return v1.Hash{}, fmt.Errorf("attach the %s SBOM: %w", pi.Platform, err)
 	}
 	return d, nil
 }
@@ -190,7 +220,8 @@ func descriptorOf(img v1.Image) (*v1.Descriptor, error) {
 	return &v1.Descriptor{MediaType: mt, Digest: d, Size: size}, nil
 }
 
-func layerDescriptor(l v1.Layer) (v1.Descriptor, error) {
+// LayerDescriptor is a blob's descriptor: its media type, digest and size.
+func LayerDescriptor(l v1.Layer) (v1.Descriptor, error) {
 	mt, err := l.MediaType()
 	if err != nil {
 		return v1.Descriptor{}, err
@@ -235,7 +266,7 @@ func ReferrersAPI(ctx context.Context, g Registry, d v1.Hash) (bool, error) {
 // or its fallback tag.
 func SBOMs(ctx context.Context, g Registry, manifest v1.Hash) ([][]byte, error) {
 	subject := g.Repo.Digest(manifest.String())
-	opts := append(g.options(ctx), remote.WithFilter("artifactType", SBOMMediaType))
+	opts := append(g.Options(ctx), remote.WithFilter("artifactType", SBOMMediaType))
 	idx, err := remote.Referrers(subject, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("list the referrers of %s: %w", subject, err)
@@ -246,7 +277,7 @@ func SBOMs(ctx context.Context, g Registry, manifest v1.Hash) ([][]byte, error) 
 	}
 	var out [][]byte
 	for _, desc := range im.Manifests {
-		img, err := remote.Image(g.Repo.Digest(desc.Digest.String()), g.options(ctx)...)
+		img, err := remote.Image(g.Repo.Digest(desc.Digest.String()), g.Options(ctx)...)
 		if err != nil {
 			return nil, fmt.Errorf("pull the SBOM manifest %s: %w", desc.Digest, err)
 		}

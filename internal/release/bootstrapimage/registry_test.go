@@ -84,7 +84,7 @@ func TestPushSBOMReferrers(t *testing.T) {
 		}
 	}
 	// The index as pulled by tag is the one built, with both platforms.
-	idx, err := remote.Index(g.Repo.Tag("v0.1.0"), g.options(ctx)...)
+	idx, err := remote.Index(g.Repo.Tag("v0.1.0"), g.Options(ctx)...)
 	if err != nil {
 		t.Fatalf("pull the index: %v", err)
 	}
@@ -181,7 +181,7 @@ func pushSignature(t *testing.T, ctx context.Context, g Registry, d v1.Hash, pay
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(SignatureTag(g.Repo, d), img, g.options(ctx)...); err != nil {
+	if err := remote.Write(SignatureTag(g.Repo, d), img, g.Options(ctx)...); err != nil {
 		t.Fatalf("push the signature: %v", err)
 	}
 }

@@ -99,7 +99,7 @@ func Sign(ctx context.Context, g Registry, rand io.Reader, key *ecdsa.PrivateKey
 		return "", err
 	}
 	tag := SignatureTag(g.Repo, d)
-	if err := remote.Write(tag, img, g.options(ctx)...); err != nil {
+	if err := remote.Write(tag, img, g.Options(ctx)...); err != nil {
 		return "", fmt.Errorf("push the signature %s: %w", tag, err)
 	}
 	sd, err := img.Digest()
@@ -114,7 +114,7 @@ func Sign(ctx context.Context, g Registry, rand io.Reader, key *ecdsa.PrivateKey
 // skipped. ErrUnsigned when there is no signature, ErrBadSignature when none verifies.
 func Verify(ctx context.Context, g Registry, pub *ecdsa.PublicKey, d v1.Hash) error {
 	tag := SignatureTag(g.Repo, d)
-	img, err := remote.Image(tag, g.options(ctx)...)
+	img, err := remote.Image(tag, g.Options(ctx)...)
 	var terr *transport.Error
 	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
 		return fmt.Errorf("%s: %w", g.Repo.Digest(d.String()), ErrUnsigned)

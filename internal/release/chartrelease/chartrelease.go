@@ -5,28 +5,26 @@
 // an OCI registry by `helm push`, which uploads the .prov beside the .tgz as a layer of
 // the same manifest.
 //
-// The copy takes what `helm package chart/` would take (chart/.helmignore keeps the Go
-// files, testdata/ and README.md.gotmpl out); Chart.yaml and values.yaml are edited token
+// The copy takes what `helm package chart/` would take (chartfiles: chart/.helmignore
+// keeps the Go files, testdata/ and README.md.gotmpl out); Chart.yaml and values.yaml are edited token
 // by token (SetScalar), so their comments, which helm-docs and users read, stay.
 package chartrelease
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-	"helm.sh/helm/v3/pkg/ignore"
 
+	"github.com/tracebloc/edge/internal/release/chartfiles"
 	"github.com/tracebloc/edge/internal/release/helmplugin"
+	"github.com/tracebloc/edge/postrender/pins"
 )
 
 // Options say what Package makes.
@@ -47,21 +45,6 @@ type Options struct {
 	Output          io.Writer           // Helm's messages; nil: discarded
 }
 
-// digestPattern is an OCI sha256 digest as values.schema.json and Kubernetes take it.
-var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-
-// CheckDigest says whether d is a sha256 digest of something: sha256: and 64 lowercase
-// hex digits, not all zeros (the placeholder of a build that pushed nothing).
-func CheckDigest(d string) error {
-	if !digestPattern.MatchString(d) {
-		return fmt.Errorf("the bootstrap image digest %q is not sha256:<64 lowercase hex digits>: pass the index digest the image push printed", d)
-	}
-	if strings.Trim(strings.TrimPrefix(d, "sha256:"), "0") == "" {
-		return fmt.Errorf("the bootstrap image digest %s is all zeros, a placeholder: push the image first and pass its index digest", d)
-	}
-	return nil
-}
-
 // Package writes the release's chart package into o.Dest and returns its path and, when
 // signed, its .prov's.
 func Package(ctx context.Context, o Options) (tgz, prov string, err error) {
@@ -70,8 +53,8 @@ func Package(ctx context.Context, o Options) (tgz, prov string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("package the chart: the version %q is not semver (X.Y.Z[-pre][+build]), which Helm requires of a chart: pass --version v0.4.0 or tag the commit", o.Version)
 	}
-	if err := CheckDigest(o.BootstrapDigest); err != nil {
-		return "", "", fmt.Errorf("package the chart: %w", err)
+	if err := pins.CheckDigest(o.BootstrapDigest); err != nil {
+		return "", "", fmt.Errorf("package the chart: the bootstrap image's %w: push the image and pass the index digest the push printed", err)
 	}
 	name, err := chartName(o.Chart)
 	if err != nil {
@@ -83,7 +66,7 @@ func Package(ctx context.Context, o Options) (tgz, prov string, err error) {
 	}
 	defer os.RemoveAll(work)
 	dir := filepath.Join(work, name)
-	if err := copyChart(o.Chart, dir); err != nil {
+	if err := chartfiles.Copy(o.Chart, dir); err != nil {
 		return "", "", fmt.Errorf("copy the chart %s: %w", o.Chart, err)
 	}
 	if err := stamp(dir, version, o.BootstrapDigest); err != nil {
@@ -140,52 +123,6 @@ func chartName(dir string) (string, error) {
 		return "", fmt.Errorf("%s names the chart %q: want a plain name", filepath.Join(dir, "Chart.yaml"), meta.Name)
 	}
 	return meta.Name, nil
-}
-
-// copyChart copies the files `helm package` takes from src (its .helmignore and Helm's
-// defaults apply) into dst, without charts/: the dependency comes from vendor only. The
-// copy keeps .helmignore, which helm package applies again.
-func copyChart(src, dst string) error {
-	rules, err := ignore.ParseFile(filepath.Join(src, ignore.HelmIgnore))
-	if errors.Is(err, fs.ErrNotExist) {
-		rules, err = ignore.Parse(strings.NewReader(""))
-	}
-	if err != nil {
-		return fmt.Errorf("read %s: %w", ignore.HelmIgnore, err)
-	}
-	rules.AddDefaults()
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		if rel == "." {
-			return os.MkdirAll(dst, 0o755)
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		skip := rules.Ignore(filepath.ToSlash(rel), info) || rel == "charts"
-		switch {
-		case skip && d.IsDir():
-			return filepath.SkipDir
-		case skip:
-			return nil
-		case d.IsDir():
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		case !d.Type().IsRegular():
-			return fmt.Errorf("%s is not a regular file: Helm would not package it as a file either", path)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
 }
 
 // stamp writes the release's version and the bootstrap digest into the copy.

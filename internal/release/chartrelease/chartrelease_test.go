@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,13 +18,19 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v3"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
 
 	"github.com/tracebloc/edge/internal/chartdeps"
+	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
+	"github.com/tracebloc/edge/internal/release/bootstrapimage"
 	"github.com/tracebloc/edge/internal/release/chartrelease"
 	"github.com/tracebloc/edge/internal/release/helmplugin"
 	"github.com/tracebloc/edge/internal/release/releasetest"
+	"github.com/tracebloc/edge/postrender/pins"
 )
 
 // helm is the Helm 3 CLI with homes of its own.
@@ -160,7 +167,7 @@ func TestPackage(t *testing.T) {
 	}
 	// The same files compressed anew: a valid package whose bytes the .prov did not sign.
 	tampered := filepath.Join(t.TempDir(), filepath.Base(tgz))
-	writeFile(t, tampered, regzip(t, tgz))
+	writeFile(t, tampered, releasetest.Recompress(t, tgz))
 	provData, _ := os.ReadFile(prov)
 	writeFile(t, tampered+".prov", provData)
 	if out, err := h.run("verify", tampered, "--keyring", pubring); err == nil || !strings.Contains(out, "sha256 sum does not match") {
@@ -170,10 +177,14 @@ func TestPackage(t *testing.T) {
 
 // TestPackageRefusesPlaceholders: no package without a real digest and a semver version.
 func TestPackageRefusesPlaceholders(t *testing.T) {
-	for _, tc := range []struct{ name, version, digest string }{
-		{"no digest", "v0.4.0", ""},
-		{"zero digest", "v0.4.0", "sha256:" + strings.Repeat("0", 64)},
-		{"version not semver", "a2a6208-dirty", "sha256:" + strings.Repeat("ab", 32)},
+	for _, tc := range []struct {
+		name, version, digest string
+		zero                  bool // the error is pins.ErrZeroDigest
+	}{
+		{"no digest", "v0.4.0", "", false},
+		{"zero digest", "v0.4.0", "sha256:" + strings.Repeat("0", 64), true},
+		{"upper case digest", "v0.4.0", "sha256:" + strings.Repeat("AB", 32), false},
+		{"version not semver", "a2a6208-dirty", "sha256:" + strings.Repeat("ab", 32), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dest := t.TempDir()
@@ -181,10 +192,29 @@ func TestPackageRefusesPlaceholders(t *testing.T) {
 				Helm: "/nonexistent/helm", Chart: "/nonexistent/chart", Version: tc.version, BootstrapDigest: tc.digest, Dest: dest,
 			})
 			if err == nil {
-				t.Errorf("Package(version %q, digest %q) = nil error, want one", tc.version, tc.digest)
+				t.Fatalf("Package(version %q, digest %q) = nil error, want one", tc.version, tc.digest)
+			}
+			if errors.Is(err, pins.ErrZeroDigest) != tc.zero {
+				t.Errorf("Package(digest %q) = %v: errors.Is(err, pins.ErrZeroDigest) = %v, want %v", tc.digest, err, !tc.zero, tc.zero)
 			}
 		})
 	}
+}
+
+// chartRegistry is the edge chart's repository in the cluster instance's registry,
+// trusted through its CA.
+func chartRegistry(t *testing.T, c *cluster.Cluster) bootstrapimage.Registry {
+	t.Helper()
+	repo, err := name.NewRepository(c.RegistryAddr()+"/"+chartrelease.Repository+"/edge", name.StrictValidation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := bootstrapimage.RegistryTransport(c.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return bootstrapimage.Registry{Repo: repo, Transport: tr}
 }
 
 // TestPushPull pushes a signed and an unsigned package to the cluster instance's
@@ -195,10 +225,11 @@ func TestPushPull(t *testing.T) {
 	c := clustertest.Get(t)
 	h := newHelm(t)
 	reg, ca := c.RegistryAddr(), c.CAFile()
+	g := chartRegistry(t, c)
 	secring, pubring := releasetest.PGPKey(t, t.TempDir(), "Chart Signer")
 	signed := freshRelease(t)
 	tgz, _ := packageChart(t, h, signed, chart, dependency, &helmplugin.Signing{Key: "Chart Signer", Keyring: secring})
-	ref, digest, err := chartrelease.Push(context.Background(), h.bin, tgz, reg, ca, h.env())
+	ref, digest, err := chartrelease.Push(context.Background(), h.bin, tgz, g, ca, h.env())
 	if err != nil {
 		t.Fatalf("Push(%s) error = %v", filepath.Base(tgz), err)
 	}
@@ -228,7 +259,7 @@ func TestPushPull(t *testing.T) {
 	if uprov != "" {
 		t.Errorf("Package() without signing = .prov %s, want none", uprov)
 	}
-	if _, _, err := chartrelease.Push(context.Background(), h.bin, utgz, reg, ca, h.env()); err != nil {
+	if _, _, err := chartrelease.Push(context.Background(), h.bin, utgz, g, ca, h.env()); err != nil {
 		t.Fatalf("Push(%s) error = %v", filepath.Base(utgz), err)
 	}
 	uversion := strings.TrimPrefix(unsigned.version, "v")
@@ -237,33 +268,6 @@ func TestPushPull(t *testing.T) {
 		t.Errorf("helm pull --verify of a chart pushed without .prov: %v\n%s\nwant a failure that names the provenance", err, out)
 	}
 	t.Logf("helm pull --verify of the unsigned chart says: %s", strings.TrimSpace(out))
-}
-
-// regzip is the .tgz's tar compressed again with other settings.
-func regzip(t *testing.T, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&out, gzip.BestSpeed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw.Comment = "recompressed"
-	if _, err := io.Copy(zw, zr); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
 }
 
 // tarFiles lists the regular files of a .tgz.
@@ -342,5 +346,31 @@ func TestPackageDependencyBuild(t *testing.T) {
 	tgz, _ := packageChart(t, h, r, chart, "", nil)
 	if files := tarFiles(t, tgz); !files["edge/charts/dep/Chart.yaml"] {
 		t.Errorf("Package without a Dependency = %v, want edge/charts/dep/ from helm dependency build", files)
+	}
+}
+
+// TestPushRepositoryName: helm push names the repository after the chart, so a Registry
+// of another repository is refused before helm runs, naming the one it must be.
+func TestPushRepositoryName(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "edge"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "edge", "Chart.yaml"), []byte("apiVersion: v2\nname: edge\nversion: 0.4.0\n"))
+	ch, err := loader.LoadDir(filepath.Join(dir, "edge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgz, err := chartutil.Save(ch, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := name.NewRepository("127.0.0.1:1/"+chartrelease.Repository+"/other", name.StrictValidation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = chartrelease.Push(context.Background(), "/nonexistent/helm", tgz, bootstrapimage.Registry{Repo: repo}, "", nil)
+	if err == nil || !strings.Contains(err.Error(), "must be edge") {
+		t.Errorf("Push(%s) to %s = %v, want an error saying the repository must be edge", filepath.Base(tgz), repo, err)
 	}
 }

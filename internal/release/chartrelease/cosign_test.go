@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/release/blobsig"
 	"github.com/tracebloc/edge/internal/release/bootstrapimage"
@@ -26,18 +24,10 @@ func TestCosignVerifyChart(t *testing.T) {
 	chart, dependency := sources(t)
 	c := clustertest.Get(t)
 	h := newHelm(t)
-	reg, ca := c.RegistryAddr(), c.CAFile()
+	ca := c.CAFile()
 	ctx := context.Background()
-	repo, err := name.NewRepository(reg+"/"+chartrelease.Repository+"/edge", name.StrictValidation)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := bootstrapimage.RegistryTransport(ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	g := bootstrapimage.Registry{Repo: repo, Transport: tr}
+	g := chartRegistry(t, c)
+	repo := g.Repo
 
 	dir := t.TempDir()
 	key, other := ecKey(t), ecKey(t)
@@ -45,7 +35,7 @@ func TestCosignVerifyChart(t *testing.T) {
 	writePEM(t, filepath.Join(dir, "other.pub"), &other.PublicKey)
 
 	tgz, _ := packageChart(t, h, freshRelease(t), chart, dependency, nil)
-	_, digest, err := chartrelease.Push(ctx, h.bin, tgz, reg, ca, h.env())
+	_, digest, err := chartrelease.Push(ctx, h.bin, tgz, g, ca, h.env())
 	if err != nil {
 		t.Fatal(err)
 	}

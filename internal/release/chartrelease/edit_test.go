@@ -1,9 +1,6 @@
 package chartrelease
 
 import (
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,71 +60,5 @@ func TestSetScalar(t *testing.T) {
 				t.Errorf("SetScalar(%v, %q) (-want +got):\n%s", tc.path, tc.value, diff)
 			}
 		})
-	}
-}
-
-func TestCheckDigest(t *testing.T) {
-	hex := strings.Repeat("0123456789abcdef", 4)
-	for _, tc := range []struct {
-		name, in string
-		ok       bool
-	}{
-		{"digest", "sha256:" + hex, true},
-		{"all zeros", "sha256:" + strings.Repeat("0", 64), false},
-		{"upper case", "sha256:" + strings.ToUpper(hex), false},
-		{"short", "sha256:" + hex[:63], false},
-		{"no algorithm", hex, false},
-		{"sha512", "sha512:" + hex, false},
-		{"empty", "", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := CheckDigest(tc.in); (err == nil) != tc.ok {
-				t.Errorf("CheckDigest(%q) = %v, want ok %v", tc.in, err, tc.ok)
-			}
-		})
-	}
-}
-
-// TestCopyChart: the copy holds what .helmignore lets through, without charts/ (the
-// dependency is vendored afresh) and with .helmignore itself, which helm package reads.
-func TestCopyChart(t *testing.T) {
-	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "edge")
-	for name, data := range map[string]string{
-		".helmignore":         "*.go\ntestdata/\nREADME.md.gotmpl\n",
-		"Chart.yaml":          "name: edge\n",
-		"values.yaml":         "a: 1\n",
-		"templates/cm.yaml":   "kind: ConfigMap\n",
-		"embed.go":            "package chart\n",
-		"chart_test.go":       "package chart\n",
-		"testdata/want.yaml":  "x: 1\n",
-		"README.md.gotmpl":    "{{ . }}\n",
-		"charts/old-1.0.tgz":  "old\n",
-		"templates/NOTES.txt": "notes\n",
-	} {
-		path := filepath.Join(src, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := copyChart(src, dst); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	err := filepath.WalkDir(dst, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			rel, _ := filepath.Rel(dst, path)
-			got = append(got, filepath.ToSlash(rel))
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{".helmignore", "Chart.yaml", "templates/NOTES.txt", "templates/cm.yaml", "values.yaml"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("copyChart files (-want +got):\n%s", diff)
 	}
 }

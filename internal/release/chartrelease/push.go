@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 
 	"github.com/tracebloc/edge/internal/release/bootstrapimage"
+	"github.com/tracebloc/edge/postrender/pins"
 )
 
 // Repository is where the charts go in a registry: oci://<registry>/tracebloc/charts,
@@ -26,20 +28,25 @@ const ProvMediaType = "application/vnd.cncf.helm.chart.provenance.v1.prov"
 // pushedPattern and digestLine are the lines `helm push` reports.
 var (
 	pushedPattern = regexp.MustCompile(`(?m)^Pushed: (\S+)$`)
-	digestLine    = regexp.MustCompile(`(?m)^Digest: (sha256:[0-9a-f]{64})$`)
+	digestLine    = regexp.MustCompile(`(?m)^Digest: (\S+)$`)
 )
 
 // Push runs `helm push <tgz> oci://<registry>/tracebloc/charts` (with --ca-file when
 // caFile is set) and returns the chart's reference (<registry>/tracebloc/charts/<name>:
-// <version>) and manifest digest. The digest helm reports is checked against the
+// <version>) and manifest digest. g is the chart's repository, which helm push names
+// <registry>/tracebloc/charts/<name>, and how to reach it (its Transport trusting caFile's
+// CA, as the helm CLI does from the file). The digest helm reports is checked against the
 // registry's, and when <tgz>.prov is beside the package, the pushed manifest must carry
 // it, since helm push uploads the .prov only when it finds it there.
-func Push(ctx context.Context, helm, tgz, registry, caFile string, env []string) (ref string, digest v1.Hash, err error) {
+func Push(ctx context.Context, helm, tgz string, g bootstrapimage.Registry, caFile string, env []string) (ref string, digest v1.Hash, err error) {
 	ch, err := loader.Load(tgz)
 	if err != nil {
 		return "", v1.Hash{}, fmt.Errorf("read the chart package %s: %w", tgz, err)
 	}
-	args := []string{"push", tgz, "oci://" + registry + "/" + Repository}
+	if path.Base(g.Repo.RepositoryStr()) != ch.Name() {
+		return "", v1.Hash{}, fmt.Errorf("push the chart %s to %s: helm push names the repository after the chart, so its last element must be %s, e.g. %s/%s", ch.Name(), g.Repo, ch.Name(), Repository, ch.Name())
+	}
+	args := []string{"push", tgz, "oci://" + path.Dir(g.Repo.Name())}
 	if caFile != "" {
 		args = append(args, "--ca-file", caFile)
 	}
@@ -47,7 +54,8 @@ func Push(ctx context.Context, helm, tgz, registry, caFile string, env []string)
 	if err != nil {
 		return "", v1.Hash{}, err
 	}
-	want := registry + "/" + Repository + "/" + ch.Name() + ":" + ch.Metadata.Version
+	tag := g.Repo.Tag(ch.Metadata.Version)
+	want := tag.String()
 	m := pushedPattern.FindSubmatch(out)
 	if m == nil || string(m[1]) != want {
 		return "", v1.Hash{}, fmt.Errorf("helm push reported no \"Pushed: %s\" line: %s", want, strings.TrimSpace(string(out)))
@@ -56,12 +64,15 @@ func Push(ctx context.Context, helm, tgz, registry, caFile string, env []string)
 	if d == nil {
 		return "", v1.Hash{}, fmt.Errorf("helm push reported no \"Digest: sha256:...\" line: %s", strings.TrimSpace(string(out)))
 	}
+	if err := pins.CheckDigest(string(d[1])); err != nil {
+		return "", v1.Hash{}, fmt.Errorf("helm push reported the chart's %w: push again, and check the registry if it repeats", err)
+	}
 	digest, err = v1.NewHash(string(d[1]))
 	if err != nil {
 		return "", v1.Hash{}, err
 	}
 	_, provErr := os.Stat(tgz + ".prov")
-	if err := checkPushed(ctx, want, caFile, digest, provErr == nil); err != nil {
+	if err := checkPushed(ctx, g, tag, digest, provErr == nil); err != nil {
 		return "", v1.Hash{}, err
 	}
 	return want, digest, nil
@@ -69,21 +80,9 @@ func Push(ctx context.Context, helm, tgz, registry, caFile string, env []string)
 
 // checkPushed asks the registry for the tag's manifest: it must be the digest helm
 // reported and, when withProv, hold the provenance layer.
-func checkPushed(ctx context.Context, ref, caFile string, digest v1.Hash, withProv bool) error {
-	tag, err := name.NewTag(ref, name.StrictValidation)
-	if err != nil {
-		return fmt.Errorf("check the pushed chart: %w", err)
-	}
-	opts := []remote.Option{remote.WithContext(ctx)}
-	if caFile != "" {
-		tr, err := bootstrapimage.RegistryTransport(caFile)
-		if err != nil {
-			return err
-		}
-		defer tr.CloseIdleConnections()
-		opts = append(opts, remote.WithTransport(tr))
-	}
-	desc, err := remote.Get(tag, opts...)
+func checkPushed(ctx context.Context, g bootstrapimage.Registry, tag name.Tag, digest v1.Hash, withProv bool) error {
+	ref := tag.String()
+	desc, err := remote.Get(tag, g.Options(ctx)...)
 	if err != nil {
 		return fmt.Errorf("check the pushed chart %s: %w", ref, err)
 	}

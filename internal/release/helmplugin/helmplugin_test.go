@@ -129,7 +129,7 @@ func TestInstallAndRender(t *testing.T) {
 	// A package changed after signing (the same files compressed anew, so that the
 	// archive itself is valid) is refused.
 	tampered := filepath.Join(work, "tampered", filepath.Base(tgz))
-	writeFile(t, tampered, string(regzip(t, tgz)), 0o644)
+	writeFile(t, tampered, string(releasetest.Recompress(t, tgz)), 0o644)
 	provData, _ := os.ReadFile(prov)
 	writeFile(t, tampered+".prov", string(provData), 0o644)
 	h2 := newHelm(t, helm)

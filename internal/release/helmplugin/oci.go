@@ -9,9 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -30,28 +28,11 @@ const (
 	PackageMediaType   = types.OCILayer             // application/vnd.oci.image.layer.v1.tar+gzip
 	ProvMediaType      = types.OCIUncompressedLayer // application/vnd.oci.image.layer.v1.tar
 	titleAnnotation    = "org.opencontainers.image.title"
-	emptyMediaType     = "application/vnd.oci.empty.v1+json"
 )
 
 // Repository is where the plugin goes in a registry: <registry>/tracebloc/plugins/tracebloc,
 // installed with `helm plugin install oci://<registry>/tracebloc/plugins/tracebloc:<version>`.
 const Repository = "tracebloc/plugins/" + Name
-
-type ociManifest struct {
-	SchemaVersion int             `json:"schemaVersion"`
-	MediaType     types.MediaType `json:"mediaType"`
-	ArtifactType  string          `json:"artifactType"`
-	Config        v1.Descriptor   `json:"config"`
-	Layers        []v1.Descriptor `json:"layers"`
-}
-
-type rawManifest struct {
-	body      []byte
-	mediaType types.MediaType
-}
-
-func (m rawManifest) RawManifest() ([]byte, error)        { return m.body, nil }
-func (m rawManifest) MediaType() (types.MediaType, error) { return m.mediaType, nil }
 
 // OCIManifest is the plugin artifact's manifest for the package (named
 // <Name>-<version>.tgz, as Package writes it) and its .prov (nil: unsigned), with the
@@ -60,14 +41,12 @@ func OCIManifest(tgzName string, tgz, prov []byte) (manifest []byte, blobs []v1.
 	if !strings.HasPrefix(tgzName, Name+"-") || !strings.HasSuffix(tgzName, ".tgz") {
 		return nil, nil, fmt.Errorf("the plugin package is named %s: want %s-<version>.tgz, which Helm looks for in the artifact", tgzName, Name)
 	}
-	config := static.NewLayer([]byte("{}"), emptyMediaType)
-	cd, err := descriptor(config)
+	config, cd, err := bootstrapimage.EmptyConfig()
 	if err != nil {
 		return nil, nil, err
 	}
-	cd.Data = []byte("{}")
 	blobs = []v1.Layer{config}
-	m := ociManifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: PluginArtifactType, Config: cd}
+	m := bootstrapimage.ArtifactManifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: PluginArtifactType, Config: cd}
 	type file struct {
 		data  []byte
 		mt    types.MediaType
@@ -79,7 +58,7 @@ func OCIManifest(tgzName string, tgz, prov []byte) (manifest []byte, blobs []v1.
 	}
 	for _, l := range layers {
 		blob := static.NewLayer(l.data, l.mt)
-		d, err := descriptor(blob)
+		d, err := bootstrapimage.LayerDescriptor(blob)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -116,44 +95,9 @@ func PushOCI(ctx context.Context, g bootstrapimage.Registry, tgz, prov, tag stri
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	opts := registryOptions(ctx, g)
-	for _, b := range blobs {
-		if err := remote.WriteLayer(g.Repo, b, opts...); err != nil {
-			return v1.Hash{}, fmt.Errorf("upload the plugin to %s: %w", g.Repo, err)
-		}
-	}
-	ref := g.Repo.Tag(tag)
-	if err := remote.Put(ref, rawManifest{body, types.OCIManifestSchema1}, opts...); err != nil {
-		return v1.Hash{}, fmt.Errorf("push the plugin manifest %s: %w", ref, err)
-	}
-	d, _, err := v1.SHA256(strings.NewReader(string(body)))
-	return d, err
-}
-
-func registryOptions(ctx context.Context, g bootstrapimage.Registry) []remote.Option {
-	auth := g.Auth
-	if auth == nil {
-		auth = authn.Anonymous
-	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth)}
-	if g.Transport != nil {
-		opts = append(opts, remote.WithTransport(g.Transport))
-	}
-	return opts
-}
-
-func descriptor(l v1.Layer) (v1.Descriptor, error) {
-	mt, err := l.MediaType()
+	d, err := g.PutArtifact(ctx, tag, body, blobs)
 	if err != nil {
-		return v1.Descriptor{}, err
+		return v1.Hash{}, fmt.Errorf("push the plugin: %w", err)
 	}
-	d, err := l.Digest()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	size, err := l.Size()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	return v1.Descriptor{MediaType: mt, Digest: d, Size: size}, nil
+	return d, nil
 }

@@ -1,13 +1,10 @@
 package helmplugin_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,7 +126,7 @@ func TestPushOCIInstall(t *testing.T) {
 
 	// The same files compressed anew: a valid package whose bytes the .prov did not sign.
 	tampered := filepath.Join(t.TempDir(), filepath.Base(tgz))
-	writeFile(t, tampered, string(regzip(t, tgz)), 0o644)
+	writeFile(t, tampered, string(releasetest.Recompress(t, tgz)), 0o644)
 	if out, err := install(newHelm(t, helm), push(tampered, prov), "--keyring", pubring); err == nil || !strings.Contains(out, "plugin verification failed") {
 		t.Errorf("helm plugin install of a changed package: %v\n%s\nwant a verification failure", err, out)
 	} else {
@@ -147,33 +144,6 @@ func TestPushOCIRepositoryName(t *testing.T) {
 	if _, err := helmplugin.PushOCI(context.Background(), bootstrapimage.Registry{Repo: repo}, "tracebloc-0.4.0.tgz", "", "0.4.0"); err == nil {
 		t.Error("PushOCI to .../postrender = nil error, want one")
 	}
-}
-
-// regzip is the .tgz's tar compressed again with other settings.
-func regzip(t *testing.T, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&out, gzip.BestSpeed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw.Comment = "recompressed"
-	if _, err := io.Copy(zw, zr); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
 }
 
 // signedPlugin is the plugin package of this machine's platform, signed by a new key.

@@ -1,6 +1,6 @@
 // Package releasetest provides what the release packages' tests share: a copy of the
 // repository's committed tree to build from, the Helm 4 CLI, an OpenPGP key pair and the
-// tracebloc/client chart.
+// tracebloc/client chart, and a package changed without breaking it (Recompress).
 //
 // The tests build the post-renderer from `git archive HEAD`, not from the working tree,
 // because a release is made of a commit, and so that edits in progress elsewhere in the
@@ -9,6 +9,8 @@ package releasetest
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,4 +81,33 @@ func PGPKey(t testing.TB, dir, name string) (secring, pubring string) {
 func ClientChart(t testing.TB) string {
 	t.Helper()
 	return filepath.Join(chartdeps.DirWithClient(t), "charts", chartdeps.ClientArchive)
+}
+
+// Recompress is the .tgz at path with its tar compressed again with other settings: a
+// valid package of other bytes, whose signed sum must no longer match, where a flipped
+// byte would fail as a broken archive before any signature is read.
+func Recompress(t testing.TB, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&out, gzip.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Comment = "recompressed"
+	if _, err := io.Copy(zw, zr); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }

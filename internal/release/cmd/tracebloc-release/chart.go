@@ -37,15 +37,15 @@ func (r *release) packageChart(ctx context.Context) error {
 // pushChart pushes the packaged chart (and its .prov) with `helm push` and signs its
 // manifest with cosign.
 func (r *release) pushChart(ctx context.Context) error {
-	ref, digest, err := chartrelease.Push(ctx, r.helm3, r.chartFile, r.registry, r.registryCA, r.env)
-	if err != nil {
-		return err
-	}
-	r.artifact("chart", ref, digest.String())
 	g, err := r.target(chartRepository)
 	if err != nil {
 		return err
 	}
+	ref, digest, err := chartrelease.Push(ctx, r.helm3, r.chartFile, g, r.registryCA, r.env)
+	if err != nil {
+		return err
+	}
+	r.artifact("chart", ref, digest.String())
 	return r.signManifests(ctx, g, digest.String())
 }
 
