@@ -959,7 +959,7 @@ func TestNotes(t *testing.T) {
 				"kubectl get secret edge-credentials -n tracebloc -o jsonpath='{.data}'",
 				"helm test edge -n tracebloc",
 				"tracebloc-postrender gitops prints them",
-				"helm upgrade edge tracebloc/edge -n tracebloc --reset-then-reuse-values --post-renderer tracebloc-postrender\n",
+				"helm upgrade edge oci://ghcr.io/tracebloc/charts/edge -n tracebloc --reset-then-reuse-values --post-renderer tracebloc-postrender\n",
 				"never with the client chart's auto-upgrade",
 				"with the tracebloc client\n(client-1.9.62)",
 			},
