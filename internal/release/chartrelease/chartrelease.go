@@ -6,8 +6,9 @@
 // the same manifest.
 //
 // The copy takes what `helm package chart/` would take (chartfiles: chart/.helmignore
-// keeps the Go files, testdata/ and README.md.gotmpl out); Chart.yaml and values.yaml are edited token
-// by token (SetScalar), so their comments, which helm-docs and users read, stay.
+// keeps the Go files, testdata/ and README.md.gotmpl out). Chart.yaml and values.yaml are
+// edited token by token (SetScalar, and SetImage for the bootstrap's entry of Chart.yaml's
+// artifacthub.io/images), so their comments, which helm-docs and users read, stay.
 package chartrelease
 
 import (
@@ -125,16 +126,30 @@ func chartName(dir string) (string, error) {
 	return meta.Name, nil
 }
 
-// stamp writes the release's version and the bootstrap digest into the copy.
+// BootstrapEntry is the bootstrap image's entry in Chart.yaml's ImagesAnnotation.
+const BootstrapEntry = "edge-bootstrap"
+
+// stamp writes the release's version, the bootstrap digest and the bootstrap image
+// (values.yaml's bootstrap.image.repository at the version, the tag the chart defaults
+// to) into the copy.
 func stamp(dir, version, digest string) error {
+	repository, err := bootstrapRepository(dir)
+	if err != nil {
+		return err
+	}
+	set := func(path ...string) func([]byte, string) ([]byte, error) {
+		return func(src []byte, value string) ([]byte, error) { return SetScalar(src, path, value) }
+	}
+	setImage := func(src []byte, image string) ([]byte, error) { return SetImage(src, BootstrapEntry, image) }
 	edits := []struct {
 		file  string
-		path  []string
+		edit  func(src []byte, value string) ([]byte, error)
 		value string
 	}{
-		{"Chart.yaml", []string{"version"}, version},
-		{"Chart.yaml", []string{"appVersion"}, version},
-		{"values.yaml", []string{"bootstrap", "image", "digest"}, digest},
+		{"Chart.yaml", set("version"), version},
+		{"Chart.yaml", set("appVersion"), version},
+		{"Chart.yaml", setImage, repository + ":" + version},
+		{"values.yaml", set("bootstrap", "image", "digest"), digest},
 	}
 	for _, e := range edits {
 		path := filepath.Join(dir, e.file)
@@ -142,7 +157,7 @@ func stamp(dir, version, digest string) error {
 		if err != nil {
 			return fmt.Errorf("stamp the chart: %w", err)
 		}
-		out, err := SetScalar(raw, e.path, e.value)
+		out, err := e.edit(raw, e.value)
 		if err != nil {
 			return fmt.Errorf("stamp the chart's %s: %w", e.file, err)
 		}
@@ -151,6 +166,29 @@ func stamp(dir, version, digest string) error {
 		}
 	}
 	return nil
+}
+
+// bootstrapRepository is the bootstrap image's repository in the chart's values.yaml.
+func bootstrapRepository(dir string) (string, error) {
+	path := filepath.Join(dir, "values.yaml")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("stamp the chart: %w", err)
+	}
+	var values struct {
+		Bootstrap struct {
+			Image struct {
+				Repository string `yaml:"repository"`
+			} `yaml:"image"`
+		} `yaml:"bootstrap"`
+	}
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		return "", fmt.Errorf("stamp the chart: read %s: %w", path, err)
+	}
+	if values.Bootstrap.Image.Repository == "" {
+		return "", fmt.Errorf("stamp the chart: %s has no bootstrap.image.repository, the image the chart runs: set it", path)
+	}
+	return values.Bootstrap.Image.Repository, nil
 }
 
 // vendor puts the dependency into the copy's charts/: the given package, or what

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -120,15 +121,34 @@ func TestPackage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helm show chart: %v\n%s", err, out)
 	}
-	var meta struct {
-		Version    string `yaml:"version"`
-		AppVersion string `yaml:"appVersion"`
+	type chartMeta struct {
+		Version     string            `yaml:"version"`
+		AppVersion  string            `yaml:"appVersion"`
+		Annotations map[string]string `yaml:"annotations"`
 	}
+	var meta, srcMeta chartMeta
 	if err := yaml.Unmarshal([]byte(out), &meta); err != nil {
 		t.Fatal(err)
 	}
 	if meta.Version != version || meta.AppVersion != version {
 		t.Errorf("helm show chart = version %q, appVersion %q; want %q for both", meta.Version, meta.AppVersion, version)
+	}
+	// Artifact Hub lists the release's bootstrap image; the rest of the block stays.
+	srcChart, err := os.ReadFile(filepath.Join(chart, "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(srcChart, &srcMeta); err != nil {
+		t.Fatal(err)
+	}
+	srcImages := srcMeta.Annotations[chartrelease.ImagesAnnotation]
+	bootstrapLine := regexp.MustCompile(`(?m)^(- name: ` + chartrelease.BootstrapEntry + `\n  image: )\S+$`)
+	if !bootstrapLine.MatchString(srcImages) {
+		t.Fatalf("chart/Chart.yaml's %s has no edge-bootstrap entry with an image:\n%s", chartrelease.ImagesAnnotation, srcImages)
+	}
+	wantImages := bootstrapLine.ReplaceAllString(srcImages, "${1}ghcr.io/tracebloc/edge-bootstrap:"+version)
+	if diff := cmp.Diff(wantImages, meta.Annotations[chartrelease.ImagesAnnotation]); diff != "" {
+		t.Errorf("helm show chart's %s (-want +got):\n%s", chartrelease.ImagesAnnotation, diff)
 	}
 
 	got, err := h.run("show", "values", tgz)
@@ -334,8 +354,9 @@ func TestPackageDependencyBuild(t *testing.T) {
 
 	chart := filepath.Join(t.TempDir(), "edge")
 	writeFile(t, mkdirs(t, filepath.Join(chart, "Chart.yaml")), []byte("apiVersion: v2\nname: edge\nversion: 0.1.0\nappVersion: \"0.1.0\"\n"+
+		"annotations:\n  artifacthub.io/images: |\n    - name: edge-bootstrap\n      image: ghcr.io/tracebloc/edge-bootstrap:0.1.0\n"+
 		"dependencies:\n  # the dependency, from the loopback repository\n  - name: dep\n    version: 0.2.0\n    repository: "+srv.URL+"\n"))
-	writeFile(t, filepath.Join(chart, "values.yaml"), []byte("bootstrap:\n  image:\n    # -- pins the image.\n    digest: \"\"\n"))
+	writeFile(t, filepath.Join(chart, "values.yaml"), []byte("bootstrap:\n  image:\n    repository: ghcr.io/tracebloc/edge-bootstrap\n    # -- pins the image.\n    digest: \"\"\n"))
 	if out, err := h.run("dependency", "update", chart); err != nil { // writes Chart.lock as the repository's chart/ has one
 		t.Fatalf("helm dependency update: %v\n%s", err, out)
 	}
@@ -353,10 +374,7 @@ func TestPackageDependencyBuild(t *testing.T) {
 // of another repository is refused before helm runs, naming the one it must be.
 func TestPushRepositoryName(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "edge"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "edge", "Chart.yaml"), []byte("apiVersion: v2\nname: edge\nversion: 0.4.0\n"))
+	writeFile(t, mkdirs(t, filepath.Join(dir, "edge", "Chart.yaml")), []byte("apiVersion: v2\nname: edge\nversion: 0.4.0\n"))
 	ch, err := loader.LoadDir(filepath.Join(dir, "edge"))
 	if err != nil {
 		t.Fatal(err)
