@@ -76,7 +76,7 @@ $(TOOLS)/actionlint:
 $(TOOLS)/helm-docs:
 	GOBIN=$(TOOLS) $(GO) install github.com/norwoodj/helm-docs/cmd/helm-docs@$(HELM_DOCS_VERSION)
 
-tools: ## build the Kubernetes binaries, helm, helm4 and kustomize into the cache (once)
+tools: ## build the Kubernetes binaries, helm, helm4, kustomize and cosign into the cache (once)
 	scripts/build-tools >/dev/null
 
 deps-test: ## the Debian packages the tests need (apt-get, only when one is missing)
