@@ -66,6 +66,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fileLog.Error().Err(err).Msg("render failed")
 		return err
 	}
+	if f, ok := stdout.(*os.File); ok {
+		growPipe(f, len(out))
+	}
 	if _, err := stdout.Write(out); err != nil {
 		return fmt.Errorf("write the manifests: %w", err)
 	}
