@@ -17,21 +17,13 @@ import (
 	"testing"
 
 	"github.com/tracebloc/edge/internal/release/blobsig"
+	"github.com/tracebloc/edge/internal/release/releasetest"
 )
 
 const sums = "0123abcd  tracebloc-postrender_0.4.0_linux_amd64.tar.gz\n"
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func TestSignVerify(t *testing.T) {
-	key, other := newKey(t), newKey(t)
+	key, other := releasetest.ECKey(t), releasetest.ECKey(t)
 	sig, err := blobsig.Sign(rand.Reader, key, strings.NewReader(sums))
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +92,7 @@ func TestOpenSSL(t *testing.T) {
 	write("SHA256SUMS", []byte(sums))
 
 	// Ours, checked by openssl.
-	key := newKey(t)
+	key := releasetest.ECKey(t)
 	pub, err := blobsig.MarshalPublicKey(&key.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +128,7 @@ func TestOpenSSL(t *testing.T) {
 }
 
 func TestParsePrivateKey(t *testing.T) {
-	p256 := newKey(t)
+	p256 := releasetest.ECKey(t)
 	sec1, _ := x509.MarshalECPrivateKey(p256)
 	pkcs8, _ := blobsig.MarshalPrivateKey(p256)
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)

@@ -1,33 +1,15 @@
 package blobsig_test
 
 import (
-	"bytes"
 	"crypto/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/release/blobsig"
+	"github.com/tracebloc/edge/internal/release/releasetest"
 )
-
-// cosign runs the real cosign CLI of the tool cache offline: a home of its own, no proxy,
-// and a password for the key files it writes.
-func cosign(t *testing.T, dir string, args ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(clustertest.Tool(t, "cosign"), args...)
-	cmd.Dir = dir
-	home := t.TempDir()
-	// A TUF mirror on loopback with no cached root keeps cosign from looking up its public
-	// TUF repository (it warns and goes on): the key-pair checks need no trusted root.
-	cmd.Env = []string{"HOME=" + home, "TUF_ROOT=" + filepath.Join(home, "tuf"), "TUF_MIRROR=http://127.0.0.1:9", "PATH=/usr/bin:/bin", "COSIGN_PASSWORD=release-test"}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
-}
 
 // TestCosignVerifyBlob checks the format against the real cosign CLI, offline, in key-pair
 // mode: `cosign verify-blob --key cosign.pub --signature SHA256SUMS.sig
@@ -45,7 +27,7 @@ func TestCosignVerifyBlob(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	key, other := newKey(t), newKey(t)
+	key, other := releasetest.ECKey(t), releasetest.ECKey(t)
 	pub, err := blobsig.MarshalPublicKey(&key.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +47,7 @@ func TestCosignVerifyBlob(t *testing.T) {
 	write("SHA256SUMS.sig", sig)
 
 	verify := func(pub, file string) (string, error) {
-		return cosign(t, dir, "verify-blob", "--key", pub, "--signature", "SHA256SUMS.sig", "--insecure-ignore-tlog=true", file)
+		return releasetest.Cosign(t, dir, []string{"COSIGN_PASSWORD=release-test"}, "verify-blob", "--key", pub, "--signature", "SHA256SUMS.sig", "--insecure-ignore-tlog=true", file)
 	}
 	if out, err := verify("cosign.pub", "SHA256SUMS"); err != nil || !strings.Contains(out, "Verified OK") {
 		t.Errorf("cosign verify-blob of Sign's signature: %v\n%s", err, out)
@@ -84,10 +66,10 @@ func TestCosignVerifyBlob(t *testing.T) {
 		t.Fatal(err)
 	}
 	write("release.pem", priv)
-	if out, err := cosign(t, dir, "import-key-pair", "--key", "release.pem", "--output-key-prefix", "imported"); err != nil {
+	if out, err := releasetest.Cosign(t, dir, []string{"COSIGN_PASSWORD=release-test"}, "import-key-pair", "--key", "release.pem", "--output-key-prefix", "imported"); err != nil {
 		t.Fatalf("cosign import-key-pair of MarshalPrivateKey's PEM: %v\n%s", err, out)
 	}
-	if out, err := cosign(t, dir, "sign-blob", "--key", "imported.key", "--tlog-upload=false", "--output-signature", "cosign.sig", "--yes", "SHA256SUMS"); err != nil {
+	if out, err := releasetest.Cosign(t, dir, []string{"COSIGN_PASSWORD=release-test"}, "sign-blob", "--key", "imported.key", "--tlog-upload=false", "--output-signature", "cosign.sig", "--yes", "SHA256SUMS"); err != nil {
 		t.Fatalf("cosign sign-blob: %v\n%s", err, out)
 	}
 	theirs, err := os.ReadFile(filepath.Join(dir, "cosign.sig"))

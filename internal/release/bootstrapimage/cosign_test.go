@@ -1,20 +1,16 @@
 package bootstrapimage
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
-	"github.com/tracebloc/edge/internal/release/blobsig"
+	"github.com/tracebloc/edge/internal/release/releasetest"
 )
 
 // TestCosignVerify checks Sign's signatures with the real cosign CLI, offline, in key-pair
@@ -32,7 +28,7 @@ func TestCosignVerify(t *testing.T) {
 	dir := t.TempDir()
 	writePublicKey(t, filepath.Join(dir, "cosign.pub"), &key.PublicKey)
 	verify := func(d string) (string, error) {
-		return cosignVerify(t, dir, ca, "cosign.pub", g.Repo.Name()+"@"+d)
+		return releasetest.CosignVerify(t, dir, ca, "cosign.pub", g.Repo.Name()+"@"+d)
 	}
 
 	b := assemble(t, freshRelease(t))
@@ -76,32 +72,5 @@ func TestCosignVerify(t *testing.T) {
 
 // writePublicKey writes cosign.pub's form: a PEM "PUBLIC KEY" (PKIX) block.
 func writePublicKey(t *testing.T, path string, pub *ecdsa.PublicKey) {
-	t.Helper()
-	pem, err := blobsig.MarshalPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, pem, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// cosignVerify runs the real cosign verify offline against the instance's registry,
-// trusted through --registry-cacert.
-func cosignVerify(t *testing.T, dir, ca, pub, ref string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(clustertest.Tool(t, "cosign"), "verify", "--key", pub, "--insecure-ignore-tlog=true",
-		"--registry-cacert", ca, ref)
-	cmd.Dir = dir
-	home := t.TempDir()
-	// A TUF mirror on loopback with no cached root keeps cosign from looking up its public
-	// TUF repository (it warns and goes on): the key-pair checks need no trusted root.
-	cmd.Env = []string{"HOME=" + home, "TUF_ROOT=" + filepath.Join(home, "tuf"), "TUF_MIRROR=http://127.0.0.1:9", "PATH=/usr/bin:/bin"}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if err == nil && !strings.Contains(out.String(), "The signatures were verified against the specified public key") {
-		t.Errorf("cosign verify %s passed without saying the key verified the signatures:\n%s", ref, out.String())
-	}
-	return out.String(), err
+	releasetest.WritePublicKey(t, path, pub)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/release/blobsig"
+	"github.com/tracebloc/edge/internal/release/releasetest"
 )
 
 // testRegistry is the cluster instance's registry, trusted through its CA.
@@ -48,14 +48,7 @@ func freshRelease(t *testing.T) Release {
 	return r
 }
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
+func newKey(t *testing.T) *ecdsa.PrivateKey { return releasetest.ECKey(t) }
 
 // TestPushSBOMReferrers: after a push, each platform's manifest lists its SBOM among
 // its referrers, and the SBOM pulled back is the one built.

@@ -1,6 +1,7 @@
 // Package releasetest provides what the release packages' tests share: a copy of the
 // repository's committed tree to build from, the Helm 4 CLI, an OpenPGP key pair and the
-// tracebloc/client chart, and a package changed without breaking it (Recompress).
+// tracebloc/client chart, a package changed without breaking it (Recompress), and the real
+// cosign CLI run offline with a P-256 key pair (Cosign, CosignVerify, ECKey).
 //
 // The tests build the post-renderer from `git archive HEAD`, not from the working tree,
 // because a release is made of a commit, and so that edits in progress elsewhere in the
@@ -10,10 +11,14 @@ package releasetest
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -21,6 +26,7 @@ import (
 
 	"github.com/tracebloc/edge/internal/chartdeps"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
+	"github.com/tracebloc/edge/internal/release/blobsig"
 )
 
 // Source exports the repository's HEAD into a new folder and returns it.
@@ -110,4 +116,54 @@ func Recompress(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return out.Bytes()
+}
+
+// ECKey is a new P-256 key, the kind cosign's key pairs hold.
+func ECKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// WritePublicKey writes pub in cosign.pub's form, a PEM "PUBLIC KEY" (PKIX) block.
+func WritePublicKey(t testing.TB, path string, pub *ecdsa.PublicKey) {
+	t.Helper()
+	pem, err := blobsig.MarshalPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Cosign runs the real cosign CLI of the tool cache in dir, offline: a home of its own,
+// no proxy, the environment env added (COSIGN_PASSWORD for the key files it writes). A
+// TUF mirror on loopback with no cached root keeps cosign from looking up its public TUF
+// repository (it warns and goes on): the key-pair checks need no trusted root.
+func Cosign(t testing.TB, dir string, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(clustertest.Tool(t, "cosign"), args...)
+	cmd.Dir = dir
+	home := t.TempDir()
+	cmd.Env = append([]string{"HOME=" + home, "TUF_ROOT=" + filepath.Join(home, "tuf"), "TUF_MIRROR=http://127.0.0.1:9", "PATH=/usr/bin:/bin"}, env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// CosignVerify runs `cosign verify --key pub` of ref (transparency log skipped, as it is
+// for a key pair that never reached one) against a registry trusted through the CA file
+// ca. A pass that does not say the key verified the signatures fails the test.
+func CosignVerify(t testing.TB, dir, ca, pub, ref string) (string, error) {
+	t.Helper()
+	out, err := Cosign(t, dir, nil, "verify", "--key", pub, "--insecure-ignore-tlog=true", "--registry-cacert", ca, ref)
+	if err == nil && !strings.Contains(out, "The signatures were verified against the specified public key") {
+		t.Errorf("cosign verify %s passed without saying the key verified the signatures:\n%s", ref, out)
+	}
+	return out, err
 }
