@@ -74,7 +74,9 @@ func (r *release) buildImage(ctx context.Context) error {
 }
 
 // pushImage uploads the index under the release's tag with each platform's SBOM as a
-// referrer, and signs the index and the SBOMs.
+// referrer, signs the index and the SBOMs, and attests the SBOMs in cosign's format: the
+// index (the digest the chart pins) with every platform's, each platform's manifest with
+// its own, so that `cosign verify-attestation --type spdxjson` passes on either digest.
 func (r *release) pushImage(ctx context.Context) error {
 	g, err := r.target(bootstrapimage.Repository)
 	if err != nil {
@@ -91,7 +93,40 @@ func (r *release) pushImage(ctx context.Context) error {
 		r.artifact("image-"+pi.Platform.OS+"-"+pi.Platform.Arch, g.Repo.String(), pushed.Manifests[i])
 		r.artifact("sbom-"+pi.Platform.OS+"-"+pi.Platform.Arch, g.Repo.String(), pushed.SBOMs[i])
 	}
-	return r.signManifests(ctx, g, append([]string{pushed.Index}, pushed.SBOMs...)...)
+	if err := r.signManifests(ctx, g, append([]string{pushed.Index}, pushed.SBOMs...)...); err != nil {
+		return err
+	}
+	if r.key == nil {
+		return nil
+	}
+	attest := func(digest string, sbom []byte) (string, error) {
+		h, err := v1.NewHash(digest)
+		if err != nil {
+			return "", err
+		}
+		att, err := bootstrapimage.Attest(ctx, g, rand.Reader, r.key, h, sbom)
+		if err != nil {
+			return "", err
+		}
+		if _, err := bootstrapimage.AttestedSBOMs(ctx, g, &r.key.PublicKey, h); err != nil {
+			return "", fmt.Errorf("check the new SBOM attestation of %s@%s: %w", g.Repo, digest, err)
+		}
+		return att, nil
+	}
+	var index string
+	for i, pi := range r.image.Images {
+		if index, err = attest(pushed.Index, pi.SBOM); err != nil {
+			return err
+		}
+		platform := pi.Platform.OS + "-" + pi.Platform.Arch
+		att, err := attest(pushed.Manifests[i], pi.SBOM)
+		if err != nil {
+			return err
+		}
+		r.artifact("attestation-"+platform, g.Repo.String(), att)
+	}
+	r.artifact("attestation", g.Repo.String(), index)
+	return nil
 }
 
 // signManifests signs each manifest of g's repository with --cosign-key (cosign's
