@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -72,21 +71,6 @@ func BenchmarkPullAndStart(b *testing.B) {
 	b.ReportMetric(ms(pulled), "pulled-ms")
 	b.ReportMetric(ms(started), "started-ms")
 	b.ReportMetric(ms(kubeletPull), "kubelet-pull-ms")
-}
-
-// clusterRegistry is the cluster instance's registry, trusted through its CA.
-func clusterRegistry(b *testing.B, c *cluster.Cluster) Registry {
-	b.Helper()
-	tr, err := RegistryTransport(c.CAFile())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(tr.CloseIdleConnections)
-	repo, err := name.NewRepository(c.RegistryAddr()+"/"+Repository, name.StrictValidation)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return Registry{Repo: repo, Transport: tr}
 }
 
 // pushFresh assembles and pushes the release index with a CA bundle and a revision of its

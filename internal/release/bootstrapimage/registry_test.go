@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/release/blobsig"
 	"github.com/tracebloc/edge/internal/release/releasetest"
@@ -22,15 +23,20 @@ import (
 // testRegistry is the cluster instance's registry, trusted through its CA.
 func testRegistry(t *testing.T) Registry {
 	t.Helper()
-	c := clustertest.Get(t)
+	return clusterRegistry(t, clustertest.Get(t))
+}
+
+// clusterRegistry is the registry of the cluster c, trusted through its CA.
+func clusterRegistry(tb testing.TB, c *cluster.Cluster) Registry {
+	tb.Helper()
 	tr, err := RegistryTransport(c.CAFile())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(tr.CloseIdleConnections)
+	tb.Cleanup(tr.CloseIdleConnections)
 	repo, err := name.NewRepository(c.RegistryAddr()+"/"+Repository, name.StrictValidation)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return Registry{Repo: repo, Transport: tr}
 }

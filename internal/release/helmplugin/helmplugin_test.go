@@ -75,37 +75,7 @@ func TestInstallAndRender(t *testing.T) {
 		t.Skip("builds the post-renderer and runs the Helm 4 CLI")
 	}
 	helm := releasetest.Helm4(t)
-	ctx := context.Background()
-	work := t.TempDir()
-	bins, err := archives.Build(ctx, archives.BuildOptions{
-		Root: releasetest.Source(t), Version: "v0.4.0", Platforms: []archives.Platform{hostPlatform},
-		OutDir: filepath.Join(work, "build"), Stderr: os.Stderr,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range archives.Platforms {
-		if p == hostPlatform {
-			continue
-		}
-		path := filepath.Join(work, "build", p.OS+"-"+p.Arch, p.Binary())
-		writeFile(t, path, "not a binary for "+p.String()+"\n", 0o755)
-		bins[p] = path
-	}
-	stage := filepath.Join(work, "stage", helmplugin.Name)
-	mtime := time.Unix(1767225600, 0)
-	if err := helmplugin.Stage(stage, "v0.4.0", bins, mtime); err != nil {
-		t.Fatal(err)
-	}
-	secring, pubring := releasetest.PGPKey(t, work, "Release Signer")
-	dest := filepath.Join(work, "dist")
-	tgz, prov, err := helmplugin.Package(ctx, helmplugin.PackageOptions{
-		Helm: helm, Dir: stage, Dest: dest, Version: "v0.4.0",
-		Signing: &helmplugin.Signing{Key: "Release Signer", Keyring: secring},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tgz, prov, pubring := signedPlugin(t, helm)
 	if filepath.Base(tgz) != "tracebloc-0.4.0.tgz" || prov != tgz+".prov" {
 		t.Errorf("Package = %s, %s; want tracebloc-0.4.0.tgz and its .prov", tgz, prov)
 	}
@@ -128,7 +98,7 @@ func TestInstallAndRender(t *testing.T) {
 
 	// A package changed after signing (the same files compressed anew, so that the
 	// archive itself is valid) is refused.
-	tampered := filepath.Join(work, "tampered", filepath.Base(tgz))
+	tampered := filepath.Join(t.TempDir(), filepath.Base(tgz))
 	writeFile(t, tampered, string(releasetest.Recompress(t, tgz)), 0o644)
 	provData, _ := os.ReadFile(prov)
 	writeFile(t, tampered+".prov", string(provData), 0o644)
@@ -136,6 +106,43 @@ func TestInstallAndRender(t *testing.T) {
 	if out, err := h2.run("plugin", "install", tampered, "--keyring", pubring); err == nil || !strings.Contains(out, "sha256 sum does not match") {
 		t.Errorf("helm plugin install of a changed package: %v\n%s\nwant a mismatch of the signed sum", err, out)
 	}
+}
+
+// signedPlugin is the plugin package, signed by a new key, with the post-renderer built
+// for this machine's platform; the other platforms' binaries are files that cannot run
+// here, so a Helm that picks one of them fails the render.
+func signedPlugin(t *testing.T, helm string) (tgz, prov, pubring string) {
+	t.Helper()
+	ctx := context.Background()
+	work := t.TempDir()
+	bins, err := archives.Build(ctx, archives.BuildOptions{
+		Root: releasetest.Source(t), Version: "v0.4.0", Platforms: []archives.Platform{hostPlatform},
+		OutDir: filepath.Join(work, "build"), Stderr: os.Stderr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range archives.Platforms {
+		if p == hostPlatform {
+			continue
+		}
+		path := filepath.Join(work, "build", p.OS+"-"+p.Arch, p.Binary())
+		writeFile(t, path, "not a binary for "+p.String()+"\n", 0o755)
+		bins[p] = path
+	}
+	stage := filepath.Join(work, "stage", helmplugin.Name)
+	if err := helmplugin.Stage(stage, "v0.4.0", bins, time.Unix(1767225600, 0)); err != nil {
+		t.Fatal(err)
+	}
+	secring, pubring := releasetest.PGPKey(t, work, "Release Signer")
+	tgz, prov, err = helmplugin.Package(ctx, helmplugin.PackageOptions{
+		Helm: helm, Dir: stage, Dest: filepath.Join(work, "dist"), Version: "v0.4.0",
+		Signing: &helmplugin.Signing{Key: "Release Signer", Keyring: secring},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tgz, prov, pubring
 }
 
 // TestDevelopmentPlugin keeps postrender/plugin working for development: installed from

@@ -5,18 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
-	"github.com/tracebloc/edge/internal/release/archives"
 	"github.com/tracebloc/edge/internal/release/bootstrapimage"
 	"github.com/tracebloc/edge/internal/release/helmplugin"
 	"github.com/tracebloc/edge/internal/release/releasetest"
@@ -144,33 +141,6 @@ func TestPushOCIRepositoryName(t *testing.T) {
 	if _, err := helmplugin.PushOCI(context.Background(), bootstrapimage.Registry{Repo: repo}, "tracebloc-0.4.0.tgz", "", "0.4.0"); err == nil {
 		t.Error("PushOCI to .../postrender = nil error, want one")
 	}
-}
-
-// signedPlugin is the plugin package of this machine's platform, signed by a new key.
-func signedPlugin(t *testing.T, helm string) (tgz, prov, pubring string) {
-	t.Helper()
-	ctx := context.Background()
-	work := t.TempDir()
-	bins, err := archives.Build(ctx, archives.BuildOptions{
-		Root: releasetest.Source(t), Version: "v0.4.0", Platforms: []archives.Platform{hostPlatform},
-		OutDir: filepath.Join(work, "build"), Stderr: os.Stderr,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stage := filepath.Join(work, "stage", helmplugin.Name)
-	if err := helmplugin.Stage(stage, "v0.4.0", bins, time.Unix(1767225600, 0)); err != nil {
-		t.Fatal(err)
-	}
-	secring, pubring := releasetest.PGPKey(t, work, "Release Signer")
-	tgz, prov, err = helmplugin.Package(ctx, helmplugin.PackageOptions{
-		Helm: helm, Dir: stage, Dest: filepath.Join(work, "dist"), Version: "v0.4.0",
-		Signing: &helmplugin.Signing{Key: "Release Signer", Keyring: secring},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tgz, prov, pubring
 }
 
 // freshTag is a tag no earlier run pushed: the registry keeps them.
