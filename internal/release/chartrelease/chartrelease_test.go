@@ -1,14 +1,11 @@
 package chartrelease_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -168,7 +165,7 @@ func TestPackage(t *testing.T) {
 		t.Errorf("helm show values = values.yaml with the digest? (-want +got):\n%s", diff)
 	}
 
-	files := tarFiles(t, tgz)
+	files := releasetest.TarFiles(t, tgz)
 	// helm package stores a dependency unpacked, as charts/<name>/.
 	if !files["edge/charts/client/Chart.yaml"] {
 		t.Errorf("the package has no edge/charts/client/Chart.yaml: the dependency %s is not vendored", chartdeps.ClientArchive)
@@ -290,34 +287,6 @@ func TestPushPull(t *testing.T) {
 	t.Logf("helm pull --verify of the unsigned chart says: %s", strings.TrimSpace(out))
 }
 
-// tarFiles lists the regular files of a .tgz.
-func tarFiles(t *testing.T, path string) map[string]bool {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	files := map[string]bool{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hdr.Typeflag == tar.TypeReg {
-			files[hdr.Name] = true
-		}
-	}
-}
-
 // mkdirs makes the folder of path and returns path.
 func mkdirs(t *testing.T, path string) string {
 	t.Helper()
@@ -365,7 +334,7 @@ func TestPackageDependencyBuild(t *testing.T) {
 	}
 	r := freshRelease(t)
 	tgz, _ := packageChart(t, h, r, chart, "", nil)
-	if files := tarFiles(t, tgz); !files["edge/charts/dep/Chart.yaml"] {
+	if files := releasetest.TarFiles(t, tgz); !files["edge/charts/dep/Chart.yaml"] {
 		t.Errorf("Package without a Dependency = %v, want edge/charts/dep/ from helm dependency build", files)
 	}
 }

@@ -1,7 +1,8 @@
 // Package releasetest provides what the release packages' tests share: a copy of the
-// repository's committed tree to build from, the Helm 4 CLI, an OpenPGP key pair and the
-// tracebloc/client chart, a package changed without breaking it (Recompress), and the real
-// cosign CLI run offline with a P-256 key pair (Cosign, CosignVerify, ECKey).
+// repository's committed tree to build from, the Helm 4 CLI, an OpenPGP key pair, the
+// tracebloc/client chart, a package changed without breaking it (Recompress) and the
+// files of one (TarFiles), and the real cosign CLI run offline with a P-256 key pair
+// (Cosign, CosignVerify, ECKey).
 //
 // The tests build the post-renderer from `git archive HEAD`, not from the working tree,
 // because a release is made of a commit, and so that edits in progress elsewhere in the
@@ -9,6 +10,7 @@
 package releasetest
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"crypto/ecdsa"
@@ -94,28 +96,53 @@ func ClientChart(t testing.TB) string {
 // byte would fail as a broken archive before any signature is read.
 func Recompress(t testing.TB, path string) []byte {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&out, gzip.BestSpeed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	zw.Comment = "recompressed"
-	if _, err := io.Copy(zw, zr); err != nil {
+	if _, err := io.Copy(zw, gunzip(t, path)); err != nil {
 		t.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return out.Bytes()
+}
+
+// TarFiles lists the regular files of the .tgz at path.
+func TarFiles(t testing.TB, path string) map[string]bool {
+	t.Helper()
+	tr := tar.NewReader(gunzip(t, path))
+	files := map[string]bool{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			files[hdr.Name] = true
+		}
+	}
+}
+
+// gunzip reads the gzip file at path, which the test's cleanup closes.
+func gunzip(t testing.TB, path string) io.Reader {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zr
 }
 
 // ECKey is a new P-256 key, the kind cosign's key pairs hold.
