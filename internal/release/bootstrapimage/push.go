@@ -28,6 +28,31 @@ type Registry struct {
 	Auth      authn.Authenticator
 }
 
+// NewRegistry is the repository (host[:port]/path, strictly validated) of a registry
+// reached with auth (nil: anonymous) over TLS that trusts the CA file caFile on top of
+// the system's roots ("": the system's alone).
+func NewRegistry(repository, caFile string, auth authn.Authenticator) (Registry, error) {
+	repo, err := name.NewRepository(repository, name.StrictValidation)
+	if err != nil {
+		return Registry{}, fmt.Errorf("%q is not a repository host[:port]/path: %w", repository, err)
+	}
+	g := Registry{Repo: repo, Auth: auth}
+	if caFile != "" {
+		if g.Transport, err = RegistryTransport(caFile); err != nil {
+			return Registry{}, err
+		}
+	}
+	return g, nil
+}
+
+// CloseIdleConnections closes the idle connections of g's own transport; the default
+// transport's stay.
+func (g Registry) CloseIdleConnections() {
+	if tr, ok := g.Transport.(interface{ CloseIdleConnections() }); ok {
+		tr.CloseIdleConnections()
+	}
+}
+
 // Options are the go-containerregistry options that reach g: ctx, g.Auth (anonymous
 // when nil) and g.Transport (the default when nil). Every access of the release to a
 // registry goes through them.

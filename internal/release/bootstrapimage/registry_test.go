@@ -8,9 +8,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -29,16 +30,34 @@ func testRegistry(t *testing.T) Registry {
 // clusterRegistry is the registry of the cluster c, trusted through its CA.
 func clusterRegistry(tb testing.TB, c *cluster.Cluster) Registry {
 	tb.Helper()
-	tr, err := RegistryTransport(c.CAFile())
+	g, err := NewRegistry(c.RegistryAddr()+"/"+Repository, c.CAFile(), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(tr.CloseIdleConnections)
-	repo, err := name.NewRepository(c.RegistryAddr()+"/"+Repository, name.StrictValidation)
-	if err != nil {
-		tb.Fatal(err)
+	tb.Cleanup(g.CloseIdleConnections)
+	return g
+}
+
+// TestNewRegistryRefuses: a repository that is not host[:port]/path, or a CA file that
+// cannot be read or holds no certificate, is an error before any request.
+func TestNewRegistryRefuses(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	return Registry{Repo: repo, Transport: tr}
+	for _, tc := range []struct{ name, repository, caFile string }{
+		{"upper case repository", "127.0.0.1:5000/Tracebloc/edge", ""},
+		{"no path", "127.0.0.1:5000", ""},
+		{"no registry", "tracebloc/edge", ""}, // strict: Docker Hub is never implied
+		{"missing CA file", "127.0.0.1:5000/tracebloc/edge", filepath.Join(t.TempDir(), "none.crt")},
+		{"CA file without a certificate", "127.0.0.1:5000/tracebloc/edge", notPEM},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := NewRegistry(tc.repository, tc.caFile, nil); err == nil {
+				t.Errorf("NewRegistry(%q, %q) = nil error, want one", tc.repository, tc.caFile)
+			}
+		})
+	}
 }
 
 // freshRelease is testRelease with a revision of its own, so that its digests are new

@@ -222,16 +222,12 @@ func TestPackageRefusesPlaceholders(t *testing.T) {
 // trusted through its CA.
 func chartRegistry(t *testing.T, c *cluster.Cluster) bootstrapimage.Registry {
 	t.Helper()
-	repo, err := name.NewRepository(c.RegistryAddr()+"/"+chartrelease.Repository+"/edge", name.StrictValidation)
+	g, err := bootstrapimage.NewRegistry(c.RegistryAddr()+"/"+chartrelease.Repository+"/edge", c.CAFile(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := bootstrapimage.RegistryTransport(c.CAFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return bootstrapimage.Registry{Repo: repo, Transport: tr}
+	t.Cleanup(g.CloseIdleConnections)
+	return g
 }
 
 // TestPushPull pushes a signed and an unsigned package to the cluster instance's

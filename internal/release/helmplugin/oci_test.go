@@ -71,16 +71,12 @@ func TestPushOCIInstall(t *testing.T) {
 	ctx := context.Background()
 	tgz, prov, pubring := signedPlugin(t, helm)
 
-	tr, err := bootstrapimage.RegistryTransport(c.CAFile())
+	g, err := bootstrapimage.NewRegistry(c.RegistryAddr()+"/"+helmplugin.Repository, c.CAFile(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(tr.CloseIdleConnections)
-	repo, err := name.NewRepository(c.RegistryAddr()+"/"+helmplugin.Repository, name.StrictValidation)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := bootstrapimage.Registry{Repo: repo, Transport: tr}
+	t.Cleanup(g.CloseIdleConnections)
+	repo := g.Repo
 	push := func(tgz, prov string) string {
 		t.Helper()
 		tag := freshTag(t)
@@ -88,7 +84,7 @@ func TestPushOCIInstall(t *testing.T) {
 		if err != nil {
 			t.Fatalf("PushOCI(%s) error = %v", tag, err)
 		}
-		desc, err := remote.Head(repo.Tag(tag), remote.WithTransport(tr))
+		desc, err := remote.Head(repo.Tag(tag), g.Options(ctx)...)
 		if err != nil {
 			t.Fatal(err)
 		}
