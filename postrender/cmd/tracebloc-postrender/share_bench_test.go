@@ -17,7 +17,9 @@ import (
 // lists), and reports the post-renderer's share of each whole, (with - without) / with, of
 // the median times.
 // $BENCH_SHARE_BEFORE names another tracebloc-postrender binary (an earlier commit's) to
-// measure the same way in the same run, interleaved, as offline-before and cluster-before.
+// measure the same way in the same run, interleaved, as offline-before and cluster-before;
+// $BENCH_SHARE_STREAM a file to write what `helm template` renders without a post-renderer
+// to (the stream a post-renderer is given, as its documents go).
 //
 //	go test -run '^$' -bench TemplateShare -benchtime 20x ./postrender/cmd/tracebloc-postrender/
 func BenchmarkTemplateShare(b *testing.B) {
@@ -46,6 +48,12 @@ func BenchmarkTemplateShare(b *testing.B) {
 	}
 	for _, v := range variants {
 		helm(b, tool, v.env, append(base, v.args...)...) // warm the page cache and the binary
+	}
+	if file := os.Getenv("BENCH_SHARE_STREAM"); file != "" {
+		// The rendered stream, for measuring the post-renderer alone (benchstream exec).
+		if err := os.WriteFile(file, []byte(helm(b, tool, variants[0].env, base...)), 0o644); err != nil {
+			b.Fatal(err)
+		}
 	}
 	times := make([][]time.Duration, len(variants))
 	b.ResetTimer()

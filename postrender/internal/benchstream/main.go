@@ -10,6 +10,9 @@
 //	benchstream compare --postrender BIN [--kustomize BIN] [--kustomize-10000] [--runs N]
 //	                     print the table of BENCHMARKS.md: wall time and peak RSS of each at 100,
 //	                     1,000 and 10,000 resources, the ratios, and the targets
+//	benchstream exec --input FILE [--runs N] 'CMD [ARGS]'...
+//	                     run each command over FILE as Helm 3 runs a post-renderer, interleaved,
+//	                     and print the median wall and CPU time of each
 package main
 
 import (
@@ -47,7 +50,10 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) >= 1 && args[0] == "compare" {
 		return compare(args[1:], stdout)
 	}
-	return errors.New("usage: benchstream gen N | benchstream floor | benchstream compare --postrender BIN [--kustomize BIN]")
+	if len(args) >= 1 && args[0] == "exec" {
+		return execHelmWay(args[1:], stdout)
+	}
+	return errors.New("usage: benchstream gen N | benchstream floor | benchstream compare --postrender BIN [--kustomize BIN] | benchstream exec --input FILE 'CMD [ARGS]'...")
 }
 
 // kinds are the resource shapes of the stream, in turn; %[1]d is the resource number.
