@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
+	"github.com/tracebloc/edge/internal/release/releasetest"
 )
 
 const testSBOM = `{"spdxVersion": "SPDX-2.3", "name": "sbom"}`
@@ -257,7 +257,7 @@ func TestCosignVerifyAttestation(t *testing.T) {
 	writePublicKey(t, filepath.Join(dir, "cosign.pub"), &key.PublicKey)
 	writePublicKey(t, filepath.Join(dir, "other.pub"), &other.PublicKey)
 	verify := func(pub string, d v1.Hash) (string, error) {
-		return cosignVerifyAttestation(t, dir, ca, pub, g.Repo.Name()+"@"+d.String())
+		return releasetest.CosignVerify(t, dir, ca, pub, g.Repo.Name()+"@"+d.String(), "verify-attestation", "--type", "spdxjson")
 	}
 
 	b := assemble(t, freshRelease(t))
@@ -331,22 +331,4 @@ func compact(t *testing.T, doc []byte) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
-}
-
-// cosignVerifyAttestation runs the real cosign verify-attestation --type spdxjson offline
-// against the instance's registry, as cosignVerify runs cosign verify.
-func cosignVerifyAttestation(t *testing.T, dir, ca, pub, ref string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(clustertest.Tool(t, "cosign"), "verify-attestation", "--key", pub, "--type", "spdxjson",
-		"--insecure-ignore-tlog=true", "--registry-cacert", ca, ref)
-	cmd.Dir = dir
-	home := t.TempDir()
-	cmd.Env = []string{"HOME=" + home, "TUF_ROOT=" + filepath.Join(home, "tuf"), "TUF_MIRROR=http://127.0.0.1:9", "PATH=/usr/bin:/bin"}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if err == nil && !strings.Contains(out.String(), "The signatures were verified against the specified public key") {
-		t.Errorf("cosign verify-attestation %s passed without saying the key verified the signatures:\n%s", ref, out.String())
-	}
-	return out.String(), err
 }

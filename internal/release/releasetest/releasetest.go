@@ -185,12 +185,17 @@ func Cosign(t testing.TB, dir string, env []string, args ...string) (string, err
 
 // CosignVerify runs `cosign verify --key pub` of ref (transparency log skipped, as it is
 // for a key pair that never reached one) against a registry trusted through the CA file
-// ca. A pass that does not say the key verified the signatures fails the test.
-func CosignVerify(t testing.TB, dir, ca, pub, ref string) (string, error) {
+// ca; command, when given, replaces verify (verify-attestation --type spdxjson). A pass
+// that does not say the key verified the signatures fails the test.
+func CosignVerify(t testing.TB, dir, ca, pub, ref string, command ...string) (string, error) {
 	t.Helper()
-	out, err := Cosign(t, dir, nil, "verify", "--key", pub, "--insecure-ignore-tlog=true", "--registry-cacert", ca, ref)
+	if len(command) == 0 {
+		command = []string{"verify"}
+	}
+	args := append(command[:len(command):len(command)], "--key", pub, "--insecure-ignore-tlog=true", "--registry-cacert", ca, ref)
+	out, err := Cosign(t, dir, nil, args...)
 	if err == nil && !strings.Contains(out, "The signatures were verified against the specified public key") {
-		t.Errorf("cosign verify %s passed without saying the key verified the signatures:\n%s", ref, out)
+		t.Errorf("cosign %s %s passed without saying the key verified the signatures:\n%s", command[0], ref, out)
 	}
 	return out, err
 }
