@@ -34,7 +34,7 @@ type Registry struct {
 func NewRegistry(repository, caFile string, auth authn.Authenticator) (Registry, error) {
 	repo, err := name.NewRepository(repository, name.StrictValidation)
 	if err != nil {
-		return Registry{}, fmt.Errorf("%q is not a repository host[:port]/path: %w", repository, err)
+		return Registry{}, fmt.Errorf("the repository %q is not host[:port]/path: name the registry, in lowercase, e.g. ghcr.io/tracebloc/edge-bootstrap: %w", repository, err)
 	}
 	g := Registry{Repo: repo, Auth: auth}
 	if caFile != "" {
