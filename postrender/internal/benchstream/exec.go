@@ -55,7 +55,7 @@ func execHelmWay(args []string, stdout io.Writer) error {
 		return d[len(d)/2].Round(10 * time.Microsecond)
 	}
 	for i, c := range fs.Args() {
-		fmt.Fprintf(stdout, "%-60s wall %8v  cpu %8v  (medians of %d)\n", c, median(wall[i]), median(cpu[i]), *runs)
+		fmt.Fprintf(stdout, "%-60s wall %8v  cpu %8v  (medians of %d)\n", c, median(wall[i]), median(cpu[i]), len(wall[i]))
 	}
 	return nil
 }

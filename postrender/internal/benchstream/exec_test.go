@@ -1,0 +1,29 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExecHelmWay runs cat the way Helm runs a post-renderer and checks the line it
+// prints; a command that fails is an error that names it.
+func TestExecHelmWay(t *testing.T) {
+	input := filepath.Join(t.TempDir(), "stream.yaml")
+	if err := os.WriteFile(input, []byte("apiVersion: v1\nkind: ConfigMap\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := execHelmWay([]string{"--runs", "3", "--input", input, "cat"}, &out); err != nil {
+		t.Fatalf("exec cat: %v", err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "cat ") || !strings.Contains(got, "(medians of 3)") || strings.Count(got, "\n") != 1 {
+		t.Errorf("exec cat printed %q, want one line for cat with its medians of 3", got)
+	}
+	err := execHelmWay([]string{"--runs", "1", "--input", input, "false"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "false") {
+		t.Errorf("exec false: error %v, want one that names the command", err)
+	}
+}
