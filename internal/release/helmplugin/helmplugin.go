@@ -71,7 +71,7 @@ const manifestHeader = `# Helm 4 post-renderer plugin with its binaries: each pl
 # in bin/<os>-<arch>/, and Helm runs the one of its own os and arch.
 #
 #   helm plugin install tracebloc-VERSION.tgz
-#   helm install edge tracebloc/edge -n edge --post-renderer tracebloc \
+#   helm install edge oci://ghcr.io/tracebloc/charts/edge -n edge --post-renderer tracebloc \
 #     [--post-renderer-args --kube-context=prod]
 #
 # Helm 4 hides a plugin's stderr: set TRACEBLOC_POSTRENDER_LOG_FILE (or pass --log-file)

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tracebloc/edge/internal/release/blobsig"
@@ -23,21 +21,12 @@ const bootstrapName = "ghcr.io/" + bootstrapimage.Repository
 // target is a repository below --registry, reached with --registry-ca and the
 // credentials of the Docker config (`docker login`; anonymous without one).
 func (r *release) target(repository string) (bootstrapimage.Registry, error) {
-	repo, err := name.NewRepository(r.registry+"/"+repository, name.StrictValidation)
+	g, err := bootstrapimage.NewRegistry(r.registry+"/"+repository, r.registryCA, nil)
 	if err != nil {
-		return bootstrapimage.Registry{}, fmt.Errorf("--registry %q is not a registry host[:port]: %w", r.registry, err)
+		return g, fmt.Errorf("--registry %q, --registry-ca %q: %w", r.registry, r.registryCA, err)
 	}
-	auth, err := authn.DefaultKeychain.Resolve(repo)
-	if err != nil {
-		return bootstrapimage.Registry{}, fmt.Errorf("read the registry credentials for %s (the Docker config): %w", repo, err)
-	}
-	g := bootstrapimage.Registry{Repo: repo, Auth: auth}
-	if r.registryCA != "" {
-		var tr *http.Transport
-		if tr, err = bootstrapimage.RegistryTransport(r.registryCA); err != nil {
-			return g, fmt.Errorf("--registry-ca: %w", err)
-		}
-		g.Transport = tr
+	if g.Auth, err = authn.DefaultKeychain.Resolve(g.Repo); err != nil {
+		return g, fmt.Errorf("read the registry credentials for %s (the Docker config): %w", g.Repo, err)
 	}
 	return g, nil
 }
