@@ -1,8 +1,10 @@
 // Package bootstrapimage provides the release's bootstrap image: the bootstrap compiled
 // for linux/amd64 and linux/arm64, one single-layer image per platform (internal/ociimage)
 // in an OCI image index, OCI annotations on the index and on each manifest, an SPDX 2.3
-// SBOM per platform attached to its manifest as an OCI 1.1 referrer, and signatures in
-// cosign's key-pair format (the simple-signing payload under the sha256-<hex>.sig tag).
+// SBOM per platform attached to its manifest as an OCI 1.1 referrer and signed as a cosign
+// attestation (an in-toto statement in a DSSE envelope under the sha256-<hex>.att tag, on
+// the index and on its platform's manifest), and signatures in cosign's key-pair format
+// (the simple-signing payload under the sha256-<hex>.sig tag).
 //
 // Every input is explicit (version, revision, creation time, CA bundle, the go
 // command), so the same inputs give the same index digest. The annotation keys are the
