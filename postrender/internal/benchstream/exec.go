@@ -27,7 +27,7 @@ func execHelmWay(args []string, stdout io.Writer) error {
 		return err
 	}
 	if *input == "" || fs.NArg() == 0 || *runs < 1 {
-		return errors.New("usage: benchstream exec --input FILE [--runs N] 'CMD [ARGS]'...")
+		return errors.New("usage: benchstream exec --input FILE [--runs N] 'CMD [ARGS]' (one or more)")
 	}
 	stream, err := os.ReadFile(*input)
 	if err != nil {

@@ -53,7 +53,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) >= 1 && args[0] == "exec" {
 		return execHelmWay(args[1:], stdout)
 	}
-	return errors.New("usage: benchstream gen N | benchstream floor | benchstream compare --postrender BIN [--kustomize BIN] | benchstream exec --input FILE 'CMD [ARGS]'...")
+	return errors.New("usage: benchstream gen N | benchstream floor | benchstream compare --postrender BIN [--kustomize BIN] | benchstream exec --input FILE 'CMD [ARGS]' (one or more)")
 }
 
 // kinds are the resource shapes of the stream, in turn; %[1]d is the resource number.
