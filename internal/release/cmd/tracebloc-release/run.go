@@ -97,12 +97,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// rawFlags are the flags that parseFlags turns into config fields of other types.
+type rawFlags struct {
+	platforms, mtime                        string
+	pgpKey, pgpKeyring, pgpPassphrase, keys string
+}
+
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("tracebloc-release", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
-	var platforms, mtime string
-	var pgpKey, pgpKeyring, pgpPassphrase, keys string
+	var raw rawFlags
+	defineFlags(fs, &c, &raw)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if err := c.complete(raw); err != nil {
+		return c, err
+	}
+	c.env = os.Environ()
+	return c, nil
+}
+
+func defineFlags(fs *flag.FlagSet, c *config, raw *rawFlags) {
 	fs.StringVar(&c.version, "version", "", "the release version, such as v0.4.0 (required)")
 	fs.StringVar(&c.out, "out", "dist", "the folder the release files go to")
 	fs.StringVar(&c.repo, "repo", ".", "the repository root; the release is made of its HEAD commit")
@@ -117,63 +140,57 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.caBundle, "ca-bundle", ociimage.DebianCABundle, "the CA bundle to copy into the image")
 	fs.StringVar(&c.clientChart, "client-chart", "", "the tracebloc/client chart .tgz to package as the dependency (default: helm dependency build from its repository)")
 	fs.StringVar(&c.cosignKey, "cosign-key", "", "ECDSA P-256 private key (PEM) that signs the image, the SBOMs, the chart, the plugin and SHA256SUMS")
-	fs.StringVar(&pgpKey, "pgp-key", "", "name of the OpenPGP key that signs the chart and the plugin package (.prov)")
-	fs.StringVar(&pgpKeyring, "pgp-keyring", "", "the OpenPGP secret keyring of --pgp-key")
-	fs.StringVar(&pgpPassphrase, "pgp-passphrase-file", "", "the passphrase of --pgp-key")
-	fs.StringVar(&keys, "keys", "", "a folder of throwaway key pairs (made there the first time) that sign what --cosign-key and --pgp-key do not: for a release to a local registry")
-	fs.StringVar(&platforms, "platforms", "", "comma-separated os/arch list of the post-renderer (default: all six)")
-	fs.StringVar(&mtime, "mtime", "", "Unix seconds every archive entry and the image are dated (default $SOURCE_DATE_EPOCH, then HEAD's commit time)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, err
-		}
-		return c, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
+	fs.StringVar(&raw.pgpKey, "pgp-key", "", "name of the OpenPGP key that signs the chart and the plugin package (.prov)")
+	fs.StringVar(&raw.pgpKeyring, "pgp-keyring", "", "the OpenPGP secret keyring of --pgp-key")
+	fs.StringVar(&raw.pgpPassphrase, "pgp-passphrase-file", "", "the passphrase of --pgp-key")
+	fs.StringVar(&raw.keys, "keys", "", "a folder of throwaway key pairs (made there the first time) that sign what --cosign-key and --pgp-key do not: for a release to a local registry")
+	fs.StringVar(&raw.platforms, "platforms", "", "comma-separated os/arch list of the post-renderer (default: all six)")
+	fs.StringVar(&raw.mtime, "mtime", "", "Unix seconds every archive entry and the image are dated (default $SOURCE_DATE_EPOCH, then HEAD's commit time)")
+}
+
+// complete checks the parsed flags and fills in what they leave to defaults.
+func (c *config) complete(raw rawFlags) error {
 	if c.version == "" {
-		return c, fmt.Errorf("%w: --version is required (such as --version v0.4.0)", errUsage)
+		return fmt.Errorf("%w: --version is required (such as --version v0.4.0)", errUsage)
 	}
 	if _, err := helmplugin.PluginVersion(c.version); err != nil {
-		return c, fmt.Errorf("%w: --version: %v", errUsage, err)
+		return fmt.Errorf("%w: --version: %v", errUsage, err)
 	}
 	c.platforms = archives.Platforms
-	if platforms != "" {
+	if raw.platforms != "" {
 		c.platforms = nil
-		for _, s := range strings.Split(platforms, ",") {
+		for _, s := range strings.Split(raw.platforms, ",") {
 			p, err := archives.ParsePlatform(strings.TrimSpace(s))
 			if err != nil {
-				return c, fmt.Errorf("%w: --platforms: %v", errUsage, err)
+				return fmt.Errorf("%w: --platforms: %v", errUsage, err)
 			}
 			c.platforms = append(c.platforms, p)
 		}
 	}
-	if (pgpKey == "") != (pgpKeyring == "") {
-		return c, fmt.Errorf("%w: --pgp-key and --pgp-keyring go together", errUsage)
+	if (raw.pgpKey == "") != (raw.pgpKeyring == "") {
+		return fmt.Errorf("%w: --pgp-key and --pgp-keyring go together", errUsage)
 	}
-	if pgpKey != "" {
-		c.pgpSigning = &helmplugin.Signing{Key: pgpKey, Keyring: pgpKeyring, PassphraseFile: pgpPassphrase}
+	if raw.pgpKey != "" {
+		c.pgpSigning = &helmplugin.Signing{Key: raw.pgpKey, Keyring: raw.pgpKeyring, PassphraseFile: raw.pgpPassphrase}
 	}
-	if keys != "" {
-		if err := useLocalKeys(&c, keys); err != nil {
-			return c, err
+	if raw.keys != "" {
+		if err := useLocalKeys(c, raw.keys); err != nil {
+			return err
 		}
 	}
-	t, err := releaseTime(mtime, c.repo)
+	t, err := releaseTime(raw.mtime, c.repo)
 	if err != nil {
-		return c, fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	c.mtime = t
 	if c.revision == "" {
 		out, err := exec.Command("git", "-C", c.repo, "rev-parse", "HEAD").Output()
 		if err != nil {
-			return c, fmt.Errorf("%w: no --revision and no git HEAD in %s (%v): pass --revision", errUsage, c.repo, err)
+			return fmt.Errorf("%w: no --revision and no git HEAD in %s (%v): pass --revision", errUsage, c.repo, err)
 		}
 		c.revision = strings.TrimSpace(string(out))
 	}
-	c.env = os.Environ()
-	return c, nil
+	return nil
 }
 
 // fileVersion is the version without its "v": the chart's, the plugin's and the image tag.
