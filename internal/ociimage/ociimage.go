@@ -13,9 +13,9 @@ package ociimage
 import (
 	"archive/tar"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -25,6 +25,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -223,121 +224,75 @@ func HostFile(src, dest string) (File, error) {
 
 // WriteLayout writes img as an OCI image layout tarball to w, naming it ref (a full
 // reference such as "ghcr.io/tracebloc/edge-bootstrap:v0.0.0") and also
-// repository@digest, and returns the manifest digest ("sha256:...").
+// repository@digest, and returns the manifest digest ("sha256:..."). The layout is
+// go-containerregistry's (pkg/v1/layout), written into a temporary folder; the tarball
+// of that folder has its entries sorted and dated at the epoch, so the same image gives
+// the same bytes.
 func WriteLayout(w io.Writer, img v1.Image, ref string) (string, error) {
-	manifest, err := img.RawManifest()
-	if err != nil {
-		return "", fmt.Errorf("image manifest: %w", err)
-	}
 	digest, err := img.Digest()
 	if err != nil {
 		return "", fmt.Errorf("image digest: %w", err)
-	}
-	mediaType, err := img.MediaType()
-	if err != nil {
-		return "", fmt.Errorf("image media type: %w", err)
-	}
-	config, err := img.RawConfigFile()
-	if err != nil {
-		return "", fmt.Errorf("image config: %w", err)
-	}
-	configName, err := img.ConfigName()
-	if err != nil {
-		return "", fmt.Errorf("image config digest: %w", err)
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		return "", fmt.Errorf("image config: %w", err)
 	}
-
-	blobs := map[v1.Hash][]byte{digest: manifest, configName: config}
-	layers, err := img.Layers()
+	dir, err := os.MkdirTemp("", "ociimage-layout-")
 	if err != nil {
-		return "", fmt.Errorf("image layers: %w", err)
+		return "", fmt.Errorf("image layout: %w", err)
 	}
-	for _, l := range layers {
-		d, err := l.Digest()
-		if err != nil {
-			return "", fmt.Errorf("layer digest: %w", err)
-		}
-		rc, err := l.Compressed()
-		if err != nil {
-			return "", fmt.Errorf("layer %s: %w", d, err)
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return "", fmt.Errorf("layer %s: %w", d, err)
-		}
-		blobs[d] = data
+	defer os.RemoveAll(dir)
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return "", fmt.Errorf("image layout: %w", err)
 	}
-
 	// Two names for the one manifest: the tag for people, and repository@digest, which
 	// containerd's CRI needs to find an imported (never pulled) image by digest.
-	entry := func(annotations map[string]string) map[string]any {
-		return map[string]any{
-			"mediaType":   string(mediaType),
-			"digest":      digest.String(),
-			"size":        len(manifest),
-			"platform":    map[string]string{"os": cfg.OS, "architecture": cfg.Architecture},
-			"annotations": annotations,
+	platform := layout.WithPlatform(v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture})
+	for _, names := range []map[string]string{
+		{"io.containerd.image.name": ref, "org.opencontainers.image.ref.name": ref},
+		{"io.containerd.image.name": repository(ref) + "@" + digest.String()},
+	} {
+		if err := lp.AppendImage(img, platform, layout.WithAnnotations(names)); err != nil {
+			return "", fmt.Errorf("image layout: %w", err)
 		}
 	}
-	index := map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     string(types.OCIImageIndex),
-		"manifests": []map[string]any{
-			entry(map[string]string{
-				"io.containerd.image.name":          ref,
-				"org.opencontainers.image.ref.name": ref,
-			}),
-			entry(map[string]string{"io.containerd.image.name": repository(ref) + "@" + digest.String()}),
-		},
-	}
-	indexJSON, err := json.Marshal(index)
-	if err != nil {
-		return "", fmt.Errorf("encode index.json: %w", err)
-	}
-
-	tw := tar.NewWriter(w)
-	add := func(name string, data []byte, dir bool) error {
-		hdr := &tar.Header{Name: name, Mode: 0o644, ModTime: epoch, Size: int64(len(data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}
-		if dir {
-			hdr = &tar.Header{Name: name, Mode: 0o755, ModTime: epoch, Typeflag: tar.TypeDir, Format: tar.FormatPAX}
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-		if _, err := tw.Write(data); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-		return nil
-	}
-	if err := add("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`), false); err != nil {
-		return "", err
-	}
-	if err := add("index.json", indexJSON, false); err != nil {
-		return "", err
-	}
-	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
-		if err := add(dir, nil, true); err != nil {
-			return "", err
-		}
-	}
-	hashes := make([]v1.Hash, 0, len(blobs))
-	for h := range blobs {
-		hashes = append(hashes, h)
-	}
-	sort.Slice(hashes, func(i, j int) bool { return hashes[i].String() < hashes[j].String() })
-	for _, h := range hashes {
-		if err := add("blobs/"+h.Algorithm+"/"+h.Hex, blobs[h], false); err != nil {
-			return "", err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return "", fmt.Errorf("close image tarball: %w", err)
+	if err := tarFolder(w, dir); err != nil {
+		return "", fmt.Errorf("image tarball: %w", err)
 	}
 	return digest.String(), nil
+}
+
+// tarFolder writes the files and folders below dir as a tar stream, sorted by path, dated
+// at the epoch, folders 0755 and files 0644.
+func tarFolder(w io.Writer, dir string) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || path == dir {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		hdr := &tar.Header{Name: filepath.ToSlash(rel), Mode: 0o644, ModTime: epoch, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+		var data []byte
+		if d.IsDir() {
+			hdr.Name, hdr.Mode, hdr.Typeflag = hdr.Name+"/", 0o755, tar.TypeDir
+		} else if data, err = os.ReadFile(path); err != nil {
+			return err
+		}
+		hdr.Size = int64(len(data))
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err = tw.Write(data)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
 }
 
 // repository strips the tag from a reference: "host:5000/a/b:v1" gives "host:5000/a/b".

@@ -154,8 +154,11 @@ func TestConfig(t *testing.T) {
 func TestLayout(t *testing.T) {
 	digest, data := digestOf(t, testSpec("binary"))
 	_, contents, _ := readTar(t, data)
-	if got := string(contents["oci-layout"]); got != `{"imageLayoutVersion":"1.0.0"}` {
-		t.Errorf("oci-layout = %s", got)
+	var ociLayout struct {
+		Version string `json:"imageLayoutVersion"`
+	}
+	if err := json.Unmarshal(contents["oci-layout"], &ociLayout); err != nil || ociLayout.Version != "1.0.0" {
+		t.Errorf("oci-layout = %s (%v), want imageLayoutVersion 1.0.0", contents["oci-layout"], err)
 	}
 	var index struct {
 		Manifests []struct {
