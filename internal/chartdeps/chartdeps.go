@@ -21,6 +21,7 @@ import (
 
 	"github.com/tracebloc/edge/internal/names"
 	"github.com/tracebloc/edge/internal/release/chartfiles"
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // ClientArchive is the file name of the packaged dependency in the copy's charts/ folder,
@@ -142,8 +143,8 @@ func withoutClient(dir string) error {
 		return err
 	}
 	return editYAML(filepath.Join(dir, "values.yaml"), func(doc *yaml.Node) error {
-		client := mappingValue(doc, "client")
-		enabled := mappingValue(client, "enabled")
+		client := yamlnode.Field(doc, "client")
+		enabled := yamlnode.Field(client, "enabled")
 		if enabled == nil {
 			return errors.New("values.yaml has no client.enabled")
 		}
@@ -176,19 +177,6 @@ func editYAML(path string, edit func(doc *yaml.Node) error) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.WriteFile(path, out.Bytes(), 0o644)
-}
-
-// mappingValue returns the value of key in the mapping m, or nil.
-func mappingValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
 }
 
 func deleteKey(m *yaml.Node, key string) error {

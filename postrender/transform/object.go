@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/tracebloc/edge/internal/names"
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // object edits one Kubernetes object (a mapping node) in place and reports whether it
@@ -17,7 +18,7 @@ func (t *transformer) object(obj *yaml.Node) (bool, error) {
 		return false, nil // not a Kubernetes object: none of our business
 	}
 	gk := GroupKind{Group: groupOf(apiVersion), Kind: kind}
-	if items := field(obj, "items"); strings.HasSuffix(kind, "List") && items != nil && items.Kind == yaml.SequenceNode {
+	if items := yamlnode.Field(obj, "items"); strings.HasSuffix(kind, "List") && items != nil && items.Kind == yaml.SequenceNode {
 		return t.list(items)
 	}
 	if gk == (GroupKind{"apiextensions.k8s.io", "CustomResourceDefinition"}) {
@@ -62,8 +63,8 @@ func (t *transformer) list(items *yaml.Node) (bool, error) {
 // learnScope records the scope of a kind that a CustomResourceDefinition of the stream
 // defines, for the objects of that kind that follow (Helm installs CRDs first).
 func (t *transformer) learnScope(crd *yaml.Node) {
-	spec := field(crd, "spec")
-	group, kind := scalarField(spec, "group"), scalarField(field(spec, "names"), "kind")
+	spec := yamlnode.Field(crd, "spec")
+	group, kind := scalarField(spec, "group"), scalarField(yamlnode.Field(spec, "names"), "kind")
 	if group == "" || kind == "" {
 		return
 	}
@@ -73,7 +74,7 @@ func (t *transformer) learnScope(crd *yaml.Node) {
 // learnTarget takes the release namespace from an object of the edge chart, which names
 // it in ReleaseNamespaceLabel; the first such object settles it.
 func (t *transformer) learnTarget(obj *yaml.Node) error {
-	ns := scalarField(field(field(obj, "metadata"), "labels"), ReleaseNamespaceLabel)
+	ns := scalarField(yamlnode.Field(yamlnode.Field(obj, "metadata"), "labels"), ReleaseNamespaceLabel)
 	switch {
 	case ns == "":
 		return nil
@@ -101,7 +102,7 @@ func (t *transformer) namespace(obj *yaml.Node, gk GroupKind) (bool, error) {
 	if t.scopes.clusterScoped(gk) {
 		return false, nil
 	}
-	meta := field(obj, "metadata")
+	meta := yamlnode.Field(obj, "metadata")
 	if scalarField(meta, "namespace") != "" {
 		return false, nil
 	}
@@ -116,7 +117,7 @@ func (t *transformer) namespace(obj *yaml.Node, gk GroupKind) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if v := field(meta, "namespace"); v != nil {
+	if v := yamlnode.Field(meta, "namespace"); v != nil {
 		t.cur.replace(v, t.scalarText(target))
 		return setString(meta, "namespace", target), nil
 	}
@@ -142,7 +143,7 @@ func (t *transformer) subjects(obj *yaml.Node, gk GroupKind) (bool, error) {
 	if gk.Group != "rbac.authorization.k8s.io" || (gk.Kind != "RoleBinding" && gk.Kind != "ClusterRoleBinding") {
 		return false, nil
 	}
-	subjects := field(obj, "subjects")
+	subjects := yamlnode.Field(obj, "subjects")
 	if subjects == nil || subjects.Kind != yaml.SequenceNode {
 		return false, nil
 	}
@@ -155,7 +156,7 @@ func (t *transformer) subjects(obj *yaml.Node, gk GroupKind) (bool, error) {
 		if err != nil || target == "" {
 			return false, err
 		}
-		if v := field(s, "namespace"); v != nil {
+		if v := yamlnode.Field(s, "namespace"); v != nil {
 			t.cur.replace(v, t.scalarText(target))
 		} else {
 			t.cur.add(s, -1, t.keyLine("namespace", target))
@@ -192,7 +193,7 @@ func (t *transformer) labels(obj *yaml.Node, gk GroupKind) (bool, error) {
 	for _, path := range podTemplates[gk.Kind] {
 		tpl := obj
 		for _, key := range path {
-			tpl = field(tpl, key)
+			tpl = yamlnode.Field(tpl, key)
 		}
 		if tpl == nil || tpl.Kind != yaml.MappingNode {
 			continue
@@ -226,7 +227,7 @@ func (t *transformer) labelText(obj *yaml.Node) {
 		t.cur.fail()
 		return
 	}
-	meta := field(obj, "metadata")
+	meta := yamlnode.Field(obj, "metadata")
 	switch {
 	case meta == nil:
 		// ensureMap puts a new metadata before spec.
@@ -240,14 +241,14 @@ func (t *transformer) labelText(obj *yaml.Node) {
 	case meta.Kind != yaml.MappingNode:
 		t.cur.fail()
 	default:
-		labels := field(meta, "labels")
+		labels := yamlnode.Field(meta, "labels")
 		switch {
 		case labels == nil:
 			t.cur.add(meta, -1, "labels:\n  "+line)
 		case labels.Kind != yaml.MappingNode:
 			t.cur.fail()
 		default:
-			v := field(labels, names.ClusterIDLabel)
+			v := yamlnode.Field(labels, names.ClusterIDLabel)
 			switch {
 			case v == nil:
 				t.cur.add(labels, -1, line)
@@ -275,7 +276,7 @@ func (t *transformer) pinWalk(n *yaml.Node) bool {
 			key, value := n.Content[i].Value, n.Content[i+1]
 			if value.Kind == yaml.SequenceNode && (key == "containers" || key == "initContainers" || key == "ephemeralContainers") {
 				for _, c := range value.Content {
-					image := field(c, "image")
+					image := yamlnode.Field(c, "image")
 					if image == nil || image.Kind != yaml.ScalarNode {
 						continue
 					}
@@ -297,22 +298,9 @@ func (t *transformer) pinWalk(n *yaml.Node) bool {
 	return changed
 }
 
-// field returns the value of key in mapping m, or nil.
-func field(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
 // scalarField returns the scalar value of key in mapping m, or "".
 func scalarField(m *yaml.Node, key string) string {
-	v := field(m, key)
+	v := yamlnode.Field(m, key)
 	if v == nil || v.Kind != yaml.ScalarNode || isNull(v) {
 		return ""
 	}

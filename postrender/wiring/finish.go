@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/tracebloc/edge/internal/names"
+	"github.com/tracebloc/edge/internal/yamlnode"
 	"github.com/tracebloc/edge/postrender/transform"
 )
 
@@ -133,7 +134,7 @@ func jobsManager(spec Spec, objs []*heldObject) (*heldObject, error) {
 		}
 		var containers []string
 		for _, c := range items(path(pod, "spec", "containers")) {
-			containers = append(containers, scalar(field(c, "name")))
+			containers = append(containers, scalar(yamlnode.Field(c, "name")))
 		}
 		if slices.Contains(containers, "api") && slices.Contains(containers, "pods-monitor-container") {
 			found = append(found, o.String())
@@ -165,17 +166,17 @@ func addInitContainer(spec Spec, jm *heldObject) error {
 	if inits == nil || vols == nil {
 		return fmt.Errorf("%s: spec.template.spec.initContainers or .volumes is not a list: report the client chart's output", jm)
 	}
-	name := scalar(field(spec.InitContainer, "name"))
+	name := scalar(yamlnode.Field(spec.InitContainer, "name"))
 	for _, c := range inits.Content {
-		if scalar(field(c, "name")) == name {
+		if scalar(yamlnode.Field(c, "name")) == name {
 			return fmt.Errorf("%s already has an init container named %s: the wiring adds one of that name; was the stream post-rendered twice? Render from the chart again", jm, show(name))
 		}
 	}
 	var added []string
 	for _, v := range spec.Volumes {
-		vn := scalar(field(v, "name"))
+		vn := scalar(yamlnode.Field(v, "name"))
 		for _, have := range vols.Content {
-			if scalar(field(have, "name")) == vn {
+			if scalar(yamlnode.Field(have, "name")) == vn {
 				return fmt.Errorf("%s already has a volume named %s, which the bootstrap's init container brings too: report the two charts' versions (edge and client %s)", jm, show(vn), names.ClientChartVersion)
 			}
 		}
@@ -201,7 +202,7 @@ func repoint(spec Spec, o *heldObject, placeholder string) {
 		if r.node == nil || r.secret != placeholder || !slices.Contains(credentialKeys, r.key) {
 			continue
 		}
-		setScalar(field(r.node, "name"), spec.CredentialSecret)
+		setScalar(yamlnode.Field(r.node, "name"), spec.CredentialSecret)
 		at = append(at, r.at)
 	}
 	if len(at) == 0 {
@@ -225,7 +226,7 @@ func (w *Wiring) secret(spec Spec, o *heldObject, placeholder string) {
 	}
 	var other []string
 	for _, key := range []string{"data", "stringData"} {
-		m := field(o.node, key)
+		m := yamlnode.Field(o.node, key)
 		if m == nil || m.Kind != yaml.MappingNode {
 			continue
 		}
@@ -243,7 +244,7 @@ func (w *Wiring) secret(spec Spec, o *heldObject, placeholder string) {
 	dropped := false
 	for _, key := range []string{"data", "stringData"} {
 		for _, k := range credentialKeys {
-			dropped = deleteKey(field(o.node, key), k) || dropped
+			dropped = deleteKey(yamlnode.Field(o.node, key), k) || dropped
 		}
 	}
 	labels := path(o.node, "metadata", "labels")

@@ -5,25 +5,14 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
-)
 
-// field returns the value of key in mapping m, or nil.
-func field(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
+	"github.com/tracebloc/edge/internal/yamlnode"
+)
 
 // path follows keys from n; nil when one is missing.
 func path(n *yaml.Node, keys ...string) *yaml.Node {
 	for _, k := range keys {
-		n = field(n, k)
+		n = yamlnode.Field(n, k)
 	}
 	return n
 }
@@ -68,7 +57,7 @@ func deleteKey(m *yaml.Node, key string) bool {
 
 // setKey sets key in mapping m to a plain string, adding it when missing.
 func setKey(m *yaml.Node, key, value string) {
-	if v := field(m, key); v != nil {
+	if v := yamlnode.Field(m, key); v != nil {
 		setScalar(v, value)
 		return
 	}

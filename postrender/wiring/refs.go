@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // ref is a reference from an object to a Secret: one key of it (secretKeyRef, a volume's
@@ -43,7 +45,7 @@ func secretRefs(o object) []ref {
 			}
 		case yaml.SequenceNode:
 			for _, c := range n.Content {
-				at = append(at, step{key: scalar(field(c, "name")), item: true})
+				at = append(at, step{key: scalar(yamlnode.Field(c, "name")), item: true})
 				walk(c)
 				at = at[:len(at)-1]
 			}
@@ -87,27 +89,27 @@ func appendRef(refs []ref, o object, key string, v *yaml.Node, at []step) []ref 
 	where := func() string { return joinPath(append(at, step{key: key})) }
 	switch key {
 	case "secretKeyRef":
-		if name := scalar(field(v, "name")); name != "" {
-			refs = append(refs, ref{from: o.String(), at: where(), secret: name, key: scalar(field(v, "key")), node: v})
+		if name := scalar(yamlnode.Field(v, "name")); name != "" {
+			refs = append(refs, ref{from: o.String(), at: where(), secret: name, key: scalar(yamlnode.Field(v, "key")), node: v})
 		}
 	case "secretRef":
-		if name := scalar(field(v, "name")); name != "" {
+		if name := scalar(yamlnode.Field(v, "name")); name != "" {
 			refs = append(refs, ref{from: o.String(), at: where(), secret: name})
 		}
 	case "secret":
-		name := scalar(field(v, "secretName"))
+		name := scalar(yamlnode.Field(v, "secretName"))
 		if name == "" {
-			name = scalar(field(v, "name")) // a projected volume's source
+			name = scalar(yamlnode.Field(v, "name")) // a projected volume's source
 		}
 		if name == "" {
 			return refs
 		}
-		keys := items(field(v, "items"))
+		keys := items(yamlnode.Field(v, "items"))
 		if len(keys) == 0 {
 			return append(refs, ref{from: o.String(), at: where(), secret: name})
 		}
 		for _, item := range keys {
-			refs = append(refs, ref{from: o.String(), at: where(), secret: name, key: scalar(field(item, "key"))})
+			refs = append(refs, ref{from: o.String(), at: where(), secret: name, key: scalar(yamlnode.Field(item, "key"))})
 		}
 	}
 	return refs

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/tracebloc/edge/internal/names"
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // Spec is the wiring object's spec, checked.
@@ -43,18 +44,18 @@ const WantClientChart = names.ClientChartName + "-" + names.ClientChartVersion
 
 // parseSpec checks the wiring object o field by field.
 func parseSpec(o object) (Spec, error) {
-	spec := field(o.node, "spec")
+	spec := yamlnode.Field(o.node, "spec")
 	if spec == nil || spec.Kind != yaml.MappingNode {
 		return Spec{}, malformed("spec", "is missing or not a map")
 	}
 	s := Spec{
 		Namespace:           o.namespace,
-		Release:             scalar(field(spec, "release")),
-		ClientChart:         scalar(field(spec, "clientChart")),
-		CredentialSecret:    scalar(field(spec, "credentialSecret")),
-		NodeAgentsNamespace: scalar(field(spec, "nodeAgentsNamespace")),
-		MigrateFrom:         scalar(field(spec, "migrateFrom")),
-		InitContainer:       field(spec, "initContainer"),
+		Release:             scalar(yamlnode.Field(spec, "release")),
+		ClientChart:         scalar(yamlnode.Field(spec, "clientChart")),
+		CredentialSecret:    scalar(yamlnode.Field(spec, "credentialSecret")),
+		NodeAgentsNamespace: scalar(yamlnode.Field(spec, "nodeAgentsNamespace")),
+		MigrateFrom:         scalar(yamlnode.Field(spec, "migrateFrom")),
+		InitContainer:       yamlnode.Field(spec, "initContainer"),
 	}
 	for _, c := range []struct {
 		field, value string
@@ -78,7 +79,7 @@ func parseSpec(o object) (Spec, error) {
 	if err := s.checkInitContainer(); err != nil {
 		return Spec{}, err
 	}
-	vols := field(spec, "volumes")
+	vols := yamlnode.Field(spec, "volumes")
 	if vols != nil && scalar(vols) == "" && vols.Kind == yaml.ScalarNode {
 		vols = nil // null: none
 	}
@@ -86,7 +87,7 @@ func parseSpec(o object) (Spec, error) {
 		return Spec{}, malformed("spec.volumes", "is not a list")
 	}
 	for i, v := range items(vols) {
-		if name := scalar(field(v, "name")); v.Kind != yaml.MappingNode || !dnsSubdomain(name) {
+		if name := scalar(yamlnode.Field(v, "name")); v.Kind != yaml.MappingNode || !dnsSubdomain(name) {
 			return Spec{}, malformed(fmt.Sprintf("spec.volumes[%d]", i), "is not a volume with a name")
 		}
 		s.Volumes = append(s.Volumes, v)
@@ -104,10 +105,10 @@ func (s Spec) checkInitContainer() error {
 	if c == nil || c.Kind != yaml.MappingNode {
 		return malformed("spec.initContainer", "is missing or not a map")
 	}
-	if name := scalar(field(c, "name")); !dnsLabel(name) {
+	if name := scalar(yamlnode.Field(c, "name")); !dnsLabel(name) {
 		return malformed("spec.initContainer.name", fmt.Sprintf("is %s, not a container name", show(name)))
 	}
-	image := field(c, "image")
+	image := yamlnode.Field(c, "image")
 	if v := scalar(image); v == "" || image.Kind != yaml.ScalarNode || len(v) > 512 {
 		return malformed("spec.initContainer.image", "is missing, not a string or longer than 512 characters")
 	}

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/tracebloc/edge/internal/names"
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // Trust is the wiring object's spec.trust: with an extra CA, the bootstrap writes the CA
@@ -30,15 +31,15 @@ const trustCopyVolume = "tracebloc-trust"
 
 // parseTrust checks spec.trust (nil when absent) against the volumes the spec brings.
 func parseTrust(spec *yaml.Node, volumes []*yaml.Node) (*Trust, error) {
-	n := field(spec, "trust")
+	n := yamlnode.Field(spec, "trust")
 	if n == nil || (n.Kind == yaml.ScalarNode && scalar(n) == "") {
 		return nil, nil
 	}
 	if n.Kind != yaml.MappingNode {
 		return nil, malformed("spec.trust", "is not a map")
 	}
-	t := &Trust{Volume: scalar(field(n, "volume")), MountPath: scalar(field(n, "mountPath")), File: scalar(field(n, "file"))}
-	found := slices.ContainsFunc(volumes, func(v *yaml.Node) bool { return scalar(field(v, "name")) == t.Volume })
+	t := &Trust{Volume: scalar(yamlnode.Field(n, "volume")), MountPath: scalar(yamlnode.Field(n, "mountPath")), File: scalar(yamlnode.Field(n, "file"))}
+	found := slices.ContainsFunc(volumes, func(v *yaml.Node) bool { return scalar(yamlnode.Field(v, "name")) == t.Volume })
 	switch {
 	case !found:
 		return nil, malformed("spec.trust.volume", fmt.Sprintf("is %s, not one of spec.volumes", show(t.Volume)))
@@ -76,14 +77,14 @@ func trustCA(spec Spec, o *heldObject, isJobsManager bool) error {
 	}
 	file := t.MountPath + "/" + t.File
 	var trusted []string
-	for _, c := range items(field(pod, "containers")) {
+	for _, c := range items(yamlnode.Field(pod, "containers")) {
 		if !readsEdgeCredential(c, spec.CredentialSecret) {
 			continue
 		}
 		if err := mountTrust(o, c, volume, t.MountPath, file); err != nil {
 			return err
 		}
-		trusted = append(trusted, scalar(field(c, "name")))
+		trusted = append(trusted, scalar(yamlnode.Field(c, "name")))
 	}
 	if len(trusted) == 0 {
 		return nil
@@ -110,9 +111,9 @@ func podSpec(o *heldObject) *yaml.Node {
 // readsEdgeCredential reports whether container c takes CLIENT_ID or CLIENT_PASSWORD from
 // the edge credential Secret (after repoint).
 func readsEdgeCredential(c *yaml.Node, secret string) bool {
-	for _, e := range items(field(c, "env")) {
+	for _, e := range items(yamlnode.Field(c, "env")) {
 		ref := path(e, "valueFrom", "secretKeyRef")
-		if scalar(field(ref, "name")) == secret && slices.Contains(credentialKeys, scalar(field(ref, "key"))) {
+		if scalar(yamlnode.Field(ref, "name")) == secret && slices.Contains(credentialKeys, scalar(yamlnode.Field(ref, "key"))) {
 			return true
 		}
 	}
@@ -127,7 +128,7 @@ func addCopyVolume(spec Spec, o *heldObject, pod *yaml.Node) error {
 		return fmt.Errorf("%s: the pod's volumes are not a list: report the client chart's output", o)
 	}
 	for _, v := range vols.Content {
-		if scalar(field(v, "name")) == trustCopyVolume {
+		if scalar(yamlnode.Field(v, "name")) == trustCopyVolume {
 			return fmt.Errorf("%s already has a volume named %s, which the wiring adds for the CA bundle: was the stream post-rendered twice? Render from the chart again", o, trustCopyVolume)
 		}
 	}
@@ -146,11 +147,11 @@ func mountTrust(o *heldObject, c *yaml.Node, volume, dir, file string) error {
 	mounts := ensureSeq(c, "volumeMounts")
 	env := ensureSeq(c, "env")
 	if mounts == nil || env == nil {
-		return fmt.Errorf("%s: container %s has volumeMounts or env that is not a list: report the client chart's output", o, show(scalar(field(c, "name"))))
+		return fmt.Errorf("%s: container %s has volumeMounts or env that is not a list: report the client chart's output", o, show(scalar(yamlnode.Field(c, "name"))))
 	}
 	for _, m := range mounts.Content {
-		if scalar(field(m, "mountPath")) == dir {
-			return fmt.Errorf("%s: container %s already mounts something at %s, where the wiring mounts the CA bundle: was the stream post-rendered twice? Render from the chart again", o, show(scalar(field(c, "name"))), dir)
+		if scalar(yamlnode.Field(m, "mountPath")) == dir {
+			return fmt.Errorf("%s: container %s already mounts something at %s, where the wiring mounts the CA bundle: was the stream post-rendered twice? Render from the chart again", o, show(scalar(yamlnode.Field(c, "name"))), dir)
 		}
 	}
 	m, err := yaml.Parse(fmt.Sprintf("name: %s\nmountPath: %s\nreadOnly: true\n", volume, dir))
@@ -159,7 +160,7 @@ func mountTrust(o *heldObject, c *yaml.Node, volume, dir, file string) error {
 	}
 	mounts.Content = append(mounts.Content, m.YNode())
 	for _, name := range trustVariables {
-		env.Content = slices.DeleteFunc(env.Content, func(e *yaml.Node) bool { return scalar(field(e, "name")) == name })
+		env.Content = slices.DeleteFunc(env.Content, func(e *yaml.Node) bool { return scalar(yamlnode.Field(e, "name")) == name })
 		e := &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap}
 		setKey(e, "name", name)
 		setKey(e, "value", file)

@@ -8,6 +8,8 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // withTrust is the fixture as the edge chart renders it with backend.caBundle: the
@@ -57,28 +59,28 @@ func TestWireTrust(t *testing.T) {
 			mounted := mountsAt(c, volume, "/etc/tracebloc/trust")
 			if !ok || !reads {
 				if hasAnyTrustVariable(c) {
-					t.Errorf("%s container %s got the trust variables, and it does not read the credential", id, scalar(field(c, "name")))
+					t.Errorf("%s container %s got the trust variables, and it does not read the credential", id, scalar(yamlnode.Field(c, "name")))
 				}
 				continue
 			}
 			seen++
 			if !mounted {
-				t.Errorf("%s container %s does not mount %s at /etc/tracebloc/trust", id, scalar(field(c, "name")), volume)
+				t.Errorf("%s container %s does not mount %s at /etc/tracebloc/trust", id, scalar(yamlnode.Field(c, "name")), volume)
 			}
 			for _, v := range trustVariables {
 				if got := envValue(c, v); got != "/etc/tracebloc/trust/ca-certificates.crt" {
-					t.Errorf("%s container %s: %s = %q", id, scalar(field(c, "name")), v, got)
+					t.Errorf("%s container %s: %s = %q", id, scalar(yamlnode.Field(c, "name")), v, got)
 				}
 			}
 		}
 		if id == "DaemonSet edge-resource-monitor" {
 			var vol *yaml.Node
 			for _, v := range items(path(pod, "spec", "template", "spec", "volumes")) {
-				if scalar(field(v, "name")) == "tracebloc-trust" {
+				if scalar(yamlnode.Field(v, "name")) == "tracebloc-trust" {
 					vol = v
 				}
 			}
-			if scalar(path(vol, "secret", "secretName")) != "edge-credentials" || scalar(field(items(path(vol, "secret", "items"))[0], "key")) != "ca-certificates.crt" {
+			if scalar(path(vol, "secret", "secretName")) != "edge-credentials" || scalar(yamlnode.Field(items(path(vol, "secret", "items"))[0], "key")) != "ca-certificates.crt" {
 				t.Errorf("resource-monitor's trust volume = %v, want the copy's ca-certificates.crt", vol)
 			}
 		}
@@ -98,8 +100,8 @@ func TestWireTrust(t *testing.T) {
 }
 
 func mountsAt(c *yaml.Node, volume, dir string) bool {
-	for _, m := range items(field(c, "volumeMounts")) {
-		if scalar(field(m, "name")) == volume && scalar(field(m, "mountPath")) == dir && scalar(field(m, "readOnly")) == "true" {
+	for _, m := range items(yamlnode.Field(c, "volumeMounts")) {
+		if scalar(yamlnode.Field(m, "name")) == volume && scalar(yamlnode.Field(m, "mountPath")) == dir && scalar(yamlnode.Field(m, "readOnly")) == "true" {
 			return true
 		}
 	}
@@ -108,12 +110,12 @@ func mountsAt(c *yaml.Node, volume, dir string) bool {
 
 func envValue(c *yaml.Node, name string) string {
 	got := ""
-	for _, e := range items(field(c, "env")) {
-		if scalar(field(e, "name")) == name {
+	for _, e := range items(yamlnode.Field(c, "env")) {
+		if scalar(yamlnode.Field(e, "name")) == name {
 			if got != "" {
 				return "(twice)"
 			}
-			got = scalar(field(e, "value"))
+			got = scalar(yamlnode.Field(e, "value"))
 		}
 	}
 	return got

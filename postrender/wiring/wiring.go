@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/tracebloc/edge/internal/names"
+	"github.com/tracebloc/edge/internal/yamlnode"
 	"github.com/tracebloc/edge/postrender/transform"
 )
 
@@ -68,19 +69,19 @@ type object struct {
 }
 
 func read(n *yaml.Node) object {
-	meta := field(n, "metadata")
-	labels := field(meta, "labels")
+	meta := yamlnode.Field(n, "metadata")
+	labels := yamlnode.Field(meta, "labels")
 	o := object{
 		node:       n,
-		apiVersion: scalar(field(n, "apiVersion")),
-		kind:       scalar(field(n, "kind")),
-		namespace:  scalar(field(meta, "namespace")),
-		name:       scalar(field(meta, "name")),
-		instance:   scalar(field(labels, names.AppInstanceLabel)),
+		apiVersion: scalar(yamlnode.Field(n, "apiVersion")),
+		kind:       scalar(yamlnode.Field(n, "kind")),
+		namespace:  scalar(yamlnode.Field(meta, "namespace")),
+		name:       scalar(yamlnode.Field(meta, "name")),
+		instance:   scalar(yamlnode.Field(labels, names.AppInstanceLabel)),
 	}
 	o.isWiringObject = o.kind == names.WiringKind && o.apiVersion == names.WiringAPIVersion
-	chart := scalar(field(labels, names.HelmChartLabel))
-	if v, ok := strings.CutPrefix(chart, names.ClientChartName+"-"); ok && scalar(field(labels, names.AppNameLabel)) == names.ClientChartName {
+	chart := scalar(yamlnode.Field(labels, names.HelmChartLabel))
+	if v, ok := strings.CutPrefix(chart, names.ClientChartName+"-"); ok && scalar(yamlnode.Field(labels, names.AppNameLabel)) == names.ClientChartName {
 		o.isClient, o.chartVersion = true, v
 	}
 	return o
@@ -104,8 +105,8 @@ func (o object) isSecret() bool { return o.kind == "Secret" && o.apiVersion == "
 // check that nothing reads the placeholder after the wiring).
 func (w *Wiring) Hold(n *yaml.Node) bool {
 	o := read(n)
-	if o.kind != "" && strings.HasSuffix(o.kind, "List") && field(n, "items") != nil {
-		for _, item := range items(field(n, "items")) {
+	if o.kind != "" && strings.HasSuffix(o.kind, "List") && yamlnode.Field(n, "items") != nil {
+		for _, item := range items(yamlnode.Field(n, "items")) {
 			if w.note(read(item)) {
 				w.inLists = append(w.inLists, read(item).String())
 			}

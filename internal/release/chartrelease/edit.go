@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // SetScalar returns src with the scalar at the mapping path (["bootstrap", "image",
@@ -91,13 +93,13 @@ func imageEntry(src []byte, name, where string) (block, image *yaml.Node, err er
 		return nil, nil, fmt.Errorf("set %s: the annotation is not a YAML list of name and image", where)
 	}
 	for _, item := range list.Content[0].Content {
-		if n := mappingValue(item, "name"); n == nil || n.Value != name {
+		if n := yamlnode.Field(item, "name"); n == nil || n.Value != name {
 			continue
 		}
 		if image != nil {
 			return nil, nil, fmt.Errorf("set %s: the annotation lists %s twice: keep one entry", where, name)
 		}
-		if image = mappingValue(item, "image"); image == nil || image.Kind != yaml.ScalarNode {
+		if image = yamlnode.Field(item, "image"); image == nil || image.Kind != yaml.ScalarNode {
 			return nil, nil, fmt.Errorf("set %s: the entry has no image: give it one", where)
 		}
 	}
@@ -126,7 +128,7 @@ func lookup(src []byte, path []string, where string) (*yaml.Node, error) {
 		node = node.Content[0]
 	}
 	for _, key := range path {
-		node = mappingValue(node, key)
+		node = yamlnode.Field(node, key)
 		if node == nil {
 			return nil, fmt.Errorf("set %s: no key %q", where, key)
 		}
@@ -187,18 +189,6 @@ func checkScalar(src []byte, path []string, value string) error {
 	}
 	if s := fmt.Sprint(v); s != value {
 		return fmt.Errorf("set %s: the edited file reads %q, want %q", strings.Join(path, "."), s, value)
-	}
-	return nil
-}
-
-func mappingValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
 	}
 	return nil
 }
