@@ -6,7 +6,7 @@
 // object it edits); it refuses an install that would put a second tracebloc client on one
 // cluster.
 //
-//	helm install edge tracebloc/edge -n edge --post-renderer tracebloc-postrender \
+//	helm install edge oci://ghcr.io/tracebloc/charts/edge -n edge --post-renderer tracebloc-postrender \
 //	  [--post-renderer-args --kube-context=prod]
 //
 // With Helm 4 the same binary runs as the postrenderer/v1 plugin of postrender/plugin
@@ -40,7 +40,7 @@
 // runs the post-renderer over it with the same flags, and prints its edits as kustomize
 // patches (package gitops), for tools that cannot run a post-renderer:
 //
-//	helm template edge tracebloc/edge -n tracebloc | tracebloc-postrender gitops --namespace tracebloc
+//	helm template edge oci://ghcr.io/tracebloc/charts/edge -n tracebloc | tracebloc-postrender gitops --namespace tracebloc
 //
 //	--format         flux: a HelmRelease's spec.postRenderers block (default); kustomize: a
 //	                 kustomization.yaml with helmCharts, for Argo CD (--chart, --repo,
