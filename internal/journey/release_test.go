@@ -5,6 +5,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,7 +131,8 @@ func (w *world) installWithReleasedPlugin(ctx context.Context, pub *journey.Publ
 }
 
 // TestReleaseSignatures: cosign verify with the release's public key passes for the
-// bootstrap image and the chart the release pushed, and fails for an image pushed
+// bootstrap image and the chart the release pushed, verify-attestation for the image's
+// SBOMs, and verify fails for an image pushed
 // unsigned and for the signed image under another key.
 func TestReleaseSignatures(t *testing.T) {
 	w := newWorld(t, clusterName, withClient)
@@ -150,6 +153,12 @@ func TestReleaseSignatures(t *testing.T) {
 		if out, err := verify(pub.CosignPub, ref); err != nil {
 			t.Errorf("cosign verify %s: %v\n%s", ref, err, out)
 		}
+	}
+	// The SBOMs, as the signed attestation of the digest the chart pins.
+	out, err := command(ctx, env, cosign, "verify-attestation", "--key", pub.CosignPub, "--type", "spdxjson",
+		"--insecure-ignore-tlog=true", image)
+	if n := spdxStatements(out); err != nil || n != 2 {
+		t.Errorf("cosign verify-attestation --type spdxjson %s: %v, %d SPDX statements (want one per platform)\n%s", image, err, n, out)
 	}
 	img, err := random.Image(1024, 1)
 	if err != nil {
@@ -177,4 +186,23 @@ func TestReleaseSignatures(t *testing.T) {
 	if out, err := verify(other, image); err == nil {
 		t.Errorf("cosign verify of the release's image passed with another key:\n%s", out)
 	}
+}
+
+// spdxStatements counts the attestations in cosign verify-attestation's output (one DSSE
+// envelope per line) whose statement carries an SPDX 2.3 document.
+func spdxStatements(out string) int {
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		var env struct {
+			Payload string `json:"payload"`
+		}
+		if json.Unmarshal([]byte(line), &env) != nil {
+			continue
+		}
+		statement, err := base64.StdEncoding.DecodeString(env.Payload)
+		if err == nil && strings.Contains(string(statement), `"spdxVersion":"SPDX-2.3"`) {
+			n++
+		}
+	}
+	return n
 }
