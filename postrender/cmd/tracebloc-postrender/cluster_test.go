@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/tracebloc/edge/internal/cluster"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
+	"github.com/tracebloc/edge/internal/release/archives"
 	"github.com/tracebloc/edge/postrender/clusterinfo"
 	"github.com/tracebloc/edge/postrender/transform"
 )
@@ -301,30 +303,42 @@ func operator(t *testing.T, c *cluster.Cluster, ns string) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
 	}
 	os.Exit(code)
 }
 
 var (
 	buildOnce sync.Once
+	buildDir  string // removed at the end
 	binDir    string
 	buildErr  error
 )
 
-// binary builds tracebloc-postrender once per test binary and returns its folder.
+// binary builds tracebloc-postrender once per test binary, as the release builds it
+// (archives.GoBuild: CGO_ENABLED=0, -trimpath, the release's link flags), so that the
+// tests and the benchmarks run the binary users get, and returns its folder.
 func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "tracebloc-postrender-bin-")
+		buildDir, buildErr = os.MkdirTemp("", "tracebloc-postrender-bin-")
 		if buildErr != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, "tracebloc-postrender"), ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		var root string
+		if root, buildErr = filepath.Abs(filepath.Join("..", "..", "..")); buildErr != nil {
+			return
 		}
+		var stderr bytes.Buffer
+		here := archives.Platform{OS: runtime.GOOS, Arch: runtime.GOARCH}
+		built, err := archives.GoBuild{Root: root, Version: "v0.0.0-test", OutDir: buildDir, Stderr: &stderr,
+			Package: archives.Package, Name: archives.BinaryName}.Run(context.Background(), []archives.Platform{here})
+		if err != nil {
+			buildErr = fmt.Errorf("%w\n%s", err, stderr.Bytes())
+			return
+		}
+		binDir = filepath.Dir(built[here])
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
