@@ -316,9 +316,8 @@ var (
 	buildErr  error
 )
 
-// binary builds tracebloc-postrender once per test binary, as the release builds it
-// (archives.GoBuild: CGO_ENABLED=0, -trimpath, the release's link flags), so that the
-// tests and the benchmarks run the binary users get, and returns its folder.
+// binary builds tracebloc-postrender once per test binary (releaseBuild) and returns its
+// folder.
 func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -326,24 +325,33 @@ func binary(t testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		var root string
-		if root, buildErr = filepath.Abs(filepath.Join("..", "..", "..")); buildErr != nil {
-			return
-		}
-		var stderr bytes.Buffer
-		here := archives.Platform{OS: runtime.GOOS, Arch: runtime.GOARCH}
-		built, err := archives.GoBuild{Root: root, Version: "v0.0.0-test", OutDir: buildDir, Stderr: &stderr,
-			Package: archives.Package, Name: archives.BinaryName}.Run(context.Background(), []archives.Platform{here})
-		if err != nil {
-			buildErr = fmt.Errorf("%w\n%s", err, stderr.Bytes())
-			return
-		}
-		binDir = filepath.Dir(built[here])
+		var bin string
+		bin, buildErr = releaseBuild(archives.Package, archives.BinaryName, buildDir)
+		binDir = filepath.Dir(bin)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return binDir
+}
+
+// releaseBuild builds the main package pkg (relative to the repository root) into dir as
+// the release builds the post-renderer (archives.GoBuild: CGO_ENABLED=0, -trimpath, the
+// release's link flags), so that the tests and the benchmarks run the binary users get,
+// and returns the binary's path.
+func releaseBuild(pkg, name, dir string) (string, error) {
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		return "", err
+	}
+	var stderr bytes.Buffer
+	here := archives.Platform{OS: runtime.GOOS, Arch: runtime.GOARCH}
+	built, err := archives.GoBuild{Root: root, Version: "v0.0.0-test", OutDir: dir, Stderr: &stderr,
+		Package: pkg, Name: name}.Run(context.Background(), []archives.Platform{here})
+	if err != nil {
+		return "", fmt.Errorf("%w\n%s", err, stderr.Bytes())
+	}
+	return built[here], nil
 }
 
 // helmEnv is a clean environment for a helm CLI: its own homes, the operator's

@@ -36,16 +36,30 @@ func BenchmarkTemplateShare(b *testing.B) {
 		env  []string
 		args []string
 	}
-	variants := []variant{{"plain", helmEnv(b, filepath.Join(b.TempDir(), "no-kubeconfig")), nil}}
+	offline := func() []string { return helmEnv(b, filepath.Join(b.TempDir(), "no-kubeconfig")) }
+	variants := []variant{{"plain", offline(), nil}}
 	binaries := []struct{ suffix, path string }{{"", filepath.Join(binary(b), "tracebloc-postrender")}}
 	if before := os.Getenv("BENCH_SHARE_BEFORE"); before != "" {
 		binaries = append(binaries, struct{ suffix, path string }{"-before", before})
 	}
 	for _, pr := range binaries {
 		variants = append(variants,
-			variant{"offline" + pr.suffix, helmEnv(b, filepath.Join(b.TempDir(), "no-kubeconfig")), []string{"--post-renderer", pr.path, "--post-renderer-args", "--offline", "--post-renderer-args", "--cluster-id=c1"}},
+			variant{"offline" + pr.suffix, offline(), []string{"--post-renderer", pr.path, "--post-renderer-args", "--offline", "--post-renderer-args", "--cluster-id=c1"}},
 			variant{"cluster" + pr.suffix, helmEnv(b, c.Kubeconfig), []string{"--post-renderer", pr.path}})
 	}
+	dir := b.TempDir()
+	bench, err := releaseBuild("./postrender/internal/benchstream", "benchstream", dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	linked, err := releaseBuild("./postrender/internal/benchfloor/linked", "linked", dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	variants = append(variants,
+		variant{"floor-parse", offline(), []string{"--post-renderer", bench, "--post-renderer-args", "parse"}},
+		variant{"floor-linked", offline(), []string{"--post-renderer", linked}},
+		variant{"floor-floor", offline(), []string{"--post-renderer", bench, "--post-renderer-args", "floor"}})
 	for _, v := range variants {
 		helm(b, tool, v.env, append(base, v.args...)...) // warm the page cache and the binary
 	}

@@ -27,3 +27,21 @@ func TestExecHelmWay(t *testing.T) {
 		t.Errorf("exec false: error %v, want one that names the command", err)
 	}
 }
+
+// TestParseWritesTheStreamBack checks that the parse floor gives its input back byte for
+// byte, and that it did parse it: invalid YAML is an error.
+func TestParseWritesTheStreamBack(t *testing.T) {
+	var in bytes.Buffer
+	Generate(&in, 20)
+	in.WriteString("# a comment the encoder would move\n")
+	var out bytes.Buffer
+	if err := run([]string{"parse"}, bytes.NewReader(in.Bytes()), &out); err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), in.Bytes()) {
+		t.Errorf("parse changed the stream:\n%s\nwant\n%s", out.Bytes(), in.Bytes())
+	}
+	if err := run([]string{"parse"}, strings.NewReader("a: [1\n"), &out); err == nil {
+		t.Error("parse of invalid YAML: no error")
+	}
+}

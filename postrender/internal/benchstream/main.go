@@ -7,6 +7,8 @@
 //	benchstream floor    decode and encode stdin one document at a time with yaml.v3, no
 //	                     edits, output written at the end: the least any YAML-preserving
 //	                     post-renderer can cost
+//	benchstream parse    parse stdin one document at a time with yaml.v3 and write it back as
+//	                     it came (package benchfloor)
 //	benchstream compare --postrender BIN [--kustomize BIN] [--kustomize-10000] [--runs N]
 //	                     print the table of BENCHMARKS.md: wall time and peak RSS of each at 100,
 //	                     1,000 and 10,000 resources, the ratios, and the targets
@@ -25,6 +27,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tracebloc/edge/postrender/internal/benchfloor"
 )
 
 func main() {
@@ -47,13 +51,16 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 1 && args[0] == "floor" {
 		return floor(stdin, stdout)
 	}
+	if len(args) == 1 && args[0] == "parse" {
+		return benchfloor.Parse(stdin, stdout)
+	}
 	if len(args) >= 1 && args[0] == "compare" {
 		return compare(args[1:], stdout)
 	}
 	if len(args) >= 1 && args[0] == "exec" {
 		return execHelmWay(args[1:], stdout)
 	}
-	return errors.New("usage: benchstream gen N | benchstream floor | benchstream compare --postrender BIN [--kustomize BIN] | benchstream exec --input FILE 'CMD [ARGS]' (one or more)")
+	return errors.New("usage: benchstream gen N | benchstream floor | benchstream parse | benchstream compare --postrender BIN [--kustomize BIN] | benchstream exec --input FILE 'CMD [ARGS]' (one or more)")
 }
 
 // kinds are the resource shapes of the stream, in turn; %[1]d is the resource number.
