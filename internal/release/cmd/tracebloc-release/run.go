@@ -170,6 +170,9 @@ func (c *config) complete(raw rawFlags) error {
 	if (raw.pgpKey == "") != (raw.pgpKeyring == "") {
 		return fmt.Errorf("%w: --pgp-key and --pgp-keyring go together", errUsage)
 	}
+	if raw.pgpPassphrase != "" && raw.pgpKey == "" {
+		return fmt.Errorf("%w: --pgp-passphrase-file is the passphrase of --pgp-key: pass --pgp-key and --pgp-keyring too, or leave it out", errUsage)
+	}
 	if raw.pgpKey != "" {
 		c.pgpSigning = &helmplugin.Signing{Key: raw.pgpKey, Keyring: raw.pgpKeyring, PassphraseFile: raw.pgpPassphrase}
 	}

@@ -163,6 +163,7 @@ func TestFlags(t *testing.T) {
 		{"not semver", []string{"--version", "a2a6208-dirty", "--mtime", "1767225600"}, "not semver"},
 		{"bad platform", []string{"--version", "v1.0.0", "--platforms", "linux", "--mtime", "1767225600"}, "want os/arch"},
 		{"key without keyring", []string{"--version", "v1.0.0", "--pgp-key", "x", "--mtime", "1767225600"}, "go together"},
+		{"passphrase without key", []string{"--version", "v1.0.0", "--pgp-passphrase-file", "p", "--mtime", "1767225600"}, "pass --pgp-key"},
 		{"mtime before zip", []string{"--version", "v1.0.0", "--mtime", "0"}, "from 1980 on"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
