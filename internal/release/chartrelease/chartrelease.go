@@ -14,8 +14,10 @@ package chartrelease
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,10 +82,15 @@ func Package(ctx context.Context, o Options) (tgz, prov string, err error) {
 }
 
 // pack runs `helm package` on the prepared copy (signed with o.Signing) and checks that
-// it wrote file and, when signed, file.prov into o.Dest.
+// it wrote file and, when signed, file.prov into o.Dest. A file.prov an earlier run left
+// there goes first: helm push uploads whatever .prov lies beside the package, and an old
+// one signs other bytes.
 func pack(ctx context.Context, o Options, dir, file string) (tgz, prov string, err error) {
 	if err := os.MkdirAll(o.Dest, 0o755); err != nil {
 		return "", "", err
+	}
+	if err := os.Remove(filepath.Join(o.Dest, file+".prov")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", "", fmt.Errorf("remove the provenance file an earlier release left: %w", err)
 	}
 	args := []string{"package", dir, "--destination", o.Dest}
 	if s := o.Signing; s != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -196,12 +197,13 @@ func TestPackage(t *testing.T) {
 func TestPackageRefusesPlaceholders(t *testing.T) {
 	for _, tc := range []struct {
 		name, version, digest string
-		zero                  bool // the error is pins.ErrZeroDigest
+		zero                  bool   // the error is pins.ErrZeroDigest
+		want                  string // in the error: the check refused it, not the missing chart
 	}{
-		{"no digest", "v0.4.0", "", false},
-		{"zero digest", "v0.4.0", "sha256:" + strings.Repeat("0", 64), true},
-		{"upper case digest", "v0.4.0", "sha256:" + strings.Repeat("AB", 32), false},
-		{"version not semver", "a2a6208-dirty", "sha256:" + strings.Repeat("ab", 32), false},
+		{"no digest", "v0.4.0", "", false, "is not sha256:"},
+		{"zero digest", "v0.4.0", "sha256:" + strings.Repeat("0", 64), true, "bootstrap image's digest"},
+		{"upper case digest", "v0.4.0", "sha256:" + strings.Repeat("AB", 32), false, "is not sha256:"},
+		{"version not semver", "a2a6208-dirty", "sha256:" + strings.Repeat("ab", 32), false, "is not semver"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dest := t.TempDir()
@@ -210,6 +212,9 @@ func TestPackageRefusesPlaceholders(t *testing.T) {
 			})
 			if err == nil {
 				t.Fatalf("Package(version %q, digest %q) = nil error, want one", tc.version, tc.digest)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Package(version %q, digest %q) = %v, want an error with %q", tc.version, tc.digest, err, tc.want)
 			}
 			if errors.Is(err, pins.ErrZeroDigest) != tc.zero {
 				t.Errorf("Package(digest %q) = %v: errors.Is(err, pins.ErrZeroDigest) = %v, want %v", tc.digest, err, !tc.zero, tc.zero)
@@ -281,6 +286,30 @@ func TestPushPull(t *testing.T) {
 		t.Errorf("helm pull --verify of a chart pushed without .prov: %v\n%s\nwant a failure that names the provenance", err, out)
 	}
 	t.Logf("helm pull --verify of the unsigned chart says: %s", strings.TrimSpace(out))
+}
+
+// TestPackageDropsAStaleProvenance packages one version signed, then unsigned into the same
+// folder: the second package leaves no .prov beside it, which helm push would upload.
+func TestPackageDropsAStaleProvenance(t *testing.T) {
+	chart, dependency := sources(t)
+	h := newHelm(t)
+	secring, _ := releasetest.PGPKey(t, t.TempDir(), "Chart Signer")
+	r := freshRelease(t)
+	dest := filepath.Join(t.TempDir(), "dist")
+	opts := chartrelease.Options{Helm: h.bin, Chart: chart, Dependency: dependency, Version: r.version,
+		BootstrapDigest: r.digest, Dest: dest, Env: h.env(),
+		Signing: &helmplugin.Signing{Key: "Chart Signer", Keyring: secring}}
+	tgz, prov, err := chartrelease.Package(context.Background(), opts)
+	if err != nil || prov == "" {
+		t.Fatalf("Package(signed) = %s, %q, %v; want a .prov", tgz, prov, err)
+	}
+	opts.Signing = nil
+	if _, prov, err = chartrelease.Package(context.Background(), opts); err != nil || prov != "" {
+		t.Fatalf("Package(unsigned) = .prov %q, %v; want none", prov, err)
+	}
+	if _, err := os.Stat(tgz + ".prov"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after an unsigned package, %s.prov: %v; want it gone", filepath.Base(tgz), err)
+	}
 }
 
 // mkdirs makes the folder of path and returns path.
