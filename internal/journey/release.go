@@ -100,6 +100,17 @@ func (p *Published) Digest(kind string) string {
 	return d
 }
 
+// Ref is kind's repository as artifacts.txt lists it, by the digest listed there: what
+// scripts/sign-keyless signs.
+func (p *Published) Ref(kind string) string {
+	ref, digest, _ := strings.Cut(p.Artifacts[kind], " ")
+	ref = strings.TrimPrefix(ref, "oci://")
+	if slash := strings.LastIndex(ref, "/"); strings.Contains(ref[slash+1:], ":") {
+		ref = ref[:slash+1+strings.Index(ref[slash+1:], ":")] // the tag goes
+	}
+	return ref + "@" + digest
+}
+
 // InstallFlags are the flags of `helm install <ChartRef>` that pull this release's chart
 // and verify its provenance.
 func (p *Published) InstallFlags() []string {

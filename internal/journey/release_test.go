@@ -28,7 +28,18 @@ const releaseVersion = "v0.9.0-journey"
 var (
 	publishMu sync.Mutex
 	published = map[string]*journey.Published{} // cluster dir -> the release pushed there
+	releases  []string                          // their folders, throwaway keys included
 )
+
+// removeReleases removes the releases' folders; TestMain runs it at the end.
+func removeReleases() {
+	publishMu.Lock()
+	defer publishMu.Unlock()
+	for _, dir := range releases {
+		os.RemoveAll(dir)
+	}
+	releases = nil
+}
 
 // published runs the release (`make release`'s command) of this commit once per cluster,
 // to the cluster's registry, with throwaway keys.
@@ -43,6 +54,7 @@ func (w *world) published() *journey.Published {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	releases = append(releases, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	p, err := journey.Publish(ctx, journey.PublishOptions{
@@ -147,8 +159,15 @@ func TestReleaseSignatures(t *testing.T) {
 	verify := func(key, ref string) (string, error) {
 		return command(ctx, env, cosign, "verify", "--key", key, "--insecure-ignore-tlog=true", ref)
 	}
-	image := w.c.RegistryAddr() + "/tracebloc/edge-bootstrap@" + pub.Digest("image")
-	chart := w.c.RegistryAddr() + "/tracebloc/charts/edge@" + pub.Digest("chart")
+	// The references artifacts.txt lists, which scripts/sign-keyless signs: in the registry
+	// the release was pushed to.
+	image, chart := pub.Ref("image"), pub.Ref("chart")
+	if want := w.c.RegistryAddr() + "/tracebloc/edge-bootstrap@" + pub.Digest("image"); image != want {
+		t.Errorf("artifacts.txt lists the image as %s, want %s", image, want)
+	}
+	if want := w.c.RegistryAddr() + "/tracebloc/charts/edge@" + pub.Digest("chart"); chart != want {
+		t.Errorf("artifacts.txt lists the chart as %s, want %s", chart, want)
+	}
 	for _, ref := range []string{image, chart} {
 		if out, err := verify(pub.CosignPub, ref); err != nil {
 			t.Errorf("cosign verify %s: %v\n%s", ref, err, out)

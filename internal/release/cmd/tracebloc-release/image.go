@@ -58,7 +58,10 @@ func (r *release) buildImage(ctx context.Context) error {
 		return err
 	}
 	r.bootstrapDigest = d.String()
-	r.artifact("image", bootstrapName+":"+r.fileVersion(), r.bootstrapDigest)
+	if r.registry == "" {
+		// Not pushed: the name the chart pins. pushImage lists where it pushed it.
+		r.artifact("image", bootstrapName+":"+r.fileVersion(), r.bootstrapDigest)
+	}
 	return nil
 }
 
@@ -78,6 +81,7 @@ func (r *release) pushImage(ctx context.Context) error {
 	if pushed.Index != r.bootstrapDigest {
 		return fmt.Errorf("the registry stored the index as %s, built as %s: check that nothing rewrites manifests on push", pushed.Index, r.bootstrapDigest)
 	}
+	r.artifact("image", g.Repo.Tag(r.fileVersion()).String(), pushed.Index)
 	for i, pi := range r.image.Images {
 		r.artifact("image-"+pi.Platform.OS+"-"+pi.Platform.Arch, g.Repo.String(), pushed.Manifests[i])
 		r.artifact("sbom-"+pi.Platform.OS+"-"+pi.Platform.Arch, g.Repo.String(), pushed.SBOMs[i])
