@@ -135,6 +135,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	code := m.Run()
+	removeReleases()
 	if b, err := os.ReadFile(postrenderLog); err == nil {
 		suite.add("post-renderer log", string(b))
 	}
