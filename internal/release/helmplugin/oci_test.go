@@ -134,8 +134,9 @@ func TestPushOCIRepositoryName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := helmplugin.PushOCI(context.Background(), bootstrapimage.Registry{Repo: repo}, "tracebloc-0.4.0.tgz", "", "0.4.0"); err == nil {
-		t.Error("PushOCI to .../postrender = nil error, want one")
+	_, err = helmplugin.PushOCI(context.Background(), bootstrapimage.Registry{Repo: repo}, "tracebloc-0.4.0.tgz", "", "0.4.0")
+	if err == nil || !strings.Contains(err.Error(), "so it must be "+helmplugin.Name) {
+		t.Errorf("PushOCI to .../postrender = %v, want the error that the repository must be named %s", err, helmplugin.Name)
 	}
 }
 
