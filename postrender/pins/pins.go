@@ -93,12 +93,6 @@ func (s Set) Len() int {
 	return n
 }
 
-// Placeholders returns nothing: Parse refuses the all-zero digest that such entries had.
-// It stays only until the post-renderer's run no longer logs it; then it goes.
-func (s Set) Placeholders() []string {
-	return nil
-}
-
 // entryName is an entry as a person names it: name:tag, or the name alone.
 func entryName(p Pin) string {
 	if p.Tag == "" {

@@ -57,9 +57,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	if ph := set.Placeholders(); len(ph) > 0 {
-		log.Debug().Strs("images", ph).Msg("image list entries with the all-zero placeholder digest pin nothing")
-	}
 	out, err := newRenderer(cfg, set, &log).Render(ctx, stdin)
 	if err != nil {
 		// main reports it on stderr; the log file gets it too, since Helm may hide stderr.

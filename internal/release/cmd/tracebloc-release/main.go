@@ -1,26 +1,35 @@
-// Command tracebloc-release makes the post-renderer's release files, offline, in one
-// folder: the archives of every platform (package archives), the Helm 4 plugin package
-// with every platform's binary (package helmplugin, through the real `helm plugin
-// package`), SHA256SUMS over both, and SHA256SUMS.sig, the cosign blob signature of
-// SHA256SUMS (package blobsig).
+// Command tracebloc-release makes a release (scripts/release, `make release`): it stages
+// the repository's HEAD (or, with --worktree, the work tree), builds the bootstrap image
+// for linux/amd64 and linux/arm64 with an SPDX SBOM per platform, the post-renderer's
+// archives for every platform, the Helm 4 plugin package and the edge chart with its
+// tracebloc/client dependency and the image's digest pinned; with --registry it pushes
+// the image (SBOMs as referrers), the chart and the plugin under <registry>/tracebloc/...
+// and signs and attests them with --cosign-key; it writes SHA256SUMS, its signature and
+// artifacts.txt (kind, reference, digest of everything pushed) into --out.
 //
 //	go run ./internal/release/cmd/tracebloc-release --version v0.4.0 [--out dist]
-//	    [--helm helm] [--cosign-key cosign.pem] [--plugin-key NAME --plugin-keyring FILE
-//	    [--plugin-passphrase-file FILE]] [--platforms linux/amd64,...] [--mtime UNIX]
-//	    [--repo .] [--go go]
+//	    [--registry HOST[:PORT] [--registry-ca ca.pem]] [--cosign-key cosign.pem]
+//	    [--pgp-key NAME --pgp-keyring FILE [--pgp-passphrase-file FILE]] [--keys DIR]
+//	    [--helm helm] [--helm4 helm4] [--client-chart client-1.9.62.tgz]
+//	    [--platforms linux/amd64,...] [--mtime UNIX] [--repo .] [--worktree] [--go go]
 //
-//	--version   the release (v0.4.0): stamped into the binaries as the Makefile does; the
-//	            file names and the plugin carry it without the "v"
-//	--helm      the Helm 4 CLI that packages the plugin
-//	--cosign-key  ECDSA P-256 private key (PEM) that signs SHA256SUMS; without it there
-//	            is no SHA256SUMS.sig. Verify with
-//	            cosign verify-blob --key cosign.pub --signature SHA256SUMS.sig --insecure-ignore-tlog=true SHA256SUMS
-//	--plugin-key, --plugin-keyring  the OpenPGP key `helm plugin package --sign` signs
-//	            the plugin with (the .prov); without them the plugin is not signed
-//	--mtime     the date of every archive entry, in Unix seconds; default
-//	            $SOURCE_DATE_EPOCH, then the time of the repository's HEAD commit
+//	--version     the release (v0.4.0): stamped into the binaries as the Makefile does;
+//	              the files, the chart, the plugin and the image tag carry it without the "v"
+//	--registry    where the image, the chart and the plugin go; empty: the files only
+//	--cosign-key  ECDSA P-256 private key (PEM) that signs the image, the SBOMs, the chart,
+//	              the plugin and SHA256SUMS. Verify SHA256SUMS with
+//	              cosign verify-blob --key cosign.pub --signature SHA256SUMS.sig --insecure-ignore-tlog=true SHA256SUMS
+//	--pgp-key, --pgp-keyring  the OpenPGP key the chart and the plugin package are signed
+//	              with (their .prov, for helm --verify); without them there is no .prov
+//	--keys        a folder of throwaway key pairs for what --cosign-key and --pgp-key do
+//	              not sign: a release to a local registry
+//	--helm        the Helm 3 CLI that packages and pushes the chart
+//	--helm4       the Helm 4 CLI that packages the plugin
+//	--mtime       the date of every archive entry and of the image, in Unix seconds;
+//	              default $SOURCE_DATE_EPOCH, then the time of the repository's HEAD commit
 //
-// stdout lists the files written, one a line; progress goes to stderr.
+// `--help` lists every flag. stdout lists the files written, one a line; progress goes to
+// stderr.
 package main
 
 import (
