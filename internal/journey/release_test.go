@@ -2,9 +2,6 @@ package journey_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -19,7 +16,7 @@ import (
 	"github.com/tracebloc/edge/internal/chartdeps"
 	"github.com/tracebloc/edge/internal/cluster/clustertest"
 	"github.com/tracebloc/edge/internal/journey"
-	"github.com/tracebloc/edge/internal/release/blobsig"
+	"github.com/tracebloc/edge/internal/release/releasetest"
 )
 
 // releaseVersion is the version of the journey's release.
@@ -149,15 +146,10 @@ func (w *world) installWithReleasedPlugin(ctx context.Context, pub *journey.Publ
 func TestReleaseSignatures(t *testing.T) {
 	w := newWorld(t, clusterName, withClient)
 	pub := w.published()
-	cosign := clustertest.Tool(t, "cosign")
 	ctx := w.ctx()
-	// Offline: cosign's TUF root would be fetched from the internet; a mirror on a closed
-	// loopback port makes it give up at once (a key pair needs no TUF root).
-	home := t.TempDir()
-	env := []string{"PATH=/usr/bin:/bin", "HOME=" + home, "SSL_CERT_FILE=" + w.c.CAFile(),
-		"TUF_ROOT=" + filepath.Join(home, "tuf"), "TUF_MIRROR=http://127.0.0.1:9"}
+	dir := t.TempDir()
 	verify := func(key, ref string) (string, error) {
-		return command(ctx, env, cosign, "verify", "--key", key, "--insecure-ignore-tlog=true", ref)
+		return releasetest.CosignVerify(t, dir, w.c.CAFile(), key, ref)
 	}
 	// The references artifacts.txt lists, which scripts/sign-keyless signs: in the registry
 	// the release was pushed to.
@@ -174,8 +166,7 @@ func TestReleaseSignatures(t *testing.T) {
 		}
 	}
 	// The SBOMs, as the signed attestation of the digest the chart pins.
-	out, err := command(ctx, env, cosign, "verify-attestation", "--key", pub.CosignPub, "--type", "spdxjson",
-		"--insecure-ignore-tlog=true", image)
+	out, err := releasetest.CosignVerify(t, dir, w.c.CAFile(), pub.CosignPub, image, "verify-attestation", "--type", "spdxjson")
 	if n := spdxStatements(out); err != nil || n != 2 {
 		t.Errorf("cosign verify-attestation --type spdxjson %s: %v, %d SPDX statements (want one per platform)\n%s", image, err, n, out)
 	}
@@ -187,24 +178,12 @@ func TestReleaseSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := verify(pub.CosignPub, w.c.RegistryAddr()+"/tracebloc/unsigned@"+digest); err == nil {
-		t.Errorf("cosign verify passed for an image pushed unsigned:\n%s", out)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherPub, err := blobsig.MarshalPublicKey(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := filepath.Join(t.TempDir(), "other.pub")
-	if err := os.WriteFile(other, otherPub, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := verify(other, image); err == nil {
-		t.Errorf("cosign verify of the release's image passed with another key:\n%s", out)
-	}
+	out, err = verify(pub.CosignPub, w.c.RegistryAddr()+"/tracebloc/unsigned@"+digest)
+	releasetest.WantRefused(t, "verify of an image pushed unsigned", out, err, "no signatures found")
+	other := filepath.Join(dir, "other.pub")
+	releasetest.WritePublicKey(t, other, &releasetest.ECKey(t).PublicKey)
+	out, err = verify(other, image)
+	releasetest.WantRefused(t, "verify of the release's image with another key", out, err, "no matching signatures")
 }
 
 // spdxStatements counts the attestations in cosign verify-attestation's output (one DSSE

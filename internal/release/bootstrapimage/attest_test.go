@@ -91,7 +91,7 @@ func TestSBOMStatement(t *testing.T) {
 // base64 and one signature without key id that is ECDSA over the SHA-256 of the PAE
 // (checked here with crypto/ecdsa alone); OpenEnvelope accepts it with the key only.
 func TestSignEnvelope(t *testing.T) {
-	key := newKey(t)
+	key := releasetest.ECKey(t)
 	payload := []byte(`{"_type":"https://in-toto.io/Statement/v0.1"}`)
 	env, err := SignEnvelope(rand.Reader, key, InTotoPayloadType, payload)
 	if err != nil {
@@ -127,7 +127,7 @@ func TestSignEnvelope(t *testing.T) {
 	if got, err := OpenEnvelope(&key.PublicKey, env); err != nil || !bytes.Equal(got, payload) {
 		t.Errorf("OpenEnvelope(signing key) = %q, %v; want the payload", got, err)
 	}
-	if _, err := OpenEnvelope(&newKey(t).PublicKey, env); !errors.Is(err, ErrNotAttested) {
+	if _, err := OpenEnvelope(&releasetest.ECKey(t).PublicKey, env); !errors.Is(err, ErrNotAttested) {
 		t.Errorf("OpenEnvelope(another key) error = %v, want ErrNotAttested", err)
 	}
 	// The PAE binds the payload type: the same signature under another type fails.
@@ -190,7 +190,7 @@ func attestAll(t *testing.T, ctx context.Context, g Registry, key *ecdsa.Private
 func TestAttest(t *testing.T) {
 	ctx := context.Background()
 	g := testRegistry(t)
-	key := newKey(t)
+	key := releasetest.ECKey(t)
 	b := assemble(t, freshRelease(t))
 	pushed, err := Push(ctx, g, b, "v0.1.0-attest")
 	if err != nil {
@@ -221,7 +221,7 @@ func TestAttest(t *testing.T) {
 	if again := attestAll(t, ctx, g, key, b); again != first {
 		t.Errorf("Attest() again = %s, want the unchanged %s", again, first)
 	}
-	if _, err := AttestedSBOMs(ctx, g, &newKey(t).PublicKey, idx); !errors.Is(err, ErrNotAttested) {
+	if _, err := AttestedSBOMs(ctx, g, &releasetest.ECKey(t).PublicKey, idx); !errors.Is(err, ErrNotAttested) {
 		t.Errorf("AttestedSBOMs(another key) error = %v, want ErrNotAttested", err)
 	}
 
@@ -252,10 +252,10 @@ func TestCosignVerifyAttestation(t *testing.T) {
 	ctx := context.Background()
 	g := testRegistry(t)
 	ca := clustertest.Get(t).CAFile()
-	key, other := newKey(t), newKey(t)
+	key, other := releasetest.ECKey(t), releasetest.ECKey(t)
 	dir := t.TempDir()
-	writePublicKey(t, filepath.Join(dir, "cosign.pub"), &key.PublicKey)
-	writePublicKey(t, filepath.Join(dir, "other.pub"), &other.PublicKey)
+	releasetest.WritePublicKey(t, filepath.Join(dir, "cosign.pub"), &key.PublicKey)
+	releasetest.WritePublicKey(t, filepath.Join(dir, "other.pub"), &other.PublicKey)
 	verify := func(pub string, d v1.Hash) (string, error) {
 		return releasetest.CosignVerify(t, dir, ca, pub, g.Repo.Name()+"@"+d.String(), "verify-attestation", "--type", "spdxjson")
 	}
@@ -279,7 +279,7 @@ func TestCosignVerifyAttestation(t *testing.T) {
 
 	t.Run("another key", func(t *testing.T) {
 		out, err := verify("other.pub", idx)
-		wantRefused(t, "--key of another key", out, err, "accepted signatures do not match threshold")
+		releasetest.WantRefused(t, "verify-attestation --key of another key", out, err, "accepted signatures do not match threshold")
 	})
 
 	t.Run("no attestation", func(t *testing.T) {
@@ -288,7 +288,7 @@ func TestCosignVerifyAttestation(t *testing.T) {
 			t.Fatalf("Push() error = %v", err)
 		}
 		out, err := verify("cosign.pub", digestOf(t, o.Index))
-		wantRefused(t, "of an index without attestation", out, err, "no matching attestations")
+		releasetest.WantRefused(t, "verify-attestation of an index without attestation", out, err, "no matching attestations")
 	})
 
 	t.Run("attestations of another image", func(t *testing.T) {
@@ -298,18 +298,8 @@ func TestCosignVerifyAttestation(t *testing.T) {
 		}
 		copyAttestations(t, ctx, g, idx, digestOf(t, o.Index))
 		out, err := verify("cosign.pub", digestOf(t, o.Index))
-		wantRefused(t, "with another index's attestations", out, err, "no matching subject digest found")
+		releasetest.WantRefused(t, "verify-attestation with another index's attestations", out, err, "no matching subject digest found")
 	})
-}
-
-// wantRefused: cosign verify-attestation failed, for the reason given.
-func wantRefused(t *testing.T, what, out string, err error, reason string) {
-	t.Helper()
-	if err == nil {
-		t.Errorf("cosign verify-attestation %s passed:\n%s", what, out)
-	} else if !strings.Contains(out, reason) {
-		t.Errorf("cosign verify-attestation %s failed (%v) without saying %q:\n%s", what, err, reason, out)
-	}
 }
 
 // copyAttestations puts the attestations of from under the .att tag of to.

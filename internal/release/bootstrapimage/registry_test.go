@@ -73,8 +73,6 @@ func freshRelease(t *testing.T) Release {
 	return r
 }
 
-func newKey(t *testing.T) *ecdsa.PrivateKey { return releasetest.ECKey(t) }
-
 // TestPushSBOMReferrers: after a push, each platform's manifest lists its SBOM among
 // its referrers, and the SBOM pulled back is the one built.
 func TestPushSBOMReferrers(t *testing.T) {
@@ -116,7 +114,7 @@ func TestPushSBOMReferrers(t *testing.T) {
 func TestSignVerify(t *testing.T) {
 	ctx := context.Background()
 	g := testRegistry(t)
-	key := newKey(t)
+	key := releasetest.ECKey(t)
 	b := assemble(t, freshRelease(t))
 	pushed, err := Push(ctx, g, b, "v0.1.0-signed")
 	if err != nil {
@@ -130,7 +128,7 @@ func TestSignVerify(t *testing.T) {
 		if err := Verify(ctx, g, &key.PublicKey, h); err != nil {
 			t.Errorf("Verify(%s) with the signing key = %v, want nil", d, err)
 		}
-		if err := Verify(ctx, g, &newKey(t).PublicKey, h); !errors.Is(err, ErrBadSignature) {
+		if err := Verify(ctx, g, &releasetest.ECKey(t).PublicKey, h); !errors.Is(err, ErrBadSignature) {
 			t.Errorf("Verify(%s) with another key = %v, want ErrBadSignature", d, err)
 		}
 	}

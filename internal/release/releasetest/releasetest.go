@@ -199,3 +199,15 @@ func CosignVerify(t testing.TB, dir, ca, pub, ref string, command ...string) (st
 	}
 	return out, err
 }
+
+// WantRefused fails the test unless cosign failed (err) for the reason given, which its
+// output out must say: a check that fails for any other reason (the registry's TLS, a
+// wrong reference) proves nothing about the signatures.
+func WantRefused(t testing.TB, what, out string, err error, reason string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("cosign %s passed:\n%s", what, out)
+	} else if !strings.Contains(out, reason) {
+		t.Errorf("cosign %s failed (%v) without saying %q:\n%s", what, err, reason, out)
+	}
+}
