@@ -20,6 +20,8 @@ import (
 
 	"github.com/tracebloc/edge/internal/release/archives"
 	"github.com/tracebloc/edge/internal/release/blobsig"
+	"github.com/tracebloc/edge/internal/release/chartrelease"
+	"github.com/tracebloc/edge/internal/release/helmplugin"
 )
 
 // Published is a release that tracebloc-release (`make release`) made and pushed to a
@@ -87,11 +89,13 @@ func Publish(ctx context.Context, o PublishOptions) (*Published, error) {
 func (p *Published) FileVersion() string { return archives.FileVersion(p.Version) }
 
 // ChartRef is the chart's OCI reference (helm install <ref> --version <FileVersion>).
-func (p *Published) ChartRef() string { return "oci://" + p.Registry + "/tracebloc/charts/edge" }
+func (p *Published) ChartRef() string {
+	return "oci://" + p.Registry + "/" + chartrelease.EdgeRepository
+}
 
 // PluginRef is the Helm 4 plugin's OCI reference (helm plugin install <ref>).
 func (p *Published) PluginRef() string {
-	return "oci://" + p.Registry + "/tracebloc/plugins/tracebloc:" + p.FileVersion()
+	return "oci://" + p.Registry + "/" + helmplugin.Repository + ":" + p.FileVersion()
 }
 
 // Digest is the digest artifacts.txt lists for kind ("image", "chart", "plugin").

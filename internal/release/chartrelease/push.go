@@ -22,6 +22,9 @@ import (
 // and the edge chart is <registry>/tracebloc/charts/edge:<version>.
 const Repository = "tracebloc/charts"
 
+// EdgeRepository is the edge chart's repository below a registry.
+const EdgeRepository = Repository + "/edge"
+
 // ProvMediaType is the media type of the layer Helm writes the .prov into.
 const ProvMediaType = "application/vnd.cncf.helm.chart.provenance.v1.prov"
 

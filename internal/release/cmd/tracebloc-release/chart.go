@@ -8,13 +8,6 @@ import (
 	"github.com/tracebloc/edge/internal/release/helmplugin"
 )
 
-// Where the chart and the plugin go below --registry: the OCI forms of tracebloc/edge and
-// of the plugin tracebloc.
-const (
-	chartRepository  = "tracebloc/charts/edge"
-	pluginRepository = "tracebloc/plugins/" + helmplugin.Name
-)
-
 // packageChart packages the staged chart with its dependency, the release's version and
 // appVersion and the bootstrap's digest in its defaults, signed (.prov) with --pgp-key.
 func (r *release) packageChart(ctx context.Context) error {
@@ -37,7 +30,7 @@ func (r *release) packageChart(ctx context.Context) error {
 // pushChart pushes the packaged chart (and its .prov) with `helm push` and signs its
 // manifest with cosign.
 func (r *release) pushChart(ctx context.Context) error {
-	g, err := r.target(chartRepository)
+	g, err := r.target(chartrelease.EdgeRepository)
 	if err != nil {
 		return err
 	}
@@ -52,7 +45,7 @@ func (r *release) pushChart(ctx context.Context) error {
 // pushPlugin pushes the Helm 4 plugin package (and its .prov) as Helm's plugin artifact,
 // for `helm plugin install oci://<registry>/tracebloc/plugins/tracebloc:<version>`.
 func (r *release) pushPlugin(ctx context.Context) error {
-	g, err := r.target(pluginRepository)
+	g, err := r.target(helmplugin.Repository)
 	if err != nil {
 		return err
 	}
