@@ -1,7 +1,6 @@
 package chartrelease_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -32,34 +30,10 @@ import (
 	"github.com/tracebloc/edge/postrender/pins"
 )
 
-// helm is the Helm 3 CLI with homes of its own.
-type helm struct {
-	t    *testing.T
-	bin  string
-	home string
-}
-
-func newHelm(t *testing.T) *helm {
+// newHelm is the Helm 3 CLI with homes of its own.
+func newHelm(t *testing.T) *releasetest.Helm {
 	t.Helper()
-	return &helm{t: t, bin: clustertest.Tool(t, "helm"), home: t.TempDir()}
-}
-
-func (h *helm) env() []string {
-	return []string{
-		"HOME=" + h.home, "PATH=/usr/bin:/bin",
-		"HELM_DATA_HOME=" + filepath.Join(h.home, "data"), "HELM_CONFIG_HOME=" + filepath.Join(h.home, "config"),
-		"HELM_CACHE_HOME=" + filepath.Join(h.home, "cache"), "TMPDIR=" + h.t.TempDir(),
-	}
-}
-
-func (h *helm) run(args ...string) (string, error) {
-	h.t.Helper()
-	cmd := exec.Command(h.bin, args...)
-	cmd.Env = h.env()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	return releasetest.NewHelm(t, clustertest.Tool(t, "helm"))
 }
 
 // release is what a test packages: a fresh version, so that the registry, which keeps
@@ -87,11 +61,11 @@ func sources(t *testing.T) (chart, dependency string) {
 	return filepath.Join(releasetest.Source(t), "chart"), filepath.Join(withClient, "charts", chartdeps.ClientArchive)
 }
 
-func packageChart(t *testing.T, h *helm, r release, chart, dependency string, signing *helmplugin.Signing) (tgz, prov string) {
+func packageChart(t *testing.T, h *releasetest.Helm, r release, chart, dependency string, signing *helmplugin.Signing) (tgz, prov string) {
 	t.Helper()
 	tgz, prov, err := chartrelease.Package(context.Background(), chartrelease.Options{
-		Helm: h.bin, Chart: chart, Dependency: dependency, Version: r.version, BootstrapDigest: r.digest,
-		Signing: signing, Dest: filepath.Join(t.TempDir(), "dist"), Env: h.env(),
+		Helm: h.Bin, Chart: chart, Dependency: dependency, Version: r.version, BootstrapDigest: r.digest,
+		Signing: signing, Dest: filepath.Join(t.TempDir(), "dist"), Env: h.Env(),
 	})
 	if err != nil {
 		t.Fatalf("Package(%s) error = %v", r.version, err)
@@ -115,7 +89,7 @@ func TestPackage(t *testing.T) {
 		t.Errorf("Package = %s, %s; want edge-%s.tgz and its .prov", tgz, prov, version)
 	}
 
-	out, err := h.run("show", "chart", tgz)
+	out, err := h.Run("show", "chart", tgz)
 	if err != nil {
 		t.Fatalf("helm show chart: %v\n%s", err, out)
 	}
@@ -149,7 +123,7 @@ func TestPackage(t *testing.T) {
 		t.Errorf("helm show chart's %s (-want +got):\n%s", chartrelease.ImagesAnnotation, diff)
 	}
 
-	got, err := h.run("show", "values", tgz)
+	got, err := h.Run("show", "values", tgz)
 	if err != nil {
 		t.Fatalf("helm show values: %v\n%s", err, got)
 	}
@@ -180,7 +154,7 @@ func TestPackage(t *testing.T) {
 		t.Errorf("the package lacks files helm package chart/ takes: %v", files)
 	}
 
-	if out, err := h.run("verify", tgz, "--keyring", pubring); err != nil {
+	if out, err := h.Run("verify", tgz, "--keyring", pubring); err != nil {
 		t.Errorf("helm verify %s: %v\n%s", filepath.Base(tgz), err, out)
 	}
 	// The same files compressed anew: a valid package whose bytes the .prov did not sign.
@@ -188,7 +162,7 @@ func TestPackage(t *testing.T) {
 	writeFile(t, tampered, releasetest.Recompress(t, tgz))
 	provData, _ := os.ReadFile(prov)
 	writeFile(t, tampered+".prov", provData)
-	if out, err := h.run("verify", tampered, "--keyring", pubring); err == nil || !strings.Contains(out, "sha256 sum does not match") {
+	if out, err := h.Run("verify", tampered, "--keyring", pubring); err == nil || !strings.Contains(out, "sha256 sum does not match") {
 		t.Errorf("helm verify of a changed package: %v\n%s\nwant a mismatch of the signed sum", err, out)
 	}
 }
@@ -247,7 +221,7 @@ func TestPushPull(t *testing.T) {
 	secring, pubring := releasetest.PGPKey(t, t.TempDir(), "Chart Signer")
 	signed := freshRelease(t)
 	tgz, _ := packageChart(t, h, signed, chart, dependency, &helmplugin.Signing{Key: "Chart Signer", Keyring: secring})
-	ref, digest, err := chartrelease.Push(context.Background(), h.bin, tgz, g, ca, h.env())
+	ref, digest, err := chartrelease.Push(context.Background(), h.Bin, tgz, g, ca, h.Env())
 	if err != nil {
 		t.Fatalf("Push(%s) error = %v", filepath.Base(tgz), err)
 	}
@@ -259,11 +233,11 @@ func TestPushPull(t *testing.T) {
 
 	oci := "oci://" + reg + "/tracebloc/charts/edge"
 	dest := t.TempDir()
-	if out, err := h.run("pull", oci, "--version", version, "--verify", "--keyring", pubring, "--ca-file", ca, "-d", dest); err != nil {
+	if out, err := h.Run("pull", oci, "--version", version, "--verify", "--keyring", pubring, "--ca-file", ca, "-d", dest); err != nil {
 		t.Errorf("helm pull --verify of the signed chart: %v\n%s", err, out)
 	}
 	// The client chart asks for a StorageClass of its own unless it is told to use one.
-	out, err := h.run("template", "edge", oci, "--version", version, "--ca-file", ca, "-n", "tracebloc",
+	out, err := h.Run("template", "edge", oci, "--version", version, "--ca-file", ca, "-n", "tracebloc",
 		"--set", "client.storageClass.create=false,client.storageClass.name=standard")
 	if err != nil {
 		t.Fatalf("helm template %s: %v\n%s", oci, err, out)
@@ -277,11 +251,11 @@ func TestPushPull(t *testing.T) {
 	if uprov != "" {
 		t.Errorf("Package() without signing = .prov %s, want none", uprov)
 	}
-	if _, _, err := chartrelease.Push(context.Background(), h.bin, utgz, g, ca, h.env()); err != nil {
+	if _, _, err := chartrelease.Push(context.Background(), h.Bin, utgz, g, ca, h.Env()); err != nil {
 		t.Fatalf("Push(%s) error = %v", filepath.Base(utgz), err)
 	}
 	uversion := strings.TrimPrefix(unsigned.version, "v")
-	out, err = h.run("pull", oci, "--version", uversion, "--verify", "--keyring", pubring, "--ca-file", ca, "-d", t.TempDir())
+	out, err = h.Run("pull", oci, "--version", uversion, "--verify", "--keyring", pubring, "--ca-file", ca, "-d", t.TempDir())
 	if err == nil || !strings.Contains(out, "provenance") {
 		t.Errorf("helm pull --verify of a chart pushed without .prov: %v\n%s\nwant a failure that names the provenance", err, out)
 	}
@@ -296,8 +270,8 @@ func TestPackageDropsAStaleProvenance(t *testing.T) {
 	secring, _ := releasetest.PGPKey(t, t.TempDir(), "Chart Signer")
 	r := freshRelease(t)
 	dest := filepath.Join(t.TempDir(), "dist")
-	opts := chartrelease.Options{Helm: h.bin, Chart: chart, Dependency: dependency, Version: r.version,
-		BootstrapDigest: r.digest, Dest: dest, Env: h.env(),
+	opts := chartrelease.Options{Helm: h.Bin, Chart: chart, Dependency: dependency, Version: r.version,
+		BootstrapDigest: r.digest, Dest: dest, Env: h.Env(),
 		Signing: &helmplugin.Signing{Key: "Chart Signer", Keyring: secring}}
 	tgz, prov, err := chartrelease.Package(context.Background(), opts)
 	if err != nil || prov == "" {
@@ -337,12 +311,12 @@ func TestPackageDependencyBuild(t *testing.T) {
 	h := newHelm(t)
 	depSrc, repoDir := filepath.Join(t.TempDir(), "dep"), t.TempDir()
 	writeFile(t, mkdirs(t, filepath.Join(depSrc, "Chart.yaml")), []byte("apiVersion: v2\nname: dep\nversion: 0.2.0\n"))
-	if out, err := h.run("package", depSrc, "-d", repoDir); err != nil {
+	if out, err := h.Run("package", depSrc, "-d", repoDir); err != nil {
 		t.Fatalf("helm package dep: %v\n%s", err, out)
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
 	t.Cleanup(srv.Close)
-	if out, err := h.run("repo", "index", repoDir, "--url", srv.URL); err != nil {
+	if out, err := h.Run("repo", "index", repoDir, "--url", srv.URL); err != nil {
 		t.Fatalf("helm repo index: %v\n%s", err, out)
 	}
 
@@ -351,7 +325,7 @@ func TestPackageDependencyBuild(t *testing.T) {
 		"annotations:\n  artifacthub.io/images: |\n    - name: edge-bootstrap\n      image: ghcr.io/tracebloc/edge-bootstrap:0.1.0\n"+
 		"dependencies:\n  # the dependency, from the loopback repository\n  - name: dep\n    version: 0.2.0\n    repository: "+srv.URL+"\n"))
 	writeFile(t, filepath.Join(chart, "values.yaml"), []byte("bootstrap:\n  image:\n    repository: ghcr.io/tracebloc/edge-bootstrap\n    # -- pins the image.\n    digest: \"\"\n"))
-	if out, err := h.run("dependency", "update", chart); err != nil { // writes Chart.lock as the repository's chart/ has one
+	if out, err := h.Run("dependency", "update", chart); err != nil { // writes Chart.lock as the repository's chart/ has one
 		t.Fatalf("helm dependency update: %v\n%s", err, out)
 	}
 	if err := os.RemoveAll(filepath.Join(chart, "charts")); err != nil {

@@ -31,7 +31,7 @@ func TestCosignVerifyChart(t *testing.T) {
 	releasetest.WritePublicKey(t, filepath.Join(dir, "other.pub"), &other.PublicKey)
 
 	tgz, _ := packageChart(t, h, freshRelease(t), chart, dependency, nil)
-	_, digest, err := chartrelease.Push(ctx, h.bin, tgz, g, ca, h.env())
+	_, digest, err := chartrelease.Push(ctx, h.Bin, tgz, g, ca, h.Env())
 	if err != nil {
 		t.Fatal(err)
 	}

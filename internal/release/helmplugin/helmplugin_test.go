@@ -1,11 +1,9 @@
 package helmplugin_test
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -81,13 +79,13 @@ func TestInstallAndRender(t *testing.T) {
 	}
 
 	h := newHelm(t, helm)
-	if out, err := h.run("plugin", "verify", tgz, "--keyring", pubring); err != nil {
+	if out, err := h.Run("plugin", "verify", tgz, "--keyring", pubring); err != nil {
 		t.Fatalf("helm plugin verify: %v\n%s", err, out)
 	}
-	if out, err := h.run("plugin", "install", tgz, "--keyring", pubring); err != nil || !strings.Contains(out, "Signed by: Release Signer") {
+	if out, err := h.Run("plugin", "install", tgz, "--keyring", pubring); err != nil || !strings.Contains(out, "Signed by: Release Signer") {
 		t.Fatalf("helm plugin install %s --keyring: %v\n%s", filepath.Base(tgz), err, out)
 	}
-	out, err := h.run("template", "tiny", tinyChart(t), "-n", "ns1", "--post-renderer", helmplugin.Name,
+	out, err := h.Run("template", "tiny", tinyChart(t), "-n", "ns1", "--post-renderer", helmplugin.Name,
 		"--post-renderer-args", "--offline", "--post-renderer-args", "--cluster-id=c1")
 	if err != nil {
 		t.Fatalf("helm template through the installed plugin: %v\n%s", err, out)
@@ -103,7 +101,7 @@ func TestInstallAndRender(t *testing.T) {
 	provData, _ := os.ReadFile(prov)
 	writeFile(t, tampered+".prov", string(provData), 0o644)
 	h2 := newHelm(t, helm)
-	if out, err := h2.run("plugin", "install", tampered, "--keyring", pubring); err == nil || !strings.Contains(out, "sha256 sum does not match") {
+	if out, err := h2.Run("plugin", "install", tampered, "--keyring", pubring); err == nil || !strings.Contains(out, "sha256 sum does not match") {
 		t.Errorf("helm plugin install of a changed package: %v\n%s\nwant a mismatch of the signed sum", err, out)
 	}
 }
@@ -165,41 +163,22 @@ func TestDevelopmentPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHelm(t, helm)
-	h.path = filepath.Dir(bins[hostPlatform])
-	if out, err := h.run("plugin", "install", filepath.Join(root, "postrender", "plugin")); err != nil {
+	h.Path = filepath.Dir(bins[hostPlatform])
+	if out, err := h.Run("plugin", "install", filepath.Join(root, "postrender", "plugin")); err != nil {
 		t.Fatalf("helm plugin install postrender/plugin: %v\n%s", err, out)
 	}
-	out, err := h.run("template", "tiny", tinyChart(t), "--post-renderer", helmplugin.Name,
+	out, err := h.Run("template", "tiny", tinyChart(t), "--post-renderer", helmplugin.Name,
 		"--post-renderer-args", "--offline", "--post-renderer-args", "--cluster-id=dev1")
 	if err != nil || !strings.Contains(out, "tracebloc.io/cluster-id: dev1") {
 		t.Errorf("helm template through the development plugin: %v\n%s\nwant the tracebloc.io/cluster-id: dev1 label", err, out)
 	}
 }
 
-// helmHome is a Helm 4 CLI with homes of its own and a PATH of one folder.
-type helmHome struct {
-	t         *testing.T
-	bin, home string
-	path      string
-}
-
-func newHelm(t *testing.T, bin string) *helmHome {
-	home := t.TempDir()
-	return &helmHome{t: t, bin: bin, home: home, path: filepath.Join(home, "empty-path")}
-}
-
-func (h *helmHome) run(args ...string) (string, error) {
-	h.t.Helper()
-	cmd := exec.Command(h.bin, args...)
-	cmd.Env = []string{
-		"HOME=" + h.home, "PATH=" + h.path,
-		"HELM_DATA_HOME=" + filepath.Join(h.home, "data"), "HELM_CONFIG_HOME=" + filepath.Join(h.home, "config"),
-		"HELM_CACHE_HOME=" + filepath.Join(h.home, "cache"), "TMPDIR=" + h.t.TempDir(),
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+// newHelm is the Helm 4 CLI bin with homes of its own and a PATH of one empty folder.
+func newHelm(t *testing.T, bin string) *releasetest.Helm {
+	h := releasetest.NewHelm(t, bin)
+	h.Path = filepath.Join(h.Home, "empty-path")
+	return h
 }
 
 func tinyChart(t *testing.T) string {

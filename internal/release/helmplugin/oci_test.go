@@ -93,9 +93,9 @@ func TestPushOCIInstall(t *testing.T) {
 		}
 		return "oci://" + repo.String() + ":" + tag
 	}
-	install := func(h *helmHome, src string, args ...string) (string, error) {
+	install := func(h *releasetest.Helm, src string, args ...string) (string, error) {
 		t.Helper()
-		return h.run(append([]string{"plugin", "install", src, "--ca-file", c.CAFile()}, args...)...)
+		return h.Run(append([]string{"plugin", "install", src, "--ca-file", c.CAFile()}, args...)...)
 	}
 
 	signed := push(tgz, prov)
@@ -103,7 +103,7 @@ func TestPushOCIInstall(t *testing.T) {
 	if out, err := install(h, signed, "--keyring", pubring); err != nil || !strings.Contains(out, "Signed by: Release Signer") {
 		t.Fatalf("helm plugin install %s --keyring: %v\n%s", signed, err, out)
 	}
-	out, err := h.run("template", "tiny", tinyChart(t), "-n", "ns1", "--post-renderer", helmplugin.Name,
+	out, err := h.Run("template", "tiny", tinyChart(t), "-n", "ns1", "--post-renderer", helmplugin.Name,
 		"--post-renderer-args", "--offline", "--post-renderer-args", "--cluster-id=oci1")
 	if err != nil || !strings.Contains(out, "tracebloc.io/cluster-id: oci1") {
 		t.Errorf("helm template through the plugin installed from %s: %v\n%s\nwant the tracebloc.io/cluster-id: oci1 label", signed, err, out)

@@ -211,3 +211,39 @@ func WantRefused(t testing.TB, what, out string, err error, reason string) {
 		t.Errorf("cosign %s failed (%v) without saying %q:\n%s", what, err, reason, out)
 	}
 }
+
+// Helm is a Helm CLI with homes of its own (HOME, Helm's data, config and cache folders,
+// TMPDIR), so that a test sees none of the machine's repositories, plugins or registry
+// logins.
+type Helm struct {
+	Bin, Home string
+	// Path is the PATH the CLI runs with (a post-renderer or plugin command is looked up
+	// there); default /usr/bin:/bin.
+	Path string
+	t    testing.TB
+}
+
+// NewHelm returns the Helm CLI bin with fresh homes.
+func NewHelm(t testing.TB, bin string) *Helm {
+	return &Helm{Bin: bin, Home: t.TempDir(), Path: "/usr/bin:/bin", t: t}
+}
+
+// Env is the CLI's whole environment.
+func (h *Helm) Env() []string {
+	return []string{
+		"HOME=" + h.Home, "PATH=" + h.Path,
+		"HELM_DATA_HOME=" + filepath.Join(h.Home, "data"), "HELM_CONFIG_HOME=" + filepath.Join(h.Home, "config"),
+		"HELM_CACHE_HOME=" + filepath.Join(h.Home, "cache"), "TMPDIR=" + h.t.TempDir(),
+	}
+}
+
+// Run runs the CLI with args and returns its stdout and stderr together.
+func (h *Helm) Run(args ...string) (string, error) {
+	h.t.Helper()
+	cmd := exec.Command(h.Bin, args...)
+	cmd.Env = h.Env()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
