@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"os"
 	"os/exec"
@@ -35,10 +32,7 @@ func TestRelease(t *testing.T) {
 	client := releasetest.ClientChart(t)
 	src := releasetest.Source(t)
 	work := t.TempDir()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := releasetest.ECKey(t)
 	keyPEM, _ := blobsig.MarshalPrivateKey(key)
 	keyFile := filepath.Join(work, "cosign.pem")
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
