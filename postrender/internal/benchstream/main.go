@@ -5,8 +5,8 @@
 //	                     Deployments, Services, ServiceAccounts, RoleBindings; about 240
 //	                     bytes a resource, no namespaces) to stdout
 //	benchstream floor    decode and encode stdin one document at a time with yaml.v3, no
-//	                     edits, output written at the end: the least any YAML-preserving
-//	                     post-renderer can cost
+//	                     edits, output written at the end (benchfloor.RoundTrip): the least
+//	                     any post-renderer that writes its documents from the tree can cost
 //	benchstream parse    parse stdin one document at a time with yaml.v3 and write it back as
 //	                     it came (package benchfloor)
 //	benchstream compare --postrender BIN [--kustomize BIN] [--kustomize-10000] [--runs N]
@@ -19,14 +19,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/tracebloc/edge/postrender/internal/benchfloor"
 )
@@ -49,7 +46,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return w.Flush()
 	}
 	if len(args) == 1 && args[0] == "floor" {
-		return floor(stdin, stdout)
+		return benchfloor.RoundTrip(bufio.NewReader(stdin), stdout)
 	}
 	if len(args) == 1 && args[0] == "parse" {
 		return benchfloor.Parse(stdin, stdout)
@@ -135,30 +132,4 @@ func Generate(w io.Writer, n int) {
 	for i := range n {
 		fmt.Fprintf(w, "---\n"+kinds[i%len(kinds)], i)
 	}
-}
-
-func floor(stdin io.Reader, stdout io.Writer) error {
-	dec := yaml.NewDecoder(bufio.NewReader(stdin))
-	var out bytes.Buffer
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		out.WriteString("---\n")
-		enc := yaml.NewEncoder(&out)
-		enc.SetIndent(2)
-		if err := enc.Encode(&doc); err != nil {
-			return err
-		}
-		if err := enc.Close(); err != nil {
-			return err
-		}
-	}
-	_, err := stdout.Write(out.Bytes())
-	return err
 }
