@@ -123,26 +123,39 @@ func isNotFound(err error) bool {
 	return strings.Contains(err.Error(), "not found")
 }
 
-// shims lists the shims containerd recorded (state/.../shim.pid) that still run and serve
-// this instance's socket.
+// shims lists the shims of this instance that still run: those containerd recorded
+// (state/.../shim.pid) and any other process whose command line is a shim serving this
+// instance's socket. A shim that was starting when its task was deleted, or whose task
+// went with its shim.pid before the shim ended, is only found the second way.
 func shims(p paths) []proc {
-	files, _ := filepath.Glob(p.containerd("state", "io.containerd.runtime.v2.task", "*", "*", "shim.pid"))
+	socket := []byte(p.containerdSocket())
+	seen := map[int]bool{}
 	var found []proc
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-		if err != nil || pid <= 1 {
-			continue
+	add := func(pid int) {
+		if pid <= 1 || seen[pid] {
+			return
 		}
 		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if err != nil || !bytes.Contains(cmdline, []byte(p.containerdSocket())) {
-			continue
+		if err != nil || !bytes.Contains(cmdline, socket) || !bytes.Contains(cmdline, []byte("containerd-shim")) {
+			return
 		}
 		if start, err := startTime(pid); err == nil {
+			seen[pid] = true
 			found = append(found, proc{PID: pid, Start: start})
+		}
+	}
+	files, _ := filepath.Glob(p.containerd("state", "io.containerd.runtime.v2.task", "*", "*", "shim.pid"))
+	for _, f := range files {
+		if data, err := os.ReadFile(f); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+				add(pid)
+			}
+		}
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			add(pid)
 		}
 	}
 	return found
