@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -123,39 +122,25 @@ func isNotFound(err error) bool {
 	return strings.Contains(err.Error(), "not found")
 }
 
-// shims lists the shims of this instance that still run: those containerd recorded
-// (state/.../shim.pid) and any other process whose command line is a shim serving this
-// instance's socket. A shim that was starting when its task was deleted, or whose task
-// went with its shim.pid before the shim ended, is only found the second way.
+// shims lists the shims of this instance that still run: every process whose command
+// line is a containerd shim serving this instance's socket. The shim.pid files containerd
+// records are not enough: deleting a task removes its file before its shim has ended, and
+// a shim that was starting as its task went never got one.
 func shims(p paths) []proc {
 	socket := []byte(p.containerdSocket())
-	seen := map[int]bool{}
 	var found []proc
-	add := func(pid int) {
-		if pid <= 1 || seen[pid] {
-			return
-		}
-		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if err != nil || !bytes.Contains(cmdline, socket) || !bytes.Contains(cmdline, []byte("containerd-shim")) {
-			return
-		}
-		if start, err := startTime(pid); err == nil {
-			seen[pid] = true
-			found = append(found, proc{PID: pid, Start: start})
-		}
-	}
-	files, _ := filepath.Glob(p.containerd("state", "io.containerd.runtime.v2.task", "*", "*", "shim.pid"))
-	for _, f := range files {
-		if data, err := os.ReadFile(f); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
-				add(pid)
-			}
-		}
-	}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			add(pid)
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 1 {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !bytes.Contains(cmdline, socket) || !bytes.Contains(cmdline, []byte("containerd-shim")) {
+			continue
+		}
+		if start, err := startTime(pid); err == nil {
+			found = append(found, proc{PID: pid, Start: start})
 		}
 	}
 	return found

@@ -46,8 +46,6 @@ func down(ctx context.Context, opts Options) error {
 	stop("kube-controller-manager", 5*time.Second)
 	stop("metrics-server", 5*time.Second)
 	folders := volumeFolders(ctx, opts, st, stErr)
-	// Note the shims before their tasks go: deleting a task removes its shim.pid.
-	shimList := shims(p)
 	if processAlive(p, "containerd") {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		// Best effort: a task may end by itself meanwhile; what is left is killed below
@@ -59,7 +57,8 @@ func down(ctx context.Context, opts Options) error {
 	}
 	stop("containerd", 10*time.Second)
 	stop("registry", 10*time.Second)
-	if err := killShims(append(shimList, shims(p)...)); err != nil {
+	// Now that containerd is gone, no shim starts any more.
+	if err := killShims(shims(p)); err != nil {
 		errs = append(errs, err)
 	}
 	stop("kube-apiserver", 10*time.Second)
