@@ -18,6 +18,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/tracebloc/edge/internal/release/archives"
 	"github.com/tracebloc/edge/internal/release/blobsig"
 	"github.com/tracebloc/edge/internal/release/chartrelease"
@@ -107,12 +109,12 @@ func (p *Published) Digest(kind string) string {
 // Ref is kind's repository as artifacts.txt lists it, by the digest listed there: what
 // scripts/sign-keyless signs.
 func (p *Published) Ref(kind string) string {
-	ref, digest, _ := strings.Cut(p.Artifacts[kind], " ")
-	ref = strings.TrimPrefix(ref, "oci://")
-	if slash := strings.LastIndex(ref, "/"); strings.Contains(ref[slash+1:], ":") {
-		ref = ref[:slash+1+strings.Index(ref[slash+1:], ":")] // the tag goes
+	listed, digest, _ := strings.Cut(p.Artifacts[kind], " ")
+	ref, err := name.ParseReference(strings.TrimPrefix(listed, "oci://"))
+	if err != nil {
+		return listed + "@" + digest // a test that uses it fails and shows it
 	}
-	return ref + "@" + digest
+	return ref.Context().Name() + "@" + digest
 }
 
 // InstallFlags are the flags of `helm install <ChartRef>` that pull this release's chart
