@@ -10,7 +10,8 @@
 //
 // It reads one document at a time and keeps only the output bytes, so memory follows the
 // size of the output, not of a parsed stream. Each document is parsed with kyaml (the
-// yaml.v3 node tree) and edited in place. A changed document is written as its source
+// yaml.v3 node tree) and edited in place; the parse, most of the work, runs ahead of the
+// edits on every core, a window of documents at most (ahead). A changed document is written as its source
 // with the same edits spliced in where the tree's positions place them exactly (textEdits:
 // nearly every rendered manifest), else encoded again (a simple tree by plainEmitter,
 // which writes what the kyaml encoder writes at a fraction of its cost; anything else by
@@ -21,7 +22,8 @@
 //
 // A Holder (Options.Holder) may keep documents back until the end of the stream, for an
 // edit that needs all of it (the client chart's wiring, package wiring): those documents,
-// and only those, are kept parsed and written at the end where they stood.
+// and only those, are kept parsed and written at the end where they stood, with the
+// Holder's edits spliced into their text as the transform's are (heldEdits).
 package transform
 
 import (
@@ -29,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 
 	"github.com/tracebloc/edge/postrender/pins"
@@ -64,6 +67,8 @@ type Options struct {
 	// structural encodes every changed document from its tree, never splicing its text:
 	// the tests compare the two.
 	structural bool
+	// workers is how many documents are parsed at once; 0: one per core.
+	workers int
 }
 
 // A Holder takes documents out of the stream until its end. The transform asks it about
@@ -123,6 +128,7 @@ type heldDoc struct {
 	doc          yaml.Node
 	changed      bool      // by the transform
 	text         textEdits // the transform's edits, on a copy of the source
+	shape        shape     // the tree before the Holder ran, when text holds the edits
 }
 
 type transformer struct {
@@ -152,10 +158,15 @@ func Stream(r io.Reader, opts Options) (Result, error) {
 		target:  opts.Namespace,
 		settled: opts.Namespace != "",
 	}
-	sp := newSplitter(r)
+	workers := opts.workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	ahead := parseAhead(newSplitter(r), workers)
+	defer ahead.stop()
 	index := 0
 	for {
-		c, err := sp.next()
+		p, err := ahead.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -163,10 +174,10 @@ func Stream(r io.Reader, opts Options) (Result, error) {
 			return Result{}, err
 		}
 		index++
-		h, err := t.document(&t.out, c, index)
+		h, err := t.parsedDocument(&t.out, p, index)
 		switch {
 		case errors.Is(err, errNeedNamespace):
-			t.slots = append(t.slots, slot{at: t.out.Len(), index: index, c: clone(c)})
+			t.slots = append(t.slots, slot{at: t.out.Len(), index: index, c: p.c}) // p.c is a copy
 		case err != nil:
 			return Result{}, err
 		case h != nil:
@@ -230,6 +241,9 @@ func (t *transformer) finishHeld() error {
 	for i := range t.slots {
 		if h := t.slots[i].held; h != nil {
 			held = append(held, &h.Held)
+			if h.text.ok() {
+				h.shape = shapeOf(h.Object)
+			}
 		}
 	}
 	if err := t.opts.Holder.Finish(held); err != nil {
@@ -243,14 +257,15 @@ func (t *transformer) finishHeld() error {
 		}
 		changed := h.changed || h.Changed
 		text := &h.text
-		if h.Changed {
-			// The Holder's edits are in the tree only.
-			text.fail()
-		}
 		if h.Changed && t.opts.Pins.Len() > 0 {
-			// What the Holder put in (an init container) is pinned like the rest.
-			t.cur = text
+			// What the Holder put in (an init container) is pinned like the rest; the
+			// images the transform pinned are already.
+			t.cur = nil
 			t.pinWalk(h.Object)
+		}
+		if h.Changed {
+			// The Holder's edits are in the tree; write them into the text where they fit.
+			t.heldEdits(text, h.shape, h.Object)
 		}
 		if err := t.write(&s.out, h.c, h.marker, h.head, &h.doc, changed, text); err != nil {
 			return fmt.Errorf("%s: %w", h.Name, err)
@@ -262,21 +277,18 @@ func (t *transformer) finishHeld() error {
 // document transforms one chunk and writes it to w, or returns it parsed and edited when
 // the Holder keeps it.
 func (t *transformer) document(w *bytes.Buffer, c chunk, index int) (*heldDoc, error) {
-	head, rest := splitHead(c.body)
-	marker := c.marker
+	return t.parsedDocument(w, parseChunk(c), index)
+}
+
+// parsedDocument is document for a chunk already parsed.
+func (t *transformer) parsedDocument(w *bytes.Buffer, p *parsedChunk, index int) (*heldDoc, error) {
+	c, head, rest, marker, doc, err := p.c, p.head, p.rest, p.marker, p.doc, p.err
 	t.cur = &t.text
-	t.cur.reset(rest, !t.opts.structural && !markerContent(c.marker))
-	if markerContent(c.marker) {
-		// `--- {kind: ...}`: the document starts on the marker line; parse it with the
-		// rest, and write it back under a plain marker when it changes.
-		head, rest = nil, append(bytes.Clone(c.marker), c.body...)
-		marker = []byte("---\n")
-	}
+	t.cur.reset(p.src, !t.opts.structural && !markerContent(c.marker))
 	if len(rest) == 0 {
 		writeChunk(w, c)
 		return nil, nil
 	}
-	doc, err := parse(rest)
 	if err != nil {
 		if errors.Is(err, errManyDocuments) {
 			return nil, fmt.Errorf("%s holds more than one YAML document (a `...` line?); separate documents with `---` lines", describe(c, index))
