@@ -2,7 +2,6 @@ package transform
 
 import (
 	"bytes"
-	"slices"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -18,68 +17,125 @@ import (
 // fails the text, and the document is encoded from its tree as before. TestHeldMatches
 // and FuzzHeld hold the two paths to the same objects.
 
-// shape is what a held tree looked like before the Holder ran: each node's scalar fields
-// and a copy of its children, which the Holder may change in place.
-type shape map[*yaml.Node]nodeShape
-
-type nodeShape struct {
+// shape is what a held tree looked like before the Holder ran: each node's fields and
+// its children as they were (the Holder may change both in place). All of a tree's
+// shapes are one allocation.
+type shape struct {
+	node               *yaml.Node
 	kind               yaml.Kind
 	style              yaml.Style
 	tag, value, anchor string
 	head, line, foot   string // comments
-	content            []*yaml.Node
+	kids               []shape
 }
 
 // shapeOf records the tree under n.
-func shapeOf(n *yaml.Node) shape {
-	s := shape{}
-	s.add(n)
-	return s
+func shapeOf(n *yaml.Node) *shape {
+	all := make([]shape, 1, count(n, 0))
+	all[0] = shapeNode(n)
+	fill(&all, 0, 0)
+	return &all[0]
 }
 
-func (s shape) add(n *yaml.Node) {
-	if _, seen := s[n]; seen {
+// maxShapeDepth bounds the recursion over a tree; deeper trees are not diffed.
+const maxShapeDepth = 200
+
+func count(n *yaml.Node, depth int) int {
+	c := 1
+	if depth < maxShapeDepth {
+		for _, k := range n.Content {
+			c += count(k, depth+1)
+		}
+	}
+	return c
+}
+
+func shapeNode(n *yaml.Node) shape {
+	return shape{node: n, kind: n.Kind, style: n.Style, tag: n.Tag, value: n.Value, anchor: n.Anchor,
+		head: n.HeadComment, line: n.LineComment, foot: n.FootComment}
+}
+
+// fill lays out the children of (*all)[i] after what all holds; all has room for the
+// whole tree, so the shapes never move.
+func fill(all *[]shape, i, depth int) {
+	n := (*all)[i].node
+	if depth >= maxShapeDepth || len(n.Content) == 0 {
 		return
 	}
-	s[n] = nodeShape{kind: n.Kind, style: n.Style, tag: n.Tag, value: n.Value, anchor: n.Anchor,
-		head: n.HeadComment, line: n.LineComment, foot: n.FootComment, content: slices.Clone(n.Content)}
+	from := len(*all)
 	for _, c := range n.Content {
-		s.add(c)
+		*all = append(*all, shapeNode(c))
 	}
+	(*all)[i].kids = (*all)[from:len(*all):len(*all)]
+	for j := range n.Content {
+		fill(all, from+j, depth+1)
+	}
+}
+
+// same reports whether the children of n are those of its shape.
+func (s *shape) same(n *yaml.Node) bool {
+	if len(n.Content) != len(s.kids) {
+		return false
+	}
+	for i, c := range n.Content {
+		if s.kids[i].node != c {
+			return false
+		}
+	}
+	return true
+}
+
+// find returns the index of n among the shape's children, from the first, every step; -1
+// when it was not there.
+func (s *shape) find(n *yaml.Node, step int) int {
+	for i := 0; i < len(s.kids); i += step {
+		if s.kids[i].node == n {
+			return i
+		}
+	}
+	return -1
+}
+
+// lastScalar returns the shape's last scalar as it was, as textEdits.end walks a node.
+func (s *shape) lastScalar() *yaml.Node {
+	for s.kind == yaml.MappingNode || s.kind == yaml.SequenceNode {
+		if len(s.kids) == 0 {
+			return &yaml.Node{Kind: s.kind} // fails end
+		}
+		s = &s.kids[len(s.kids)-1]
+	}
+	return s.old()
+}
+
+// old returns the scalar node as it was.
+func (s *shape) old() *yaml.Node {
+	return &yaml.Node{Kind: s.kind, Style: s.style, Tag: s.tag, Value: s.value, Anchor: s.anchor, Line: s.node.Line, Column: s.node.Column}
 }
 
 // heldDiff records as text edits what changed under a held document's root since its
 // shape was taken.
 type heldDiff struct {
-	t    *transformer
-	e    *textEdits
-	was  shape
-	seen map[*yaml.Node]bool
+	t *transformer
+	e *textEdits
 }
 
 // heldEdits adds to e the splices that write what changed in root since was.
-func (t *transformer) heldEdits(e *textEdits, was shape, root *yaml.Node) {
-	if !e.ok() {
+func (t *transformer) heldEdits(e *textEdits, was *shape, root *yaml.Node) {
+	if !e.ok() || was == nil || was.node != root {
+		e.fail()
 		return
 	}
-	d := &heldDiff{t: t, e: e, was: was, seen: map[*yaml.Node]bool{}}
-	d.node(root, false)
+	d := &heldDiff{t: t, e: e}
+	d.node(root, was, false, 0)
 }
 
-// node compares n, which was in the tree before, with its shape; inFlow says that n is
-// inside a flow collection, where nothing may change (the encoder's block text for a
-// value does not fit there).
-func (d *heldDiff) node(n *yaml.Node, inFlow bool) {
+// node compares n with its shape s; inFlow says that n is inside a flow collection, where
+// nothing may change (the encoder's block text for a value does not fit there).
+func (d *heldDiff) node(n *yaml.Node, s *shape, inFlow bool, depth int) {
 	if !d.e.ok() {
 		return
 	}
-	if d.seen[n] {
-		d.e.fail() // a node in two places: an alias, or a shared copy
-		return
-	}
-	d.seen[n] = true
-	s, ok := d.was[n]
-	if !ok || n.Kind != s.kind || n.Anchor != s.anchor || n.HeadComment != s.head || n.LineComment != s.line || n.FootComment != s.foot {
+	if depth >= maxShapeDepth || n.Kind != s.kind || n.Anchor != s.anchor || n.HeadComment != s.head || n.LineComment != s.line || n.FootComment != s.foot {
 		d.e.fail()
 		return
 	}
@@ -91,39 +147,42 @@ func (d *heldDiff) node(n *yaml.Node, inFlow bool) {
 				d.e.fail()
 				return
 			}
-			d.scalar(n, s)
+			d.replace(s, n)
 		}
 	case yaml.MappingNode, yaml.SequenceNode:
-		if !slices.Equal(n.Content, s.content) {
+		if !s.same(n) {
 			if inFlow || s.style != 0 {
 				d.e.fail()
 				return
 			}
 			if n.Kind == yaml.MappingNode {
-				d.mapping(n, s)
+				d.mapping(n, s, depth)
 			} else {
-				d.sequence(n, s)
+				d.sequence(n, s, depth)
 			}
 			return
 		}
-		for _, c := range n.Content {
-			d.node(c, inFlow)
+		for i, c := range n.Content {
+			d.node(c, &s.kids[i], inFlow, depth+1)
+		}
+	case yaml.AliasNode:
+		if n.Alias != s.node.Alias {
+			d.e.fail()
 		}
 	default:
 		d.e.fail()
 	}
 }
 
-// scalar records the new value of the one-line scalar n, where its old text stands.
-func (d *heldDiff) scalar(n *yaml.Node, s nodeShape) {
-	old := *n
-	old.Value, old.Tag, old.Style = s.value, s.tag, s.style
-	if n.Tag != yaml.NodeTagString {
+// replace records that the one-line scalar of shape s reads as the string node v now,
+// where its old text stands.
+func (d *heldDiff) replace(s *shape, v *yaml.Node) {
+	if s.kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || v.Tag != yaml.NodeTagString || v.Anchor != "" {
 		d.e.fail() // only strings: their text is the encoder's for the value alone
 		return
 	}
-	at, end, ok := d.e.token(&old)
-	text := d.t.scalarText(n.Value)
+	at, end, ok := d.e.token(s.old())
+	text := d.t.scalarText(v.Value)
 	if !ok || text == "" {
 		d.e.fail()
 		return
@@ -133,41 +192,31 @@ func (d *heldDiff) scalar(n *yaml.Node, s nodeShape) {
 
 // mapping compares the pairs of m with those it had: kept ones are compared in turn, new
 // ones inserted after the kept pair before them, removed ones deleted.
-func (d *heldDiff) mapping(m *yaml.Node, s nodeShape) {
-	if len(m.Content) == 0 || len(m.Content)%2 != 0 {
+func (d *heldDiff) mapping(m *yaml.Node, s *shape, depth int) {
+	if len(m.Content) == 0 || len(m.Content)%2 != 0 || len(s.kids) == 0 {
 		d.e.fail() // the encoder writes an empty mapping as {}
 		return
 	}
-	kept := map[*yaml.Node]bool{}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		kept[m.Content[i]] = true
-	}
-	// Pairs removed, or whose value is another node now.
-	was := map[*yaml.Node]*yaml.Node{} // key -> old value
-	for i := 0; i+1 < len(s.content); i += 2 {
-		k, v := s.content[i], s.content[i+1]
-		was[k] = v
-		if !kept[k] {
-			d.remove(k, v)
+	for i := 0; i+1 < len(s.kids); i += 2 {
+		if !holds(m, s.kids[i].node, 2) {
+			d.remove(&s.kids[i], &s.kids[i+1])
 		}
 	}
-	ind, indOK := -1, false
-	last := -1 // index in s.content of the last kept pair's key that the source holds
+	ind := -1
+	last := -1 // index in s.kids of the last kept key that the source holds
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
-		old, existed := was[k]
-		if !existed {
-			if !indOK {
-				ind, indOK = d.e.indent(&yaml.Node{Kind: yaml.MappingNode, Content: s.content})
-				if !indOK {
-					d.e.fail()
+		j := s.find(k, 2)
+		if j < 0 {
+			if ind < 0 {
+				ind = d.indent(&s.kids[0])
+				if ind < 0 {
 					return
 				}
 			}
-			d.insertPair(s.content, last, ind, k, v)
+			d.insertPair(s, last, ind, k, v)
 			continue
 		}
-		j := slices.Index(s.content, k)
 		if j < last {
 			d.e.fail() // reordered
 			return
@@ -175,76 +224,79 @@ func (d *heldDiff) mapping(m *yaml.Node, s nodeShape) {
 		if k.Line > 0 {
 			last = j
 		}
-		d.node(k, false)
-		if old != v {
-			d.replaceValue(old, v)
+		d.node(k, &s.kids[j], false, depth+1)
+		if s.kids[j+1].node != v {
+			d.replace(&s.kids[j+1], v)
 			continue
 		}
-		d.node(v, false)
+		d.node(v, &s.kids[j+1], false, depth+1)
 	}
 }
 
+// holds reports whether n is among the children of m, every step from the first.
+func holds(m, n *yaml.Node, step int) bool {
+	for i := 0; i < len(m.Content); i += step {
+		if m.Content[i] == n {
+			return true
+		}
+	}
+	return false
+}
+
+// indent returns the indentation of the key of shape k, which must open its line; -1
+// (and the text failed) when it does not.
+func (d *heldDiff) indent(k *shape) int {
+	at, ok := d.e.offset(k.node)
+	start := d.e.lineStart(k.node.Line)
+	if !ok || len(bytes.TrimLeft(d.e.src[start:at], " ")) != 0 {
+		d.e.fail()
+		return -1
+	}
+	return at - start
+}
+
 // insertPair records the new pair k: v at indentation ind, after the pair whose key is
-// pairs[after] (before the first pair when after < 0).
-func (d *heldDiff) insertPair(pairs []*yaml.Node, after, ind int, k, v *yaml.Node) {
+// s.kids[after] (before the first pair when after < 0).
+func (d *heldDiff) insertPair(s *shape, after, ind int, k, v *yaml.Node) {
 	lines := d.encode(&yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap, Content: []*yaml.Node{k, v}})
 	if lines == "" {
 		d.e.fail()
 		return
 	}
 	if after < 0 {
-		d.insertBefore(pairs[0], ind, lines)
+		if d.indent(&s.kids[0]) != ind {
+			d.e.fail()
+			return
+		}
+		d.insertAt(d.e.lineStart(s.kids[0].node.Line), ind, lines)
 		return
 	}
-	at, ok := d.e.end(d.was.last(pairs[after+1]))
+	at, ok := d.e.end(s.kids[after+1].lastScalar())
 	if !ok {
+		d.e.fail()
+		return
+	}
+	d.insertAt(at, ind, lines)
+}
+
+func (d *heldDiff) insertAt(at, ind int, lines string) {
+	if at < 0 {
 		d.e.fail()
 		return
 	}
 	d.e.edits = append(d.e.edits, splice{at: at, end: at, indent: ind, text: indentLines(lines, ind)})
 }
 
-// insertBefore records lines at indentation ind on the lines before the node first,
-// which opens its line there.
-func (d *heldDiff) insertBefore(first *yaml.Node, ind int, lines string) {
-	at, ok := d.e.offset(first)
-	start := d.e.lineStart(first.Line)
-	if !ok || at-start != ind || len(bytes.TrimLeft(d.e.src[start:at], " ")) != 0 {
-		d.e.fail()
-		return
-	}
-	d.e.edits = append(d.e.edits, splice{at: start, end: start, indent: ind, text: indentLines(lines, ind)})
-}
-
-// replaceValue records that a key's value is the node v instead of old: in place when
-// both are one-line strings, else not at all.
-func (d *heldDiff) replaceValue(old, v *yaml.Node) {
-	s := d.was[old]
-	if old.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || v.Tag != yaml.NodeTagString || v.Anchor != "" {
-		d.e.fail()
-		return
-	}
-	prev := *old
-	prev.Value, prev.Tag, prev.Style = s.value, s.tag, s.style
-	at, end, ok := d.e.token(&prev)
-	text := d.t.scalarText(v.Value)
-	if !ok || text == "" {
-		d.e.fail()
-		return
-	}
-	d.e.edits = append(d.e.edits, splice{at: at, end: end, text: text})
-}
-
 // remove records that the pair k: v (or, with k nil, the list entry v) goes, with its
 // lines: from the start of the line that opens it to the end of the line that ends it.
-func (d *heldDiff) remove(k, v *yaml.Node) {
+func (d *heldDiff) remove(k, v *shape) {
 	first := k
 	if first == nil {
 		first = v
 	}
-	at, ok := d.e.offset(first)
-	start := d.e.lineStart(first.Line)
-	end, endOK := d.e.end(d.was.last(v))
+	at, ok := d.e.offset(first.node)
+	start := d.e.lineStart(first.node.Line)
+	end, endOK := d.e.end(v.lastScalar())
 	if !ok || !endOK {
 		d.e.fail()
 		return
@@ -260,45 +312,27 @@ func (d *heldDiff) remove(k, v *yaml.Node) {
 	d.e.edits = append(d.e.edits, splice{at: start, end: end})
 }
 
-// last returns the node as it was with its last scalar, as textEdits.end walks it.
-func (s shape) last(n *yaml.Node) *yaml.Node {
-	for {
-		sh, ok := s[n]
-		if !ok || (sh.kind != yaml.MappingNode && sh.kind != yaml.SequenceNode) {
-			return &yaml.Node{Kind: sh.kind, Style: sh.style, Tag: sh.tag, Value: sh.value, Anchor: n.Anchor, Line: n.Line, Column: n.Column}
-		}
-		if len(sh.content) == 0 {
-			return &yaml.Node{Kind: sh.kind} // fails end
-		}
-		n = sh.content[len(sh.content)-1]
-	}
-}
-
 // sequence compares the entries of q with those it had, as mapping does pairs.
-func (d *heldDiff) sequence(q *yaml.Node, s nodeShape) {
-	if len(q.Content) == 0 || len(s.content) == 0 {
+func (d *heldDiff) sequence(q *yaml.Node, s *shape, depth int) {
+	if len(q.Content) == 0 || len(s.kids) == 0 {
 		d.e.fail()
 		return
 	}
-	dash, ok := d.dashIndent(s.content[0])
+	dash, ok := d.dashIndent(s.kids[0].node)
 	if !ok {
 		d.e.fail()
 		return
 	}
-	kept := map[*yaml.Node]bool{}
-	for _, c := range q.Content {
-		kept[c] = true
-	}
-	for _, c := range s.content {
-		if !kept[c] {
-			d.remove(nil, c)
+	for i := range s.kids {
+		if !holds(q, s.kids[i].node, 1) {
+			d.remove(nil, &s.kids[i])
 		}
 	}
-	last := -1 // index in s.content of the last kept entry
+	last := -1 // index in s.kids of the last kept entry
 	for _, c := range q.Content {
-		j := slices.Index(s.content, c)
+		j := s.find(c, 1)
 		if j < 0 {
-			d.insertEntry(s.content, last, dash, c)
+			d.insertEntry(s, last, dash, c)
 			continue
 		}
 		if j < last {
@@ -306,7 +340,7 @@ func (d *heldDiff) sequence(q *yaml.Node, s nodeShape) {
 			return
 		}
 		last = j
-		d.node(c, false)
+		d.node(c, &s.kids[j], false, depth+1)
 	}
 }
 
@@ -325,35 +359,29 @@ func (d *heldDiff) dashIndent(n *yaml.Node) (int, bool) {
 }
 
 // insertEntry records the new entry c with its dash at indentation dash, after the entry
-// entries[after] (before the first when after < 0).
-func (d *heldDiff) insertEntry(entries []*yaml.Node, after, dash int, c *yaml.Node) {
+// s.kids[after] (before the first when after < 0).
+func (d *heldDiff) insertEntry(s *shape, after, dash int, c *yaml.Node) {
 	lines := d.encode(&yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq, Content: []*yaml.Node{c}})
 	if lines == "" {
 		d.e.fail()
 		return
 	}
 	if after < 0 {
-		first := entries[0]
-		start := d.e.lineStart(first.Line)
-		if start < 0 {
-			d.e.fail()
-			return
-		}
-		d.e.edits = append(d.e.edits, splice{at: start, end: start, indent: dash, text: indentLines(lines, dash)})
+		d.insertAt(d.e.lineStart(s.kids[0].node.Line), dash, lines)
 		return
 	}
-	at, ok := d.e.end(d.was.last(entries[after]))
+	at, ok := d.e.end(s.kids[after].lastScalar())
 	if !ok {
 		d.e.fail()
 		return
 	}
-	d.e.edits = append(d.e.edits, splice{at: at, end: at, indent: dash, text: indentLines(lines, dash)})
+	d.insertAt(at, dash, lines)
 }
 
-// encode returns the encoder's text for the new node n, which must hold nothing the
-// source has (a node of the tree before is written where it stands, not again).
+// encode returns the encoder's text for the new node n; "" when it holds an anchor or an
+// alias, which would mean something else written a second time.
 func (d *heldDiff) encode(n *yaml.Node) string {
-	if d.usesOld(n) {
+	if hasAnchor(n, 0) {
 		return ""
 	}
 	out, err := yaml.Marshal(n)
@@ -363,9 +391,12 @@ func (d *heldDiff) encode(n *yaml.Node) string {
 	return string(out)
 }
 
-func (d *heldDiff) usesOld(n *yaml.Node) bool {
+func hasAnchor(n *yaml.Node, depth int) bool {
+	if n.Anchor != "" || n.Kind == yaml.AliasNode || depth > maxShapeDepth {
+		return true
+	}
 	for _, c := range n.Content {
-		if _, old := d.was[c]; old || d.usesOld(c) {
+		if hasAnchor(c, depth+1) {
 			return true
 		}
 	}

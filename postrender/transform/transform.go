@@ -128,7 +128,7 @@ type heldDoc struct {
 	doc          yaml.Node
 	changed      bool      // by the transform
 	text         textEdits // the transform's edits, on a copy of the source
-	shape        shape     // the tree before the Holder ran, when text holds the edits
+	shape        *shape    // the tree before the Holder ran, when text holds the edits
 }
 
 type transformer struct {
@@ -219,8 +219,12 @@ func (t *transformer) finish() ([]byte, error) {
 		return t.out.Bytes(), nil
 	}
 	head := t.out.Bytes()
+	size := len(head)
+	for i := range t.slots {
+		size += t.slots[i].out.Len()
+	}
 	var out bytes.Buffer
-	out.Grow(len(head) + len(head)/4)
+	out.Grow(size)
 	from := 0
 	for i := range t.slots {
 		s := &t.slots[i]
