@@ -4,15 +4,22 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/tracebloc/edge/postrender/pins"
 )
 
+// The lines of the list that SetDigest reads, compiled on first use: the post-renderer
+// links this package for the list alone, and compiling them would cost its every start.
 var (
-	listRE  = regexp.MustCompile(`^images:\s*(\[\s*\])?\s*(#.*)?$`)
-	entryRE = regexp.MustCompile(`^(\s*)-\s+name:\s*(\S+)\s*(#.*)?$`)
-	keyRE   = regexp.MustCompile(`^(\s+)(tag|digest):\s*(\S*)(\s*#.*)?$`)
+	listRE  = lazyRE(`^images:\s*(\[\s*\])?\s*(#.*)?$`)
+	entryRE = lazyRE(`^(\s*)-\s+name:\s*(\S+)\s*(#.*)?$`)
+	keyRE   = lazyRE(`^(\s+)(tag|digest):\s*(\S*)(\s*#.*)?$`)
 )
+
+func lazyRE(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // entry is one "- name:" item of the list, by line numbers (-1: no such line).
 type entry struct {
@@ -59,7 +66,7 @@ func scan(lines []string) (head int, entries []entry, err error) {
 	head = -1
 	for i, line := range lines {
 		if head < 0 {
-			if listRE.MatchString(line) {
+			if listRE().MatchString(line) {
 				head = i
 			} else if strings.HasPrefix(line, "images:") {
 				return 0, nil, fmt.Errorf("line %d: write the image list as one \"- name:\" item per image (or images: []), not %q", i+1, line)
@@ -73,7 +80,7 @@ func scan(lines []string) (head int, entries []entry, err error) {
 		if !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, "-") {
 			break // the next top-level key
 		}
-		if m := entryRE.FindStringSubmatch(line); m != nil {
+		if m := entryRE().FindStringSubmatch(line); m != nil {
 			entries = append(entries, entry{name: m[2], dash: m[1], at: i, tagAt: -1, digestAt: -1, last: i})
 			continue
 		}
@@ -82,7 +89,7 @@ func scan(lines []string) (head int, entries []entry, err error) {
 		}
 		e := &entries[len(entries)-1]
 		e.last = i
-		if m := keyRE.FindStringSubmatch(line); m != nil {
+		if m := keyRE().FindStringSubmatch(line); m != nil {
 			switch m[2] {
 			case "tag":
 				e.tag, e.tagAt = m[3], i
@@ -117,14 +124,14 @@ func edit(lines []string, e entry, tag, digest string) ([]string, error) {
 	if e.digestAt < 0 {
 		return nil, fmt.Errorf("line %d: the entry for %s has no digest line: add `digest: sha256:...` below its name", e.at+1, e.name)
 	}
-	lines[e.digestAt] = keyRE.ReplaceAllString(lines[e.digestAt], "${1}digest: "+digest+"${4}")
+	lines[e.digestAt] = keyRE().ReplaceAllString(lines[e.digestAt], "${1}digest: "+digest+"${4}")
 	switch {
 	case e.tagAt >= 0 && tag != "":
-		lines[e.tagAt] = keyRE.ReplaceAllString(lines[e.tagAt], "${1}tag: "+tag+"${4}")
+		lines[e.tagAt] = keyRE().ReplaceAllString(lines[e.tagAt], "${1}tag: "+tag+"${4}")
 	case e.tagAt >= 0:
 		lines = append(lines[:e.tagAt], lines[e.tagAt+1:]...)
 	case tag != "":
-		indent := keyRE.FindStringSubmatch(lines[e.digestAt])[1]
+		indent := keyRE().FindStringSubmatch(lines[e.digestAt])[1]
 		lines = insert(lines, e.at+1, indent+"tag: "+tag)
 	}
 	return lines, nil
@@ -146,7 +153,7 @@ func add(lines []string, head int, entries []entry, name, tag, digest string) []
 	case len(entries) > 0:
 		return insert(lines, entries[len(entries)-1].last+1, item...)
 	case head >= 0:
-		m := listRE.FindStringSubmatch(lines[head])
+		m := listRE().FindStringSubmatch(lines[head])
 		lines[head] = strings.TrimRight("images: "+m[2], " ")
 		return insert(lines, head+1, item...)
 	default:

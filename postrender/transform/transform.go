@@ -357,6 +357,9 @@ var errManyDocuments = errors.New("more than one document")
 func parse(rest []byte) (yaml.Node, error) {
 	var doc yaml.Node
 	if !hasEndMarker(rest) {
+		if doc, ok := parseLiterals(rest); ok {
+			return doc, nil
+		}
 		// Unmarshal parses the slice in place: no reader and its buffers for each document.
 		err := yaml.Unmarshal(rest, &doc)
 		return doc, err
