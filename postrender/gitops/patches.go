@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // Patch is one kustomize patch with its target.
@@ -203,7 +203,7 @@ func unescape(k string) string {
 // marshal encodes a patch; values decoded from YAML always encode again, so an error here
 // is a fault of this package.
 func marshal(v any) string {
-	b, err := yaml.Marshal(v)
+	b, err := yamlnode.Marshal(v)
 	if err != nil {
 		return fmt.Sprintf("# cannot encode this patch (%v): report it\n", err)
 	}

@@ -5,7 +5,9 @@ import (
 	"io"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // Chart says where a kustomization inflates the edge chart from (helmCharts).
@@ -119,7 +121,7 @@ func write(w io.Writer, head string, doc any, entries func(*yaml.Node) *yaml.Nod
 			item.HeadComment = patches[i].Object + " (" + patches[i].Type + ")"
 		}
 	}
-	enc := yaml.NewEncoder(w)
+	enc := yamlnode.NewEncoder(w)
 	enc.SetIndent(2)
 	if err := enc.Encode(&root); err != nil {
 		return fmt.Errorf("write: %w", err)

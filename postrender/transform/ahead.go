@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
 )
 
 // parsedChunk is a document of the stream, cut into what the transform writes as it came

@@ -3,7 +3,9 @@ package transform
 import (
 	"bytes"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // plainEmitter writes documents as the kyaml encoder does, when they are simple enough.
@@ -31,7 +33,7 @@ func (e *plainEmitter) emit(out *bytes.Buffer, root *yaml.Node) bool {
 // mapping writes the mapping m at indent; inItem says that the first key follows a
 // sequence entry's "- " on the same line.
 func (e *plainEmitter) mapping(out *bytes.Buffer, m *yaml.Node, indent int, inItem bool) bool {
-	if !plainCollection(m, yaml.NodeTagMap) {
+	if !plainCollection(m, yamlnode.TagMap) {
 		return false
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
@@ -71,7 +73,7 @@ func (e *plainEmitter) mapping(out *bytes.Buffer, m *yaml.Node, indent int, inIt
 
 // sequence writes the block sequence s with its entries at indent.
 func (e *plainEmitter) sequence(out *bytes.Buffer, s *yaml.Node, indent int) bool {
-	if !plainCollection(s, yaml.NodeTagSeq) {
+	if !plainCollection(s, yamlnode.TagSeq) {
 		return false
 	}
 	for _, item := range s.Content {
@@ -127,7 +129,7 @@ func (e *plainEmitter) scalar(n *yaml.Node) bool {
 	}
 	v := n.Value
 	switch n.Tag {
-	case yaml.NodeTagString:
+	case yamlnode.TagString:
 		// A word that starts with a letter resolves to a string, but for these; one that
 		// starts with a digit may be a number or a time, which the encoder quotes.
 		if !isLetter(v[0]) {
@@ -138,9 +140,9 @@ func (e *plainEmitter) scalar(n *yaml.Node) bool {
 			return false
 		}
 		return true
-	case yaml.NodeTagInt:
+	case yamlnode.TagInt:
 		return allDigits(v) && (v[0] != '0' || len(v) == 1)
-	case yaml.NodeTagBool:
+	case yamlnode.TagBool:
 		switch v {
 		case "true", "True", "TRUE", "false", "False", "FALSE":
 			return true
@@ -166,10 +168,10 @@ func (e *plainEmitter) plainString(v string) bool {
 		e.words = map[string]bool{}
 	}
 	doc := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
-		{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: "k"},
-		{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: v},
+		{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: "k"},
+		{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: v},
 	}}
-	out, err := yaml.Marshal(doc)
+	out, err := yamlnode.Marshal(doc)
 	plain := err == nil && string(out) == "k: "+v+"\n"
 	e.words[v] = plain
 	return plain

@@ -3,7 +3,9 @@ package transform
 import (
 	"bytes"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // The Holder edits a held document's tree, not its text. Rather than encode the whole
@@ -177,7 +179,7 @@ func (d *heldDiff) node(n *yaml.Node, s *shape, inFlow bool, depth int) {
 // replace records that the one-line scalar of shape s reads as the string node v now,
 // where its old text stands.
 func (d *heldDiff) replace(s *shape, v *yaml.Node) {
-	if s.kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || v.Tag != yaml.NodeTagString || v.Anchor != "" {
+	if s.kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || v.Tag != yamlnode.TagString || v.Anchor != "" {
 		d.e.fail() // only strings: their text is the encoder's for the value alone
 		return
 	}
@@ -258,7 +260,7 @@ func (d *heldDiff) indent(k *shape) int {
 // insertPair records the new pair k: v at indentation ind, after the pair whose key is
 // s.kids[after] (before the first pair when after < 0).
 func (d *heldDiff) insertPair(s *shape, after, ind int, k, v *yaml.Node) {
-	lines := d.encode(&yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap, Content: []*yaml.Node{k, v}})
+	lines := d.encode(&yaml.Node{Kind: yaml.MappingNode, Tag: yamlnode.TagMap, Content: []*yaml.Node{k, v}})
 	if lines == "" {
 		d.e.fail()
 		return
@@ -361,7 +363,7 @@ func (d *heldDiff) dashIndent(n *yaml.Node) (int, bool) {
 // insertEntry records the new entry c with its dash at indentation dash, after the entry
 // s.kids[after] (before the first when after < 0).
 func (d *heldDiff) insertEntry(s *shape, after, dash int, c *yaml.Node) {
-	lines := d.encode(&yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq, Content: []*yaml.Node{c}})
+	lines := d.encode(&yaml.Node{Kind: yaml.SequenceNode, Tag: yamlnode.TagSeq, Content: []*yaml.Node{c}})
 	if lines == "" {
 		d.e.fail()
 		return
@@ -384,7 +386,7 @@ func (d *heldDiff) encode(n *yaml.Node) string {
 	if hasAnchor(n, 0) {
 		return ""
 	}
-	out, err := yaml.Marshal(n)
+	out, err := yamlnode.Marshal(n)
 	if err != nil || len(out) == 0 || out[len(out)-1] != '\n' {
 		return ""
 	}

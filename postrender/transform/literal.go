@@ -5,7 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
 )
 
 // Charts carry scripts and configuration files as literal block scalars (`key: |`), and
@@ -75,33 +75,55 @@ func collectLiterals(n *yaml.Node, at map[[2]int]*yaml.Node, depth int) {
 func blankLiterals(src []byte) ([]byte, []literal) {
 	var out []byte
 	var found []literal
-	from := 0 // src[from:] is not yet in out
-	line := 0
+	from := 0             // src[from:] is not yet in out
+	line, counted := 1, 0 // the line number of offset counted
 	for at := 0; at < len(src); {
-		end := lineEnd(src, at)
-		line++
-		if l, stop, ok := literalAt(src, at, end, line); ok {
-			if out == nil {
-				out = make([]byte, 0, len(src))
-			}
-			l.line = line
-			found = append(found, l)
-			out = append(out, src[from:end]...)
-			for next := end; next < stop; {
-				e := lineEnd(src, next)
-				out = append(out, '\n')
-				line++
-				next = e
-			}
-			from, at = stop, stop
+		bar := bytes.IndexByte(src[at:], '|')
+		if bar < 0 {
+			break
+		}
+		bar += at
+		end := lineEnd(src, bar)
+		at = end
+		if !headerEnd(src[bar+1 : end]) {
 			continue
 		}
-		at = end
+		start := bytes.LastIndexByte(src[:bar], '\n') + 1
+		if start < counted {
+			continue // in the block just emptied
+		}
+		line += bytes.Count(src[counted:start], []byte("\n"))
+		counted = start
+		l, stop, ok := literalAt(src, start, end, line)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(src))
+		}
+		l.line = line
+		found = append(found, l)
+		out = append(out, src[from:end]...)
+		lines := bytes.Count(src[end:stop], []byte("\n"))
+		for range lines {
+			out = append(out, '\n')
+		}
+		line += 1 + lines
+		from, at, counted = stop, stop, stop
 	}
 	if len(found) == 0 {
 		return src, nil
 	}
 	return append(out, src[from:]...), found
+}
+
+// headerEnd reports whether rest, what follows a '|' to the end of its line, can end a
+// literal block header: a chomping indicator at most, then blanks.
+func headerEnd(rest []byte) bool {
+	if len(rest) > 0 && (rest[0] == '-' || rest[0] == '+') {
+		rest = rest[1:]
+	}
+	return len(bytes.Trim(rest, " \n")) == 0
 }
 
 // lineEnd returns the offset after the line that starts at at, its newline included.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tracebloc/edge/internal/names"
 	"github.com/tracebloc/edge/internal/yamlnode"
@@ -130,8 +130,8 @@ func (t *transformer) namespace(obj *yaml.Node, gk GroupKind) (bool, error) {
 	}
 	t.cur.add(meta, at-1, t.keyLine("namespace", target))
 	meta.Content = append(meta.Content[:at], append([]*yaml.Node{
-		{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: "namespace"},
-		{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: target},
+		{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: "namespace"},
+		{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: target},
 	}, meta.Content[at:]...)...)
 	return true, nil
 }
@@ -282,7 +282,7 @@ func (t *transformer) pinWalk(n *yaml.Node) bool {
 					}
 					if ref, ok := t.opts.Pins.Resolve(image.Value); ok {
 						t.cur.replace(image, t.scalarText(ref))
-						image.Value, image.Style, image.Tag = ref, 0, yaml.NodeTagString
+						image.Value, image.Style, image.Tag = ref, 0, yamlnode.TagString
 						changed = true
 					}
 				}
@@ -308,7 +308,7 @@ func scalarField(m *yaml.Node, key string) string {
 }
 
 func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && (n.Tag == yaml.NodeTagNull || (n.Tag == "" && (n.Value == "" || n.Value == "~" || n.Value == "null")))
+	return n.Kind == yaml.ScalarNode && (n.Tag == yamlnode.TagNull || (n.Tag == "" && (n.Value == "" || n.Value == "~" || n.Value == "null")))
 }
 
 // ensureMap returns the mapping under key in m, making it when the key is missing or null.
@@ -322,14 +322,14 @@ func ensureMap(m *yaml.Node, key string) (*yaml.Node, error) {
 		case v.Kind == yaml.MappingNode:
 			return v, nil
 		case isNull(v):
-			v = &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap}
+			v = &yaml.Node{Kind: yaml.MappingNode, Tag: yamlnode.TagMap}
 			m.Content[i+1] = v
 			return v, nil
 		}
 		return nil, fmt.Errorf("%s is not a map (line %d): fix the chart template", key, v.Line)
 	}
-	v := &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap}
-	k := &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: key}
+	v := &yaml.Node{Kind: yaml.MappingNode, Tag: yamlnode.TagMap}
+	k := &yaml.Node{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: key}
 	// A new metadata goes before spec, where people look for it.
 	at := len(m.Content)
 	for i := 0; key == "metadata" && i+1 < len(m.Content); i += 2 {
@@ -352,12 +352,12 @@ func setString(m *yaml.Node, key, value string) bool {
 		if v.Kind == yaml.ScalarNode && v.Value == value && !isNull(v) {
 			return false
 		}
-		m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: value,
+		m.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: value,
 			HeadComment: v.HeadComment, LineComment: v.LineComment, FootComment: v.FootComment}
 		return true
 	}
 	m.Content = append(m.Content,
-		&yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: key},
-		&yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: value})
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: key},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: value})
 	return true
 }

@@ -5,7 +5,9 @@ import (
 	"slices"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // textEdits are a document's edits as splices of the text it was parsed from, recorded
@@ -260,10 +262,10 @@ func (t *transformer) scalarText(v string) string {
 		return s
 	}
 	doc := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
-		{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: "k"},
-		{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: v},
+		{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: "k"},
+		{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: v},
 	}}
-	out, err := yaml.Marshal(doc)
+	out, err := yamlnode.Marshal(doc)
 	s := ""
 	if text, ok := bytes.CutPrefix(out, []byte("k: ")); err == nil && ok && bytes.IndexByte(text, '\n') == len(text)-1 {
 		s = string(text[:len(text)-1])

@@ -35,7 +35,9 @@ import (
 	"slices"
 
 	"github.com/tracebloc/edge/postrender/pins"
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tracebloc/edge/internal/yamlnode"
 )
 
 // ReleaseNamespaceLabel is the label the edge chart writes on its own objects with the
@@ -338,7 +340,7 @@ func (t *transformer) write(w *bytes.Buffer, c chunk, marker, head []byte, doc *
 	if bare(doc) && t.plain.emit(w, doc.Content[0]) {
 		return nil
 	}
-	enc := yaml.NewEncoder(w)
+	enc := yamlnode.NewEncoder(w)
 	if err := enc.Encode(doc); err != nil {
 		return fmt.Errorf("encode: %w", err)
 	}

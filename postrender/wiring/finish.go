@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tracebloc/edge/internal/names"
 	"github.com/tracebloc/edge/internal/yamlnode"
@@ -180,10 +180,10 @@ func addInitContainer(spec Spec, jm *heldObject) error {
 				return fmt.Errorf("%s already has a volume named %s, which the bootstrap's init container brings too: report the two charts' versions (edge and client %s)", jm, show(vn), names.ClientChartVersion)
 			}
 		}
-		vols.Content = append(vols.Content, yaml.CopyYNode(v))
+		vols.Content = append(vols.Content, yamlnode.Copy(v))
 		added = append(added, vn)
 	}
-	inits.Content = append([]*yaml.Node{yaml.CopyYNode(spec.InitContainer)}, inits.Content...)
+	inits.Content = append([]*yaml.Node{yamlnode.Copy(spec.InitContainer)}, inits.Content...)
 	jm.held.Changed = true
 	what := "init container " + name + " first"
 	if len(added) > 0 {

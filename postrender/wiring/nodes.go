@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tracebloc/edge/internal/yamlnode"
 )
@@ -19,7 +19,7 @@ func path(n *yaml.Node, keys ...string) *yaml.Node {
 
 // scalar returns the value of a string-like scalar node, or "".
 func scalar(n *yaml.Node) string {
-	if n == nil || n.Kind != yaml.ScalarNode || n.Tag == yaml.NodeTagNull {
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag == yamlnode.TagNull {
 		return ""
 	}
 	if n.Tag == "" && (n.Value == "~" || n.Value == "null") {
@@ -38,7 +38,7 @@ func items(n *yaml.Node) []*yaml.Node {
 
 // setScalar makes n the plain string value v.
 func setScalar(n *yaml.Node, v string) {
-	n.Kind, n.Tag, n.Value, n.Style = yaml.ScalarNode, yaml.NodeTagString, v, 0
+	n.Kind, n.Tag, n.Value, n.Style = yaml.ScalarNode, yamlnode.TagString, v, 0
 }
 
 // deleteKey removes key from mapping m and reports whether it was there.
@@ -62,8 +62,8 @@ func setKey(m *yaml.Node, key, value string) {
 		return
 	}
 	m.Content = append(m.Content,
-		&yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: key},
-		&yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: value})
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: key},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: value})
 }
 
 // ensureSeq returns the sequence under key in m, making it when missing or null; nil when
@@ -78,14 +78,14 @@ func ensureSeq(m *yaml.Node, key string) *yaml.Node {
 			return v
 		}
 		if v.Kind == yaml.ScalarNode && scalar(v) == "" {
-			v = &yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq}
+			v = &yaml.Node{Kind: yaml.SequenceNode, Tag: yamlnode.TagSeq}
 			m.Content[i+1] = v
 			return v
 		}
 		return nil
 	}
-	v := &yaml.Node{Kind: yaml.SequenceNode, Tag: yaml.NodeTagSeq}
-	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: yaml.NodeTagString, Value: key}, v)
+	v := &yaml.Node{Kind: yaml.SequenceNode, Tag: yamlnode.TagSeq}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: key}, v)
 	return v
 }
 

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/tracebloc/edge/internal/names"
 	"github.com/tracebloc/edge/internal/yamlnode"

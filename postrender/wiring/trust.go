@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tracebloc/edge/internal/names"
 	"github.com/tracebloc/edge/internal/yamlnode"
@@ -132,13 +132,22 @@ func addCopyVolume(spec Spec, o *heldObject, pod *yaml.Node) error {
 			return fmt.Errorf("%s already has a volume named %s, which the wiring adds for the CA bundle: was the stream post-rendered twice? Render from the chart again", o, trustCopyVolume)
 		}
 	}
-	v, err := yaml.Parse(fmt.Sprintf("name: %s\nsecret:\n  secretName: %s\n  items:\n  - key: %s\n    path: %s\n",
-		trustCopyVolume, spec.CredentialSecret, names.TrustBundleKey, spec.Trust.File))
-	if err != nil {
-		return err
-	}
-	vols.Content = append(vols.Content, v.YNode())
+	vols.Content = append(vols.Content, mapOf(
+		str("name"), str(trustCopyVolume),
+		str("secret"), mapOf(
+			str("secretName"), str(spec.CredentialSecret),
+			str("items"), &yaml.Node{Kind: yaml.SequenceNode, Tag: yamlnode.TagSeq, Content: []*yaml.Node{
+				mapOf(str("key"), str(names.TrustBundleKey), str("path"), str(spec.Trust.File)),
+			}})))
 	return nil
+}
+
+func str(v string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: yamlnode.TagString, Value: v}
+}
+
+func mapOf(pairs ...*yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.MappingNode, Tag: yamlnode.TagMap, Content: pairs}
 }
 
 // mountTrust mounts volume read-only at dir in container c and sets the trust variables to
@@ -154,14 +163,11 @@ func mountTrust(o *heldObject, c *yaml.Node, volume, dir, file string) error {
 			return fmt.Errorf("%s: container %s already mounts something at %s, where the wiring mounts the CA bundle: was the stream post-rendered twice? Render from the chart again", o, show(scalar(yamlnode.Field(c, "name"))), dir)
 		}
 	}
-	m, err := yaml.Parse(fmt.Sprintf("name: %s\nmountPath: %s\nreadOnly: true\n", volume, dir))
-	if err != nil {
-		return err
-	}
-	mounts.Content = append(mounts.Content, m.YNode())
+	mounts.Content = append(mounts.Content, mapOf(str("name"), str(volume), str("mountPath"), str(dir),
+		str("readOnly"), &yaml.Node{Kind: yaml.ScalarNode, Tag: yamlnode.TagBool, Value: "true"}))
 	for _, name := range trustVariables {
 		env.Content = slices.DeleteFunc(env.Content, func(e *yaml.Node) bool { return scalar(yamlnode.Field(e, "name")) == name })
-		e := &yaml.Node{Kind: yaml.MappingNode, Tag: yaml.NodeTagMap}
+		e := &yaml.Node{Kind: yaml.MappingNode, Tag: yamlnode.TagMap}
 		setKey(e, "name", name)
 		setKey(e, "value", file)
 		env.Content = append(env.Content, e)

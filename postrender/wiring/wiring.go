@@ -17,7 +17,7 @@ package wiring
 import (
 	"strings"
 
-	"sigs.k8s.io/kustomize/kyaml/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tracebloc/edge/internal/names"
 	"github.com/tracebloc/edge/internal/yamlnode"
