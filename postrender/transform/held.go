@@ -380,11 +380,15 @@ func (d *heldDiff) insertEntry(s *shape, after, dash int, c *yaml.Node) {
 	d.insertAt(at, dash, lines)
 }
 
-// encode returns the encoder's text for the new node n; "" when it holds an anchor or an
-// alias, which would mean something else written a second time.
+// encode returns the text of the new node n (blockText's, else the encoder's); "" when it
+// holds an anchor or an alias, which would mean something else written a second time.
 func (d *heldDiff) encode(n *yaml.Node) string {
 	if hasAnchor(n, 0) {
 		return ""
+	}
+	w := blockText{plain: &d.t.plain}
+	if text, ok := w.text(n); ok {
+		return text
 	}
 	out, err := yamlnode.Marshal(n)
 	if err != nil || len(out) == 0 || out[len(out)-1] != '\n' {
