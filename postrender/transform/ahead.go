@@ -104,7 +104,7 @@ func (a *ahead) read(sp *splitter, workers int) {
 			d.p = parseChunk(c)
 			<-slots
 			close(d.done)
-		}(clone(c)) // the splitter reuses its buffer for the next chunk
+		}(c) // the splitter never writes over a chunk it returned
 	}
 }
 
