@@ -2,8 +2,6 @@ package transform
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -282,20 +280,14 @@ func bothPathsHeld(t testing.TB, input []byte, opts Options, holder func() Holde
 func mappingDocs(t testing.TB, stream []byte) []any {
 	t.Helper()
 	var out []any
-	dec := yaml.NewDecoder(bytes.NewReader(stream))
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("parse the output: %v\n%s", err, stream)
-		}
+	if err := eachDoc(stream, func(doc *yaml.Node) {
 		if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
 			out = append(out, meaning(doc.Content[0], 0))
 		}
+	}); err != nil {
+		t.Fatalf("parse the output: %v\n%s", err, stream)
 	}
+	return out
 }
 
 // FuzzHeld holds the text to the tree for arbitrary documents and mixes of edits.
@@ -313,15 +305,5 @@ func FuzzHeld(f *testing.F) {
 
 // decodes reports whether every document of stream decodes.
 func decodes(stream []byte) bool {
-	dec := yaml.NewDecoder(bytes.NewReader(stream))
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			return true
-		}
-		if err != nil {
-			return false
-		}
-	}
+	return eachDoc(stream, func(*yaml.Node) {}) == nil
 }

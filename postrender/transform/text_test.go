@@ -25,17 +25,25 @@ import (
 func objects(t testing.TB, stream []byte) []any {
 	t.Helper()
 	var out []any
+	if err := eachDoc(stream, func(doc *yaml.Node) { out = append(out, meaning(doc, 0)) }); err != nil {
+		t.Fatalf("parse the output: %v\n%s", err, stream)
+	}
+	return out
+}
+
+// eachDoc decodes the documents of stream one by one, giving each to fn.
+func eachDoc(stream []byte, fn func(*yaml.Node)) error {
 	dec := yaml.NewDecoder(bytes.NewReader(stream))
 	for {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
-			return out
+			return nil
 		}
 		if err != nil {
-			t.Fatalf("parse the output: %v\n%s", err, stream)
+			return err
 		}
-		out = append(out, meaning(&doc, 0))
+		fn(&doc)
 	}
 }
 
