@@ -72,8 +72,11 @@ func (w *blockText) value(v *yaml.Node, indent int, inItem bool) bool {
 		if !inItem {
 			w.b.WriteByte(' ')
 		}
-		w.b.WriteString(map[bool]string{true: "{}", false: "[]"}[v.Kind == yaml.MappingNode])
-		w.b.WriteByte('\n')
+		if v.Kind == yaml.MappingNode {
+			w.b.WriteString("{}\n")
+		} else {
+			w.b.WriteString("[]\n")
+		}
 		return true
 	case v.Kind == yaml.MappingNode && inItem:
 		return w.mapping(v, indent+2, true)

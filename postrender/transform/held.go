@@ -12,12 +12,12 @@ import (
 // document again for a few changes (a document the wiring edits is the client chart's
 // largest), heldEdits records them as splices of its source too: the tree is
 // remembered before the Holder runs (shape), and what changed afterwards (diff) is
-// written where the source puts it. A new key or list entry is the encoder's text for
-// it, indented as its neighbours are; a changed one-line string is replaced in place; a
-// removed key or entry takes its lines with it. Whatever cannot be placed exactly (a
-// node the transform made up, flow style, entries reordered, a collection left empty)
-// fails the text, and the document is encoded from its tree as before. TestHeldMatches
-// and FuzzHeld hold the two paths to the same objects.
+// written where the source puts it. A new key or list entry is written in block style
+// (blockText), indented as its neighbours are; a changed one-line string is replaced in
+// place; a removed key or entry takes its lines with it. Whatever cannot be placed
+// exactly (a node the transform made up, flow style, entries reordered, a collection
+// left empty) fails the text, and the document is encoded from its tree as before.
+// TestHeldMatches and FuzzHeld hold the text to the edited tree.
 
 // shape is what a held tree looked like before the Holder ran: each node's fields and
 // its children as they were (the Holder may change both in place). All of a tree's
@@ -28,6 +28,7 @@ type shape struct {
 	style              yaml.Style
 	tag, value, anchor string
 	head, line, foot   string // comments
+	alias              *yaml.Node
 	kids               []shape
 }
 
@@ -54,7 +55,7 @@ func count(n *yaml.Node, depth int) int {
 
 func shapeNode(n *yaml.Node) shape {
 	return shape{node: n, kind: n.Kind, style: n.Style, tag: n.Tag, value: n.Value, anchor: n.Anchor,
-		head: n.HeadComment, line: n.LineComment, foot: n.FootComment}
+		head: n.HeadComment, line: n.LineComment, foot: n.FootComment, alias: n.Alias}
 }
 
 // fill lays out the children of (*all)[i] after what all holds; all has room for the
@@ -168,7 +169,7 @@ func (d *heldDiff) node(n *yaml.Node, s *shape, inFlow bool, depth int) {
 			d.node(c, &s.kids[i], inFlow, depth+1)
 		}
 	case yaml.AliasNode:
-		if n.Alias != s.node.Alias {
+		if n.Alias != s.alias {
 			d.e.fail()
 		}
 	default:
@@ -183,13 +184,7 @@ func (d *heldDiff) replace(s *shape, v *yaml.Node) {
 		d.e.fail() // only strings: their text is the encoder's for the value alone
 		return
 	}
-	at, end, ok := d.e.token(s.old())
-	text := d.t.scalarText(v.Value)
-	if !ok || text == "" {
-		d.e.fail()
-		return
-	}
-	d.e.edits = append(d.e.edits, splice{at: at, end: end, text: text})
+	d.e.replace(s.old(), d.t.scalarText(v.Value))
 }
 
 // mapping compares the pairs of m with those it had: kept ones are compared in turn, new
@@ -206,6 +201,7 @@ func (d *heldDiff) mapping(m *yaml.Node, s *shape, depth int) {
 	}
 	ind := -1
 	last := -1 // index in s.kids of the last kept key that the source holds
+	prev := -1 // index in s.kids of the last kept key
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		j := s.find(k, 2)
@@ -219,10 +215,11 @@ func (d *heldDiff) mapping(m *yaml.Node, s *shape, depth int) {
 			d.insertPair(s, last, ind, k, v)
 			continue
 		}
-		if j < last {
+		if j < prev {
 			d.e.fail() // reordered
 			return
 		}
+		prev = j
 		if k.Line > 0 {
 			last = j
 		}

@@ -15,8 +15,9 @@ import (
 // other node's line and column, stays), then gives each of those scalars its value,
 // cut from the lines themselves. A block it cannot place exactly (an indentation
 // indicator, a comment after the header, a tab in an indentation, a document that does
-// not end in a newline, characters the parser would refuse) is left to the parser, and when the tree does not hold an empty
-// literal scalar at each header it found, the document is parsed as it came.
+// not end in a newline, characters the parser would refuse) is left to the parser, and
+// when the tree does not hold an empty literal scalar at each header it found, the
+// document is parsed as it came.
 // FuzzLiterals holds the tree to the parser's, node for node.
 
 // literal is a block scalar found in the text: its header's line and column (1-based,
@@ -33,9 +34,6 @@ const minLiteral = 256
 // scalars taken out of the parse; false when there are none, or the parse of the text
 // with them taken out does not hold them where they were found.
 func parseLiterals(rest []byte) (yaml.Node, bool) {
-	if bytes.IndexByte(rest, '|') < 0 {
-		return yaml.Node{}, false
-	}
 	blank, found := blankLiterals(rest)
 	if len(found) == 0 {
 		return yaml.Node{}, false

@@ -23,7 +23,7 @@ type chunk struct {
 type splitter struct {
 	r       io.Reader
 	buf     []byte // read, not yet cut; starts at a line start
-	scanned int    // buf[:scanned] holds no marker line start after its first byte
+	scanned int    // the line starts of buf before it are no marker lines
 	eof     bool
 	pending []byte // the marker line that opens the next chunk
 	done    bool

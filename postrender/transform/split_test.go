@@ -73,6 +73,10 @@ func (s *refSplitter) readLine() ([]byte, error) {
 	return long, err
 }
 
+func clone(c chunk) chunk {
+	return chunk{marker: bytes.Clone(c.marker), body: bytes.Clone(c.body)}
+}
+
 func allChunks(t *testing.T, next func() (chunk, error), copyEach bool) []chunk {
 	t.Helper()
 	var out []chunk

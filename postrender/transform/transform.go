@@ -117,7 +117,7 @@ var errNeedNamespace = errors.New("target namespace not known yet")
 type slot struct {
 	at    int // offset in the output
 	index int
-	c     chunk // cloned
+	c     chunk
 	held  *heldDoc
 	out   bytes.Buffer
 }
@@ -125,7 +125,7 @@ type slot struct {
 // heldDoc is a held document, parsed and edited by the transform.
 type heldDoc struct {
 	Held
-	c            chunk // cloned: written as it came when nothing changed
+	c            chunk // written as it came when nothing changed
 	head, marker []byte
 	doc          yaml.Node
 	changed      bool      // by the transform
@@ -179,7 +179,7 @@ func Stream(r io.Reader, opts Options) (Result, error) {
 		h, err := t.parsedDocument(&t.out, p, index)
 		switch {
 		case errors.Is(err, errNeedNamespace):
-			t.slots = append(t.slots, slot{at: t.out.Len(), index: index, c: p.c}) // p.c is a copy
+			t.slots = append(t.slots, slot{at: t.out.Len(), index: index, c: p.c})
 		case err != nil:
 			return Result{}, err
 		case h != nil:
@@ -194,10 +194,6 @@ func Stream(r io.Reader, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	return Result{Output: out, Namespace: t.target, Documents: index, spliced: t.spliced}, nil
-}
-
-func clone(c chunk) chunk {
-	return chunk{marker: bytes.Clone(c.marker), body: bytes.Clone(c.body)}
 }
 
 // finish does the documents that waited for the release namespace, lets the Holder edit
@@ -313,9 +309,11 @@ func (t *transformer) parsedDocument(w *bytes.Buffer, p *parsedChunk, index int)
 		return nil, fmt.Errorf("%s: %w", describe(c, index), err)
 	}
 	if t.opts.Holder != nil && t.opts.Holder.Hold(doc.Content[0]) {
-		h := &heldDoc{c: clone(c), head: bytes.Clone(head), marker: bytes.Clone(marker), doc: doc, changed: changed}
+		// The chunk's bytes stay as they are (the splitter never writes over them): the held
+		// document keeps them, not a copy.
+		h := &heldDoc{c: c, head: head, marker: marker, doc: doc, changed: changed}
 		h.Held = Held{Object: h.doc.Content[0], Name: describe(c, index)}
-		h.text = textEdits{src: bytes.Clone(rest), failed: t.cur.failed, edits: slices.Clone(t.cur.edits)}
+		h.text = textEdits{src: p.src, failed: t.cur.failed, edits: slices.Clone(t.cur.edits)}
 		return h, nil
 	}
 	if err := t.write(w, c, marker, head, &doc, changed, t.cur); err != nil {
