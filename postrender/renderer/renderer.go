@@ -98,8 +98,9 @@ func alnum(c byte) bool {
 	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z'
 }
 
-// Render reads the rendered stream from in and returns the transformed stream. It returns
-// no bytes at all on error. Empty input gives empty output without asking the cluster.
+// Render reads the rendered stream from in and returns the transformed stream; in may be
+// a *transform.Parsed, whose parse started before the render. It returns no bytes at all
+// on error. Empty input gives empty output without asking the cluster.
 func (r *Renderer) Render(ctx context.Context, in io.Reader) ([]byte, error) {
 	res, err := r.RenderResult(ctx, in)
 	return res.Output, err
@@ -120,8 +121,11 @@ type Result struct {
 
 // RenderResult is Render with what the render learned; the zero Result on error.
 func (r *Renderer) RenderResult(ctx context.Context, in io.Reader) (Result, error) {
-	br := bufio.NewReader(in)
-	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+	if p, ok := in.(*transform.Parsed); ok {
+		defer p.Close()
+	}
+	stream, empty := peek(in)
+	if empty {
 		return Result{}, nil
 	}
 	if !labelValue(r.cfg.ClusterID) {
@@ -143,7 +147,7 @@ func (r *Renderer) RenderResult(ctx context.Context, in io.Reader) (Result, erro
 	}
 	wire := wiring.New()
 	opts.Holder = wire
-	res, err := transform.Stream(br, opts)
+	res, err := transform.Stream(stream, opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -162,6 +166,18 @@ func (r *Renderer) RenderResult(ctx context.Context, in io.Reader) (Result, erro
 	r.log.Info().Str("namespace", res.Namespace).Str("cluster_id", opts.ClusterID).
 		Int("documents", res.Documents).Msg("rendered")
 	return Result{Output: res.Output, Namespace: res.Namespace, Release: wire.Release(), ClusterID: opts.ClusterID, Wired: wire.Wired()}, nil
+}
+
+// peek returns the stream to transform, and whether it holds not one byte. A stream whose
+// parse has started (transform.ParseAhead) goes on as it is, and is closed when the render
+// returns before the transform has taken it.
+func peek(in io.Reader) (io.Reader, bool) {
+	if p, ok := in.(*transform.Parsed); ok {
+		return p, p.Empty()
+	}
+	br := bufio.NewReader(in)
+	_, err := br.Peek(1)
+	return br, errors.Is(err, io.EOF)
 }
 
 // connect asks the cluster for its id and kinds, unless offline; nil without a cluster.

@@ -2,6 +2,8 @@ package renderer
 
 import (
 	"bytes"
+	"context"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/tracebloc/edge/internal/names"
 	"github.com/tracebloc/edge/postrender/pins"
+	"github.com/tracebloc/edge/postrender/transform"
 )
 
 // Renderer is what Helm's in-process API takes.
@@ -148,4 +151,28 @@ func FuzzLabelValue(f *testing.F) {
 			t.Errorf("labelValue(%q) = %v, want %v (the rule's regexp)", v, got, want)
 		}
 	})
+}
+
+// TestRenderParsed: a stream whose parse started before the render renders as the same
+// stream read by the render, and an empty one gives nothing without asking the cluster.
+func TestRenderParsed(t *testing.T) {
+	input := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: b\n"
+	r := New(Config{Offline: true, Namespace: "ns", ClusterID: "c1"})
+	want, err := r.Render(context.Background(), strings.NewReader(input))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Render(context.Background(), transform.ParseAhead(strings.NewReader(input)))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("Render(ParseAhead) = %q, %v; want %q", got, err, want)
+	}
+	// Not offline: an empty stream must not reach the cluster (there is none here).
+	online := New(Config{Kubeconfig: filepath.Join(t.TempDir(), "none")})
+	empty, err := online.Render(context.Background(), transform.ParseAhead(strings.NewReader("")))
+	if err != nil || len(empty) != 0 {
+		t.Errorf("Render(ParseAhead(empty)) = %q, %v; want nothing, no error", empty, err)
+	}
+	if _, err := online.Render(context.Background(), transform.ParseAhead(strings.NewReader(input))); err == nil {
+		t.Error("Render with no cluster succeeded; the empty case above proves nothing")
+	}
 }

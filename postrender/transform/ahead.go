@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -44,13 +46,15 @@ func parseChunk(c chunk) *parsedChunk {
 // next ones are parsed beside it; at most a window of documents is held parsed, so memory
 // still follows one document's size, not the stream's.
 type ahead struct {
-	queue chan *pending
-	quit  chan struct{}
-	done  chan struct{} // closed when the reader has stopped
+	queue    chan *pending
+	quit     chan struct{}
+	done     chan struct{} // closed when the reader has stopped
+	stopping sync.Once
 }
 
 // pending is a document in the window: its parse is done when done is closed.
 type pending struct {
+	c    chunk
 	p    *parsedChunk
 	err  error // the stream's read error instead of a document
 	done chan struct{}
@@ -61,30 +65,35 @@ type pending struct {
 const window = 32
 
 func parseAhead(sp *splitter, workers int) *ahead {
-	workers = max(workers, 1)
 	a := &ahead{
 		queue: make(chan *pending, window),
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	go a.read(sp, workers)
+	go a.read(sp, max(workers, 1))
 	return a
 }
 
-// read cuts the stream into documents and starts each one's parse, no more than workers
-// at a time.
+// read cuts the stream into documents and hands them to workers parsers, which take them
+// in stream order: the document the transform waits for is never left behind later ones,
+// and a parser's stack, grown on the first deep document, serves the rest.
 func (a *ahead) read(sp *splitter, workers int) {
 	defer close(a.done)
 	defer close(a.queue)
-	slots := make(chan struct{}, workers)
+	// The parsers' queue holds the documents not yet taken by one; those are no more than
+	// the window and the one the transform waits for, so sending to it never waits.
+	jobs := make(chan *pending, window+1)
+	defer close(jobs)
+	for range workers {
+		go a.parse(jobs)
+	}
 	for {
 		c, err := sp.next()
 		if errors.Is(err, io.EOF) {
 			return
 		}
-		d := &pending{done: make(chan struct{})}
+		d := &pending{c: c, err: err, done: make(chan struct{})}
 		if err != nil {
-			d.err = err
 			close(d.done)
 		}
 		select {
@@ -95,22 +104,92 @@ func (a *ahead) read(sp *splitter, workers int) {
 		if err != nil {
 			return
 		}
-		select {
-		case slots <- struct{}{}:
-		case <-a.quit:
-			return
-		}
-		go func(c chunk) {
-			d.p = parseChunk(c)
-			<-slots
-			close(d.done)
-		}(c) // the splitter never writes over a chunk it returned
+		jobs <- d // the splitter never writes over a chunk it returned
 	}
 }
 
+// parse parses the documents of jobs until it is closed; after stop, it leaves them, as
+// nothing waits for them any more.
+func (a *ahead) parse(jobs <-chan *pending) {
+	for d := range jobs {
+		select {
+		case <-a.quit:
+		default:
+			d.p = parseChunk(d.c)
+		}
+		close(d.done)
+	}
+}
+
+// stop ends the reading early (a document failed) and waits until it has: nothing reads
+// the stream after Stream returns. Parses already started finish on their own.
+func (a *ahead) stop() {
+	a.stopping.Do(func() { close(a.quit) })
+	<-a.done
+}
+
+// Parsed is a stream that is being cut into documents and parsed ahead (ParseAhead). Read
+// reads it as the stream came; Stream, given a Parsed that nothing has read yet, takes its
+// documents as they are parsed instead of parsing them again. It is spent once Stream
+// returns.
+type Parsed struct {
+	a     *ahead
+	first *pending // the document Empty looked at, not yet taken
+	read  bool     // Read has been called
+	// unread is what Read has still to give of the document at hand: its marker, then its
+	// body.
+	unread [2][]byte
+}
+
+// ParseAhead starts cutting r into documents and parsing them on every core, and returns
+// at once: a program can start the parse before it knows the transform's Options (the
+// post-renderer does so while it is still starting up). Close it when it is not given to
+// Stream.
+func ParseAhead(r io.Reader) *Parsed {
+	return &Parsed{a: parseAhead(newSplitter(r), runtime.GOMAXPROCS(0))}
+}
+
+// Empty reports whether the stream holds nothing more, not one byte; it waits until the
+// next document is cut (not parsed), or the stream ends.
+func (p *Parsed) Empty() bool {
+	if p.first != nil || len(p.unread[0])+len(p.unread[1]) > 0 {
+		return false
+	}
+	if p.read {
+		return p.drained()
+	}
+	d, ok := <-p.a.queue
+	p.first = d
+	return !ok
+}
+
+// drained takes the next document into unread for Read; true when the stream has none.
+func (p *Parsed) drained() bool {
+	d, ok := p.pending()
+	if !ok {
+		return true
+	}
+	if d.err != nil {
+		p.first = d // Read reports it
+		return false
+	}
+	p.unread = [2][]byte{d.c.marker, d.c.body}
+	return false
+}
+
+// pending returns the next document in the window, parsed or not; false after the last.
+func (p *Parsed) pending() (*pending, bool) {
+	if d := p.first; d != nil {
+		p.first = nil
+		return d, true
+	}
+	d, ok := <-p.a.queue
+	return d, ok
+}
+
 // next returns the next document, parsed; io.EOF after the last one.
-func (a *ahead) next() (*parsedChunk, error) {
-	d, ok := <-a.queue
+func (p *Parsed) next() (*parsedChunk, error) {
+	d, ok := p.pending()
 	if !ok {
 		return nil, io.EOF
 	}
@@ -121,9 +200,28 @@ func (a *ahead) next() (*parsedChunk, error) {
 	return d.p, nil
 }
 
-// stop ends the reading early (a document failed) and waits until it has: nothing reads
-// the stream after Stream returns. Parses already started finish on their own.
-func (a *ahead) stop() {
-	close(a.quit)
-	<-a.done
+// Read reads the stream as it came, byte for byte.
+func (p *Parsed) Read(b []byte) (int, error) {
+	p.read = true
+	for len(p.unread[0])+len(p.unread[1]) == 0 {
+		if d := p.first; d != nil && d.err != nil {
+			return 0, d.err
+		}
+		if p.drained() {
+			return 0, io.EOF
+		}
+	}
+	part := &p.unread[0]
+	if len(*part) == 0 {
+		part = &p.unread[1]
+	}
+	n := copy(b, *part)
+	*part = (*part)[n:]
+	return n, nil
+}
+
+// Close stops the reading and parsing of the stream, and waits until it has.
+func (p *Parsed) Close() error {
+	p.a.stop()
+	return nil
 }

@@ -151,8 +151,9 @@ type transformer struct {
 	spliced int
 }
 
-// Stream transforms the YAML stream r. On error the Result is empty: nothing of a stream
-// that failed is ever written.
+// Stream transforms the YAML stream r; a *Parsed that nothing has read yet gives the
+// documents it has parsed ahead. On error the Result is empty: nothing of a stream that
+// failed is ever written.
 func Stream(r io.Reader, opts Options) (Result, error) {
 	t := &transformer{
 		opts:    opts,
@@ -160,15 +161,18 @@ func Stream(r io.Reader, opts Options) (Result, error) {
 		target:  opts.Namespace,
 		settled: opts.Namespace != "",
 	}
-	workers := opts.workers
-	if workers == 0 {
-		workers = runtime.GOMAXPROCS(0)
+	docs, ok := r.(*Parsed)
+	if !ok || docs.read {
+		workers := opts.workers
+		if workers == 0 {
+			workers = runtime.GOMAXPROCS(0)
+		}
+		docs = &Parsed{a: parseAhead(newSplitter(r), workers)}
 	}
-	ahead := parseAhead(newSplitter(r), workers)
-	defer ahead.stop()
+	defer docs.Close()
 	index := 0
 	for {
-		p, err := ahead.next()
+		p, err := docs.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}

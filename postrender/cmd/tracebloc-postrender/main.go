@@ -54,14 +54,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
+
+	"github.com/tracebloc/edge/postrender/cmd/tracebloc-postrender/internal/earlystart"
 )
 
 func main() {
-	collectLess()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], earlystart.Stdin(), os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tracebloc-postrender:", err)
@@ -69,19 +69,5 @@ func main() {
 			os.Exit(2)
 		}
 		os.Exit(1)
-	}
-}
-
-// collectLess lets the heap grow to five times what is live before the garbage collector
-// runs, up to a soft 32 MiB, unless $GOGC or $GOMEMLIMIT says otherwise. A render lives
-// for one stream and keeps little live (the output and one document), so the default,
-// twice, spends on collections a fair part of a render that Helm waits for, while a large
-// stream still collects before it holds much more than the limit.
-func collectLess() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(32 << 20)
 	}
 }

@@ -141,7 +141,8 @@ func newLogger(logFile string, stderr io.Writer) (log, fileLog zerolog.Logger, c
 	if err != nil {
 		return zerolog.Logger{}, zerolog.Logger{}, nil, fmt.Errorf("%w: open --log-file: %w", errUsage, err)
 	}
-	both := zerolog.MultiLevelWriter(console(stderr), console(f))
+	// Each line is formatted once and written to both.
+	both := console(zerolog.MultiLevelWriter(stderr, f))
 	return newLog(both), newLog(console(f)), func() { _ = f.Close() }, nil
 }
 
