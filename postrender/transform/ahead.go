@@ -80,8 +80,9 @@ func parseAhead(sp *splitter, workers int) *ahead {
 func (a *ahead) read(sp *splitter, workers int) {
 	defer close(a.done)
 	defer close(a.queue)
-	// The parsers' queue holds the documents not yet taken by one; those are no more than
-	// the window and the one the transform waits for, so sending to it never waits.
+	// The parsers' queue holds the documents not yet taken by one. For the transform those
+	// are no more than the window and the one it waits for, so sending never waits; a
+	// reader of the bytes (Parsed.Read) does not wait for parses, and may make it wait.
 	jobs := make(chan *pending, window+1)
 	defer close(jobs)
 	for range workers {
@@ -104,7 +105,11 @@ func (a *ahead) read(sp *splitter, workers int) {
 		if err != nil {
 			return
 		}
-		jobs <- d // the splitter never writes over a chunk it returned
+		select {
+		case jobs <- d: // the splitter never writes over a chunk it returned
+		case <-a.quit:
+			return
+		}
 	}
 }
 
@@ -131,7 +136,7 @@ func (a *ahead) stop() {
 // Parsed is a stream that is being cut into documents and parsed ahead (ParseAhead). Read
 // reads it as the stream came; Stream, given a Parsed that nothing has read yet, takes its
 // documents as they are parsed instead of parsing them again. It is spent once Stream
-// returns.
+// returns, or once it is closed.
 type Parsed struct {
 	a     *ahead
 	first *pending // the document Empty looked at, not yet taken
@@ -193,7 +198,11 @@ func (p *Parsed) next() (*parsedChunk, error) {
 	if !ok {
 		return nil, io.EOF
 	}
-	<-d.done
+	select {
+	case <-d.done:
+	case <-p.a.quit:
+		return nil, errClosed
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -219,6 +228,9 @@ func (p *Parsed) Read(b []byte) (int, error) {
 	*part = (*part)[n:]
 	return n, nil
 }
+
+// errClosed says that a Parsed was used after Close.
+var errClosed = errors.New("the parsed stream was closed")
 
 // Close stops the reading and parsing of the stream, and waits until it has.
 func (p *Parsed) Close() error {
