@@ -160,9 +160,9 @@ func literalAt(src []byte, at, end, line int) (literal, int, bool) {
 	default:
 		return literal{}, 0, false
 	}
-	// Its content: the lines indented past parent, by as much as the first of them.
+	// Its content: the lines indented past parent, by as much as the first of them. Found
+	// first, and its value built only when it is long enough to take out of the parse.
 	indent := -1
-	var value strings.Builder
 	stop, lastContent := end, end
 	trailing := 0 // empty lines since the last content line
 	for next := end; next < len(src); {
@@ -193,11 +193,7 @@ func literalAt(src []byte, at, end, line int) (literal, int, bool) {
 			indent = spaces
 			fallthrough
 		case !blank && spaces >= indent, blank && spaces > indent:
-			for ; trailing > 0; trailing-- {
-				value.WriteByte('\n')
-			}
-			value.Write(body[indent:])
-			value.WriteByte('\n')
+			trailing = 0
 			lastContent = e
 		case blank:
 			trailing++
@@ -211,7 +207,7 @@ done:
 	if indent < 0 || lastContent-end < minLiteral {
 		return literal{}, 0, false
 	}
-	v := value.String()
+	v := blockValue(src[end:lastContent], indent)
 	switch chomp {
 	case '-':
 		v = v[:len(v)-1]
@@ -219,6 +215,23 @@ done:
 		v += strings.Repeat("\n", trailing)
 	}
 	return literal{column: bar + 1, value: v}, stop, true
+}
+
+// blockValue is the value of a literal block's content lines, found by literalAt: each
+// line less its indent, an empty line (or one of spaces up to the indent) a newline.
+func blockValue(lines []byte, indent int) string {
+	var value strings.Builder
+	value.Grow(len(lines))
+	for len(lines) > 0 {
+		e := bytes.IndexByte(lines, '\n') + 1 // literalAt saw a newline end every line
+		body := lines[:e-1]
+		if len(body) > indent {
+			value.Write(body[indent:])
+		}
+		value.WriteByte('\n')
+		lines = lines[e:]
+	}
+	return value.String()
 }
 
 // printable reports whether b is UTF-8 the parser reads as it is: tabs, and the
