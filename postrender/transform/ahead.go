@@ -157,7 +157,7 @@ func ParseAhead(r io.Reader) *Parsed {
 // Empty reports whether the stream holds nothing more, not one byte; it waits until the
 // next document is cut (not parsed), or the stream ends.
 func (p *Parsed) Empty() bool {
-	if p.first != nil || len(p.unread[0])+len(p.unread[1]) > 0 {
+	if p.first != nil || p.buffered() {
 		return false
 	}
 	if p.read {
@@ -166,6 +166,11 @@ func (p *Parsed) Empty() bool {
 	d, ok := <-p.a.queue
 	p.first = d
 	return !ok
+}
+
+// buffered reports whether Read has bytes of the document at hand still to give.
+func (p *Parsed) buffered() bool {
+	return len(p.unread[0])+len(p.unread[1]) > 0
 }
 
 // drained takes the next document into unread for Read; true when the stream has none.
@@ -212,7 +217,7 @@ func (p *Parsed) next() (*parsedChunk, error) {
 // Read reads the stream as it came, byte for byte.
 func (p *Parsed) Read(b []byte) (int, error) {
 	p.read = true
-	for len(p.unread[0])+len(p.unread[1]) == 0 {
+	for !p.buffered() {
 		if d := p.first; d != nil && d.err != nil {
 			return 0, d.err
 		}

@@ -76,7 +76,8 @@ func BenchmarkTemplateShare(b *testing.B) {
 		// every place of the order in turn, so that what runs just before one (the run
 		// before's exit, a cache it left warm) does not favour it.
 		for k := range variants {
-			i, v := (n+k)%len(variants), variants[(n+k)%len(variants)]
+			i := (n + k) % len(variants)
+			v := variants[i]
 			start := time.Now()
 			helm(b, tool, v.env, append(base, v.args...)...)
 			times[i] = append(times[i], time.Since(start))
