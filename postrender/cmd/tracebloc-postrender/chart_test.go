@@ -27,11 +27,7 @@ func TestHelmTemplateEdgeChart(t *testing.T) {
 			env := helmEnv(t, filepath.Join(t.TempDir(), "no-kubeconfig"))
 			pr := filepath.Join(binary(t), "tracebloc-postrender")
 			if tc.postRenderer != "" {
-				plugin, err := filepath.Abs(filepath.Join("..", "..", "plugin"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				helm(t, tool, env, "plugin", "install", plugin)
+				helm(t, tool, env, "plugin", "install", pluginDir(t))
 				pr = tc.postRenderer
 			}
 			out := helm(t, tool, env, append(args, "--post-renderer", pr)...)

@@ -406,13 +406,19 @@ func TestClusterHelm4Plugin(t *testing.T) {
 	c := clustertest.Get(t)
 	tool := clustertest.Tool(t, "helm4")
 	testHelm(t, c, tool, func(env []string) []string {
-		plugin, err := filepath.Abs(filepath.Join("..", "..", "plugin"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		helm(t, tool, env, "plugin", "install", plugin)
+		helm(t, tool, env, "plugin", "install", pluginDir(t))
 		return []string{"--post-renderer", "tracebloc"}
 	})
+}
+
+// pluginDir is the development Helm 4 plugin, which runs the tracebloc-postrender on PATH.
+func pluginDir(t testing.TB) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "plugin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // testHelm renders, installs and upgrades the test chart with a post-renderer that setup

@@ -2,8 +2,10 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +17,11 @@ import (
 // tracebloc/client chart without a post-renderer, with the post-renderer offline, and with
 // the post-renderer against the local cluster (its identity, discovery and the guard's
 // lists), and reports the post-renderer's share of each whole, (with - without) / with, of
-// the median times.
+// the median times. Helm 4 runs the post-renderer as its plugin (helm4-*, each against
+// Helm 4's own plain run, with a floor of its own: a plugin that copies its input, since
+// Helm 4 parses and writes the whole stream again before and after any post-renderer);
+// the other floors run under Helm 3 only, floor-cat being the least any post-renderer
+// costs there.
 // $BENCH_SHARE_BEFORE names another tracebloc-postrender binary (an earlier commit's) to
 // measure the same way in the same run, interleaved, as offline-before and cluster-before;
 // $BENCH_SHARE_STREAM a file to write what `helm template` renders without a post-renderer
@@ -28,24 +34,28 @@ func BenchmarkTemplateShare(b *testing.B) {
 	}
 	chart := chartdeps.DirWithClient(b)
 	c := clustertest.Get(b)
-	tool := clustertest.Tool(b, "helm")
+	helm3, helm4 := clustertest.Tool(b, "helm"), clustertest.Tool(b, "helm4")
 	base := []string{"template", "edge", chart, "-n", "tracebloc",
 		"--set", "client.storageClass.create=false", "--set", "client.storageClass.name=standard"}
+	offlineArgs := []string{"--post-renderer-args", "--offline", "--post-renderer-args", "--cluster-id=c1"}
+	// A variant is one helm command; its share is taken of the plain run of the same helm.
 	type variant struct {
-		name string
-		env  []string
-		args []string
+		name  string
+		tool  string
+		env   []string
+		args  []string
+		plain int // the index of the plain variant it is measured against
 	}
 	offline := func() []string { return helmEnv(b, filepath.Join(b.TempDir(), "no-kubeconfig")) }
-	variants := []variant{{"plain", offline(), nil}}
+	variants := []variant{{name: "plain", tool: helm3, env: offline()}}
 	binaries := []struct{ suffix, path string }{{"", filepath.Join(binary(b), "tracebloc-postrender")}}
 	if before := os.Getenv("BENCH_SHARE_BEFORE"); before != "" {
 		binaries = append(binaries, struct{ suffix, path string }{"-before", before})
 	}
 	for _, pr := range binaries {
 		variants = append(variants,
-			variant{"offline" + pr.suffix, offline(), []string{"--post-renderer", pr.path, "--post-renderer-args", "--offline", "--post-renderer-args", "--cluster-id=c1"}},
-			variant{"cluster" + pr.suffix, helmEnv(b, c.Kubeconfig), []string{"--post-renderer", pr.path}})
+			variant{name: "offline" + pr.suffix, tool: helm3, env: offline(), args: append([]string{"--post-renderer", pr.path}, offlineArgs...)},
+			variant{name: "cluster" + pr.suffix, tool: helm3, env: helmEnv(b, c.Kubeconfig), args: []string{"--post-renderer", pr.path}})
 	}
 	dir := b.TempDir()
 	bench, err := releaseBuild("./postrender/internal/benchstream", "benchstream", dir)
@@ -56,16 +66,46 @@ func BenchmarkTemplateShare(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	cat, err := exec.LookPath("cat")
+	if err != nil {
+		b.Fatal(err)
+	}
 	variants = append(variants,
-		variant{"floor-parse", offline(), []string{"--post-renderer", bench, "--post-renderer-args", "parse"}},
-		variant{"floor-linked", offline(), []string{"--post-renderer", linked}},
-		variant{"floor-floor", offline(), []string{"--post-renderer", bench, "--post-renderer-args", "floor"}})
+		variant{name: "floor-cat", tool: helm3, env: offline(), args: []string{"--post-renderer", cat}},
+		variant{name: "floor-parse", tool: helm3, env: offline(), args: []string{"--post-renderer", bench, "--post-renderer-args", "parse"}},
+		variant{name: "floor-linked", tool: helm3, env: offline(), args: []string{"--post-renderer", linked}},
+		variant{name: "floor-floor", tool: helm3, env: offline(), args: []string{"--post-renderer", bench, "--post-renderer-args", "floor"}})
+	// Helm 4 runs a post-renderer only as a plugin: the development plugin, which runs the
+	// tracebloc-postrender that its environment's PATH finds first.
+	plain4 := len(variants)
+	variants = append(variants, variant{name: "helm4-plain", tool: helm4, env: offline(), plain: plain4})
+	for _, pr := range binaries {
+		withPlugin := func(env []string) []string {
+			env = onPath(b, env, pr.path)
+			helm(b, helm4, env, "plugin", "install", pluginDir(b))
+			return env
+		}
+		variants = append(variants,
+			variant{name: "helm4-offline" + pr.suffix, tool: helm4, env: withPlugin(offline()), args: append([]string{"--post-renderer", "tracebloc"}, offlineArgs...), plain: plain4},
+			variant{name: "helm4-cluster" + pr.suffix, tool: helm4, env: withPlugin(helmEnv(b, c.Kubeconfig)), args: []string{"--post-renderer", "tracebloc"}, plain: plain4})
+	}
+	// What Helm 4 spends on any post-renderer plugin: one that copies its input.
+	catPlugin := filepath.Join(dir, "floor-cat")
+	if err := os.MkdirAll(catPlugin, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(catPlugin, "plugin.yaml"), []byte(catPluginYAML), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	catEnv := offline()
+	helm(b, helm4, catEnv, "plugin", "install", catPlugin)
+	variants = append(variants, variant{name: "helm4-floor-cat", tool: helm4, env: catEnv, args: []string{"--post-renderer", "floor-cat"}, plain: plain4})
 	for _, v := range variants {
-		helm(b, tool, v.env, append(base, v.args...)...) // warm the page cache and the binary
+		helm(b, v.tool, v.env, append(base, v.args...)...) // warm the page cache and the binary
 	}
 	if file := os.Getenv("BENCH_SHARE_STREAM"); file != "" {
 		// The rendered stream, for measuring the post-renderer alone (benchstream exec).
-		if err := os.WriteFile(file, []byte(helm(b, tool, variants[0].env, base...)), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(helm(b, helm3, variants[0].env, base...)), 0o644); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -79,7 +119,7 @@ func BenchmarkTemplateShare(b *testing.B) {
 			i := (n + k) % len(variants)
 			v := variants[i]
 			start := time.Now()
-			helm(b, tool, v.env, append(base, v.args...)...)
+			helm(b, v.tool, v.env, append(base, v.args...)...)
 			times[i] = append(times[i], time.Since(start))
 		}
 	}
@@ -92,8 +132,39 @@ func BenchmarkTemplateShare(b *testing.B) {
 	}
 	for i, v := range variants {
 		b.ReportMetric(per(i), v.name+"-s/op")
-		if i > 0 {
-			b.ReportMetric(100*(per(i)-per(0))/per(i), v.name+"-share-%")
+		if i != v.plain {
+			b.ReportMetric(100*(per(i)-per(v.plain))/per(i), v.name+"-share-%")
 		}
 	}
+}
+
+// catPluginYAML is a Helm 4 post-renderer plugin that copies its input.
+const catPluginYAML = `apiVersion: v1
+name: floor-cat
+version: 0.1.0
+type: postrenderer/v1
+runtime: subprocess
+runtimeConfig:
+  platformCommand:
+  - command: cat
+`
+
+// onPath returns env with the folder of a tracebloc-postrender named bin first on its
+// PATH: a link to bin named tracebloc-postrender when bin is named otherwise.
+func onPath(t testing.TB, env []string, bin string) []string {
+	t.Helper()
+	dir := filepath.Dir(bin)
+	if filepath.Base(bin) != "tracebloc-postrender" {
+		dir = t.TempDir()
+		if err := os.Symlink(bin, filepath.Join(dir, "tracebloc-postrender")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := slices.Clone(env)
+	for i, kv := range out {
+		if path, ok := strings.CutPrefix(kv, "PATH="); ok {
+			out[i] = "PATH=" + dir + string(os.PathListSeparator) + path
+		}
+	}
+	return out
 }
