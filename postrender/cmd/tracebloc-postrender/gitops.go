@@ -62,8 +62,10 @@ func runGitops(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if len(rendered) > maxRendered {
 		return fmt.Errorf("the rendered manifests are larger than %d MiB: gitops reads one release's `helm template` output", maxRendered>>20)
 	}
+	ctx, stop := interruptible(ctx, cfg.Offline)
+	defer stop()
 	res, err := newRenderer(cfg, set, &log).RenderResult(ctx, bytes.NewReader(rendered))
-	if err != nil {
+	if err = interrupted(ctx, err); err != nil {
 		return err
 	}
 	patches, err := gitops.Patches(rendered, res.Output, res.Namespace)

@@ -34,7 +34,9 @@
 //	--version                                          print the version and exit
 //
 // stdout carries only YAML, and only when the whole stream succeeded; diagnostics go to
-// stderr. Exit status: 0 done, 1 the render failed, 2 bad flags or settings.
+// stderr. Exit status: 0 done, 1 the render failed (also when SIGINT or SIGTERM stopped it
+// while it asked the cluster), 2 bad flags or settings. An offline render is ended by
+// either signal at once.
 //
 // `tracebloc-postrender gitops` reads a chart's rendered output (helm template) instead,
 // runs the post-renderer over it with the same flags, and prints its edits as kustomize
@@ -53,16 +55,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/tracebloc/edge/postrender/cmd/tracebloc-postrender/internal/earlystart"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], earlystart.Stdin(), os.Stdout, os.Stderr)
-	stop()
+	err := run(context.Background(), os.Args[1:], earlystart.Stdin(), os.Stdout, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tracebloc-postrender:", err)
 		if errors.Is(err, errUsage) {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/rs/zerolog"
 	"github.com/sethvargo/go-envconfig"
@@ -57,8 +59,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	ctx, stop := interruptible(ctx, cfg.Offline)
+	defer stop()
 	out, err := newRenderer(cfg, set, &log).Render(ctx, stdin)
-	if err != nil {
+	if err = interrupted(ctx, err); err != nil {
 		// main reports it on stderr; the log file gets it too, since Helm may hide stderr.
 		fileLog.Error().Err(err).Msg("render failed")
 		return err
@@ -87,6 +91,28 @@ func newRenderer(cfg Config, set pins.Set, log *zerolog.Logger) *renderer.Render
 		Pins:          set,
 		Log:           log,
 	})
+}
+
+// interruptible returns ctx, cancelled by SIGINT or SIGTERM when the render talks to the
+// cluster: a request in flight then ends, and the post-renderer says it was interrupted and
+// wrote nothing. An offline render has nothing to wait for: Ctrl-C's default action ends
+// it at once, and it does not pay for setting signal delivery up, which Helm would wait
+// for (the Go runtime starts a thread for it and waits on that thread for each signal:
+// about 0.4 ms of an offline render of the edge chart; BENCHMARKS.md).
+func interruptible(ctx context.Context, offline bool) (context.Context, context.CancelFunc) {
+	if offline {
+		return ctx, func() {}
+	}
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+// interrupted replaces the error of a render that a signal stopped (whatever the request in
+// flight made of it) with one that says so.
+func interrupted(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return errors.New("interrupted: the render stopped before it finished, and nothing was written; run the helm command again")
+	}
+	return err
 }
 
 // loadConfig reads the environment, then the flags over it.
