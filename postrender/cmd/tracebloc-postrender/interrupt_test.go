@@ -74,13 +74,7 @@ func TestInterruptedWhileAskingTheCluster(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(release); srv.Close() })
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	cfg := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: " + srv.URL + "}\n" +
-		"contexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {}\n"
-	if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd, stdin, lines, stdout := startPR(t, "--kubeconfig", kubeconfig, "--namespace", "tracebloc")
+	cmd, stdin, lines, stdout := startPR(t, "--kubeconfig", kubeconfigAt(t, srv.URL), "--namespace", "tracebloc")
 	if _, err := io.WriteString(stdin, stream); err != nil {
 		t.Fatal(err)
 	}

@@ -42,13 +42,19 @@ func clearEnv(t *testing.T) {
 // unreachableKubeconfig writes a kubeconfig whose server is a closed loopback port.
 func unreachableKubeconfig(t *testing.T) string {
 	t.Helper()
+	return kubeconfigAt(t, "https://127.0.0.1:1")
+}
+
+// kubeconfigAt writes a kubeconfig for the API server at server, a loopback URL.
+func kubeconfigAt(t *testing.T, server string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	cfg := `apiVersion: v1
 kind: Config
 clusters:
 - name: closed
   cluster:
-    server: https://127.0.0.1:1
+    server: ` + server + `
     insecure-skip-tls-verify: true
 contexts:
 - name: closed
